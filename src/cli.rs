@@ -1,0 +1,191 @@
+//! Command-line interface: clap types, settings resolved once, and the one place that maps
+//! results and errors to exit codes. Commands live in `crate::commands`, one module each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::core::diag::{Diagnostic, Diagnostics};
+use crate::core::values::SetOverride;
+use crate::core::RepoFiles;
+use crate::output::{ColorChoice, OutputFormat, Printer};
+
+/// Render, lint, plan and apply Kubernetes node fleets on AWS.
+///
+/// fleetform turns snippets/, templates/ and vars/ into clusters/<cluster>.yaml (kinds Cluster
+/// and NodeGroup, kops field names), checks them with rules learned in production, and keeps EC2
+/// launch templates, Auto Scaling groups and Route53 records in line with them.
+///
+/// Exit status: 0 success; 1 an error, a lint error, or a stale clusters/ (render --check);
+/// 2 changes pending, with --detailed-exitcode.
+#[derive(Debug, Parser)]
+#[command(name = "fleetform", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Cluster to act on (repeatable). Its vars file is vars/<NAME>.yaml.
+    #[arg(long = "cluster", value_name = "NAME", global = true)]
+    pub clusters: Vec<String>,
+    /// Act on every cluster that has a vars file.
+    #[arg(long, global = true, conflicts_with = "clusters")]
+    pub all: bool,
+    /// Repository root (holds snippets/, templates/, vars/, clusters/).
+    #[arg(long, value_name = "DIR", default_value = ".", env = "FLEETFORM_ROOT", global = true)]
+    pub root: PathBuf,
+    /// Override a value for this run, after every vars file (repeatable): --set spot.maxSize=50
+    #[arg(long = "set", value_name = "PATH=VALUE", global = true)]
+    pub sets: Vec<SetOverride>,
+    /// Output format of the command's result on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    pub output: OutputFormat,
+    /// Do not ask for confirmation before changing AWS.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to use colour (NO_COLOR is honoured with auto).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render clusters/<cluster>.yaml and the cluster-autoscaler artefacts from templates and vars.
+    ///
+    /// Without --cluster, every cluster is rendered and generated files of clusters that no
+    /// longer exist are removed. With --check nothing is written: the command fails with a
+    /// unified diff where clusters/ is stale (the pre-merge CI check).
+    Render(crate::commands::render::RenderArgs),
+    /// Check rendered clusters against the production rules (see `fleetform lint --rules`).
+    ///
+    /// Exits 1 when any finding is an error; warnings are printed but do not fail.
+    Lint(crate::commands::lint::LintArgs),
+    /// Print the JSON Schema of the manifest kinds, for editors (yaml-language-server).
+    Schema(crate::commands::schema::SchemaArgs),
+    /// Print a shell completion script: fleetform completions bash > /etc/bash_completion.d/fleetform
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): fleetform man | man -l -
+    Man,
+}
+
+/// Settings resolved once from flags and environment.
+pub struct Settings {
+    pub root: PathBuf,
+    pub clusters: Vec<String>,
+    pub all: bool,
+    pub sets: Vec<SetOverride>,
+    pub yes: bool,
+    pub printer: Printer,
+}
+
+impl Settings {
+    pub fn resolve(g: &GlobalArgs) -> Self {
+        Settings {
+            root: g.root.clone(),
+            clusters: g.clusters.clone(),
+            all: g.all,
+            sets: g.sets.clone(),
+            yes: g.yes,
+            printer: Printer::new(g.output, g.color, g.quiet, g.verbose),
+        }
+    }
+
+    /// The clusters to act on. With neither --cluster nor --all: every cluster when
+    /// `default_all`, otherwise an error that says how to choose.
+    pub fn select(&self, repo: &RepoFiles, default_all: bool) -> anyhow::Result<Vec<String>> {
+        if self.all || (self.clusters.is_empty() && default_all) {
+            let all: Vec<String> = repo.cluster_names().map(str::to_string).collect();
+            if all.is_empty() {
+                return Err(Diagnostic::file("vars", "no cluster: vars/ holds no <cluster>.yaml")
+                    .with_help("create vars/<cluster>.yaml for each cluster; vars/_*.yaml are shared")
+                    .into());
+            }
+            return Ok(all);
+        }
+        if self.clusters.is_empty() {
+            anyhow::bail!("choose the clusters: --cluster NAME (repeatable) or --all");
+        }
+        let mut bad = Vec::new();
+        for c in &self.clusters {
+            if !repo.cluster_vars.contains_key(c) {
+                bad.push(crate::core::render::unknown_cluster(repo, c));
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Diagnostics(bad).into());
+        }
+        let mut v = self.clusters.clone();
+        v.dedup();
+        Ok(v)
+    }
+}
+
+/// What a command reports through the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// An error finding, a stale clusters/, an unhealthy cluster.
+    Failure,
+    /// Changes or work pending (only with --detailed-exitcode).
+    Changes,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        match s {
+            Status::Success => ExitCode::from(0),
+            Status::Failure => ExitCode::from(1),
+            Status::Changes => ExitCode::from(2),
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = Settings::resolve(&cli.global);
+    let result = crate::commands::run(&cli, &settings);
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            report_error(&settings.printer, &err);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Print an error: located diagnostics as they are, other errors as a chain with "Caused by".
+pub fn report_error(p: &Printer, err: &anyhow::Error) {
+    if let Some(d) = err.downcast_ref::<Diagnostic>() {
+        p.error(&d.to_string());
+        return;
+    }
+    if let Some(ds) = err.downcast_ref::<Diagnostics>() {
+        for d in &ds.0 {
+            p.error(&d.to_string());
+        }
+        return;
+    }
+    p.error(&err.to_string());
+    let mut chain = err.chain().skip(1).peekable();
+    if chain.peek().is_some() {
+        eprintln!("\nCaused by:");
+        for (i, cause) in chain.enumerate() {
+            eprintln!("  {i}: {cause}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Commands: each parses nothing itself (clap did), calls the core, and prints through the
+//! printer. Shared steps (load the repository, render the selected clusters) live here.
+
+pub mod lint;
+pub mod render;
+pub mod schema;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, Settings, Status};
+use crate::core::diag::Diagnostic;
+use crate::core::render::{render_cluster, Rendered};
+use crate::core::RepoFiles;
+
+pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
+    match &cli.command {
+        Command::Render(a) => render::run(s, a),
+        Command::Lint(a) => lint::run(s, a),
+        Command::Schema(a) => schema::run(s, a),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "fleetform", &mut buf);
+            s.printer.data(&String::from_utf8_lossy(&buf));
+            Ok(Status::Success)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            s.printer.data(&String::from_utf8_lossy(&buf));
+            Ok(Status::Success)
+        }
+    }
+}
+
+/// The selected clusters, rendered; failures are collected, not fatal, so all are reported.
+pub struct RenderRun {
+    pub repo: RepoFiles,
+    pub clusters: Vec<String>,
+    pub rendered: Vec<Rendered>,
+    pub errors: Vec<Diagnostic>,
+}
+
+pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<RenderRun> {
+    let repo = crate::repo::load(&s.root)?;
+    let clusters = s.select(&repo, default_all)?;
+    let mut rendered = Vec::new();
+    let mut errors = Vec::new();
+    for c in &clusters {
+        match render_cluster(&repo, c, &s.sets) {
+            Ok(r) => rendered.push(r),
+            Err(d) => errors.push(d),
+        }
+    }
+    Ok(RenderRun { repo, clusters, rendered, errors })
+}
+
+/// Print render errors on stderr, one block each.
+pub fn print_errors(s: &Settings, errors: &[Diagnostic]) {
+    for d in errors {
+        s.printer.error(&d.to_string());
+    }
+}
+
+/// The JSON envelope every command's JSON output shares.
+pub const JSON_SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,229 @@
+//! `fleetform render [--check]`.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{print_errors, render_selected, JSON_SCHEMA_VERSION};
+use crate::cli::{Settings, Status};
+use crate::core::render::GENERATED_HEADER;
+use crate::output::{OutputFormat, Style};
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Write nothing; exit 1 with a unified diff when clusters/ differs from what would be rendered.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum FileStatus {
+    Unchanged,
+    Created,
+    Changed,
+    Removed,
+}
+
+struct FileChange {
+    path: PathBuf,
+    status: FileStatus,
+    old: String,
+    new: String,
+}
+
+pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
+    let p = &s.printer;
+    let run = render_selected(s, true)?;
+    let all_selected = s.all || s.clusters.is_empty();
+
+    if !run.errors.is_empty() {
+        print_errors(s, &run.errors);
+        if p.format == OutputFormat::Json {
+            p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
+                "schemaVersion": JSON_SCHEMA_VERSION,
+                "command": "render",
+                "ok": false,
+                "errors": run.errors,
+            }))?));
+        }
+        p.info(&format!(
+            "{} of {} cluster(s) failed to render; nothing was written.",
+            run.errors.len(),
+            run.clusters.len()
+        ));
+        return Ok(Status::Failure);
+    }
+
+    let mut changes = Vec::new();
+    let mut produced = BTreeSet::new();
+    for r in &run.rendered {
+        for f in &r.files {
+            produced.insert(f.path.clone());
+            let old = fs::read_to_string(s.root.join(&f.path)).ok();
+            let status = match &old {
+                None => FileStatus::Created,
+                Some(o) if *o == f.content => FileStatus::Unchanged,
+                Some(_) => FileStatus::Changed,
+            };
+            changes.push(FileChange { path: f.path.clone(), status, old: old.unwrap_or_default(), new: f.content.clone() });
+        }
+    }
+    if all_selected {
+        for path in orphans(&s.root, &produced)? {
+            let old = fs::read_to_string(s.root.join(&path)).unwrap_or_default();
+            changes.push(FileChange { path, status: FileStatus::Removed, old, new: String::new() });
+        }
+    }
+    let stale: Vec<&FileChange> = changes.iter().filter(|c| c.status != FileStatus::Unchanged).collect();
+
+    if args.check {
+        if p.format == OutputFormat::Text || p.format == OutputFormat::Markdown {
+            let mut out = String::new();
+            for c in &stale {
+                out.push_str(&colour_diff(s, &unified(c)));
+            }
+            if p.format == OutputFormat::Markdown && !out.is_empty() {
+                out = format!("```diff\n{out}```\n");
+            }
+            p.data(&out);
+        }
+    } else {
+        for c in &stale {
+            let abs = s.root.join(&c.path);
+            match c.status {
+                FileStatus::Removed => {
+                    fs::remove_file(&abs).with_context(|| format!("cannot remove {}", abs.display()))?;
+                    p.status("Removed", &format!("{} (its cluster has no vars file any more)", c.path.display()));
+                }
+                _ => {
+                    write_atomic(&abs, &c.new)?;
+                    p.status("Rendered", &c.path.display().to_string());
+                }
+            }
+        }
+        for c in changes.iter().filter(|c| c.status == FileStatus::Unchanged) {
+            if p.verbose > 0 {
+                p.status("Unchanged", &c.path.display().to_string());
+            }
+        }
+    }
+
+    if p.format == OutputFormat::Json {
+        let clusters: Vec<_> = run
+            .rendered
+            .iter()
+            .map(|r| {
+                let files: Vec<_> = r
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let st = changes.iter().find(|c| c.path == f.path).map_or(FileStatus::Unchanged, |c| c.status);
+                        json!({"path": f.path, "status": st})
+                    })
+                    .collect();
+                json!({
+                    "name": r.manifest.name(),
+                    "region": r.manifest.cluster.spec.region,
+                    "nodeGroups": r.manifest.groups.iter().map(|g| g.name()).collect::<Vec<_>>(),
+                    "files": files,
+                    "autoscaler": { "args": r.autoscaler.args, "priorities": r.autoscaler.priorities },
+                })
+            })
+            .collect();
+        let removed: Vec<_> = changes.iter().filter(|c| c.status == FileStatus::Removed).map(|c| &c.path).collect();
+        p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
+            "schemaVersion": JSON_SCHEMA_VERSION,
+            "command": "render",
+            "ok": !(args.check && !stale.is_empty()),
+            "check": args.check,
+            "stale": args.check && !stale.is_empty(),
+            "clusters": clusters,
+            "removed": removed,
+        }))?));
+    }
+
+    let n = run.rendered.len();
+    if args.check {
+        if stale.is_empty() {
+            p.status("Checked", &format!("{n} cluster(s): clusters/ is up to date"));
+            Ok(Status::Success)
+        } else {
+            p.error(&format!(
+                "clusters/ is stale: {} file(s) differ from what templates/ and vars/ render\n  = help: run `fleetform render` and commit clusters/",
+                stale.len()
+            ));
+            Ok(Status::Failure)
+        }
+    } else {
+        if stale.is_empty() {
+            p.status("Unchanged", &format!("{n} cluster(s): clusters/ was already up to date"));
+        }
+        Ok(Status::Success)
+    }
+}
+
+/// Generated files under clusters/ that no selected cluster produced.
+fn orphans(root: &Path, produced: &BTreeSet<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = root.join("clusters");
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(&dir) else { return Ok(out) };
+    for e in entries {
+        let e = e?;
+        let rel = Path::new("clusters").join(e.file_name());
+        if produced.contains(&rel) || !e.file_type()?.is_file() {
+            continue;
+        }
+        let text = fs::read_to_string(e.path()).unwrap_or_default();
+        if text.starts_with(GENERATED_HEADER) {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn unified(c: &FileChange) -> String {
+    let path = c.path.display().to_string();
+    let (a, b) = match c.status {
+        FileStatus::Created => ("/dev/null".to_string(), format!("b/{path}")),
+        FileStatus::Removed => (format!("a/{path}"), "/dev/null".to_string()),
+        _ => (format!("a/{path}"), format!("b/{path}")),
+    };
+    similar::TextDiff::from_lines(&c.old, &c.new).unified_diff().context_radius(3).header(&a, &b).to_string()
+}
+
+fn colour_diff(s: &Settings, diff: &str) -> String {
+    let p = &s.printer;
+    diff.lines()
+        .map(|l| {
+            let styled = if l.starts_with("+++") || l.starts_with("---") {
+                p.paint(l, Style::Bold)
+            } else if l.starts_with('+') {
+                p.paint(l, Style::Green)
+            } else if l.starts_with('-') {
+                p.paint(l, Style::Red)
+            } else if l.starts_with("@@") {
+                p.paint(l, Style::Cyan)
+            } else {
+                l.to_string()
+            };
+            styled + "\n"
+        })
+        .collect()
+}
+
+/// Write through a temporary file and a rename: a reader never sees half a manifest.
+pub fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
+    let dir = path.parent().expect("output paths have a parent");
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! The manifest model: the two kinds a rendered `clusters/<cluster>.yaml` holds.
+//!
+//! Field names and meanings follow kops's `InstanceGroup` and `Cluster` wherever kops has the
+//! field (minSize, maxSize, subnets, image, role, mixedInstancesPolicy, cloudLabels, nodeLabels,
+//! taints, rootVolume, rollingUpdate, autoscalePriority, …), so that a kops user reads a manifest at
+//! once. Fields kops lacks are few and named for what they mean (`pool`, `critical`, `lint`).
+//! Every struct denies unknown fields: a typo (`maxSixe`) is an error with a hint, never a value
+//! silently ignored. Optional fields are skipped when absent so that the rendered YAML shows only
+//! what the templates said, in a fixed order: the same input gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The only apiVersion this release reads and writes.
+pub const API_VERSION: &str = "fleetform.io/v1alpha1";
+
+/// Object metadata, as in Kubernetes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// Cluster: its DNS-style name (`prod-customer.k8s.foo.bar`). NodeGroup: the group name
+    /// (`spot-nodes-app-a`); AWS resources are named `<group>.<cluster>`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `kind: Cluster` — one per cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterManifest {
+    /// Always `fleetform.io/v1alpha1`.
+    pub api_version: String,
+    /// Always `Cluster`.
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: ClusterSpec,
+}
+
+/// The cluster: where it lives and the settings its node groups share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSpec {
+    /// AWS region, e.g. `eu-west-3`. Every resource of the cluster lives there.
+    pub region: String,
+    /// The subnets node groups may use. They are referenced, never created.
+    pub subnets: Vec<ClusterSubnet>,
+    /// Route53 hosted zone of the cluster's records, e.g. `k8s.foo.bar`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_zone: Option<String>,
+    /// DNS records the cluster declares in `dnsZone`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_records: Vec<DnsRecord>,
+    /// State store: `s3://bucket/prefix`. Holds the apply lock and the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_store: Option<String>,
+    /// Tags put on every AWS resource of the cluster (kops: cloudLabels).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cloud_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_controller_manager: Option<KubeControllerManagerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_autoscaler: Option<ClusterAutoscalerConfig>,
+    /// Cluster-wide rolling-update defaults; a node group's own setting wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_update: Option<RollingUpdate>,
+    /// Thresholds and severities of `fleetform lint` for this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lint: Option<LintConfig>,
+}
+
+/// A subnet the cluster uses (kops: ClusterSubnetSpec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSubnet {
+    /// Name node groups refer to, usually the zone (`eu-west-3a`).
+    pub name: String,
+    /// Availability zone, inside the cluster's region.
+    pub zone: String,
+    /// The existing subnet's id (`subnet-0abc…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+}
+
+/// One Route53 record set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DnsRecord {
+    /// Fully qualified name, inside `dnsZone`.
+    pub name: String,
+    /// A, AAAA, CNAME or TXT.
+    #[serde(rename = "type")]
+    pub record_type: String,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    pub values: Vec<String>,
+}
+
+fn default_ttl() -> u32 {
+    300
+}
+
+/// kube-controller-manager settings (kops: KubeControllerManagerConfig).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeControllerManagerConfig {
+    /// e.g. `30m`: how long the HPA waits before scaling down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizontal_pod_autoscaler_downscale_stabilization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizontal_pod_autoscaler_sync_period: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizontal_pod_autoscaler_tolerance: Option<f64>,
+}
+
+/// cluster-autoscaler settings (kops: ClusterAutoscalerConfig).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterAutoscalerConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `priority` makes fleetform write the priority-expander ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expander: Option<String>,
+    /// How long the autoscaler waits for a node before trying the next group, e.g. `5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_node_provision_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_similar_node_groups: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_utilization_threshold: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_after_add: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_nodes_with_local_storage: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_pod_scale_up_delay: Option<String>,
+}
+
+/// Rolling-update settings (kops: RollingUpdate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RollingUpdate {
+    /// Extra instances started before old ones go: a number or a percentage of desired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<IntOrPercent>,
+    /// Instances that may be out of service at once: a number or a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrPercent>,
+}
+
+/// Lint thresholds and severities for one cluster. Every field has a default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LintConfig {
+    /// Most Auto Scaling groups one application pool may span (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_groups_per_pool: Option<u32>,
+    /// Fewest availability zones a spot group may span (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_spot_zones: Option<u32>,
+    /// Fewest instance types a spot group should list (default 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_spot_instance_types: Option<u32>,
+    /// Longest worst-case wait, in minutes, before the autoscaler reaches an on-demand
+    /// fallback (default 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fallback_minutes: Option<u32>,
+    /// Per-rule severity: `error`, `warning` or `off`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleLevel>,
+}
+
+/// How a lint rule's findings count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleLevel {
+    Off,
+    Warning,
+    Error,
+}
+
+/// `kind: NodeGroup` — one Auto Scaling group and its launch template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeGroupManifest {
+    /// Always `fleetform.io/v1alpha1`.
+    pub api_version: String,
+    /// Always `NodeGroup`.
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: NodeGroupSpec,
+}
+
+/// A node group (kops: InstanceGroupSpec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeGroupSpec {
+    pub role: Role,
+    /// AMI id (`ami-…`) of the instances.
+    pub image: String,
+    /// Instance type of the launch template; with a mixedInstancesPolicy, its first type.
+    pub machine_type: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    /// Names of cluster subnets (see Cluster `spec.subnets`).
+    pub subnets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixed_instances_policy: Option<MixedInstancesPolicy>,
+    /// AWS tags of the group and its instances.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cloud_labels: BTreeMap<String, String>,
+    /// Kubernetes labels of the nodes (also published as autoscaler node-template tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_labels: BTreeMap<String, String>,
+    /// `key=value:Effect` or `key:Effect`, Effect one of NoSchedule, PreferNoSchedule, NoExecute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_volume: Option<RootVolume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_update: Option<RollingUpdate>,
+    /// Whether cluster-autoscaler manages the group (default true for role Node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<bool>,
+    /// Priority-expander priority: higher is tried first (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale_priority: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_security_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<IamProfile>,
+    /// Parts of the instances' user data, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_user_data: Vec<UserDataPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rebalance: Option<bool>,
+    /// Application pool the group serves (fleetform): lint checks pools as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Admin/critical group (CoreDNS, autoscaler, ingress) (fleetform): must be on-demand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
+}
+
+/// Instance role, with kops's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum Role {
+    #[serde(alias = "Master")]
+    ControlPlane,
+    APIServer,
+    Node,
+    Bastion,
+}
+
+/// Spot and on-demand mix (kops: MixedInstancesPolicySpec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MixedInstancesPolicy {
+    /// Instance types the group may launch.
+    pub instances: Vec<String>,
+    /// On-demand instances before any spot (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_base: Option<u32>,
+    /// Percentage of on-demand above the base (default 0: all spot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_above_base: Option<u32>,
+    /// `capacity-optimized`, `price-capacity-optimized`, `capacity-optimized-prioritized` or
+    /// `lowest-price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_allocation_strategy: Option<String>,
+}
+
+/// Root volume (kops: rootVolume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RootVolume {
+    /// GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// gp3, gp2, io1, io2.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<bool>,
+}
+
+/// IAM instance profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IamProfile {
+    /// Instance profile ARN or name.
+    pub profile: String,
+}
+
+/// One part of the user data (kops: UserData).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserDataPart {
+    pub name: String,
+    /// MIME type, e.g. `text/x-shellscript`.
+    #[serde(rename = "type")]
+    pub content_type: String,
+    pub content: String,
+}
+
+/// A count or a percentage (`2` or `"25%"`), as Kubernetes' IntOrString.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOrPercent {
+    Int(u32),
+    Percent(u32),
+}
+
+impl IntOrPercent {
+    /// Resolve against a total: percentages of surge round up, of unavailable round down
+    /// (the Kubernetes Deployment convention); `round_up` chooses.
+    pub fn resolve(self, total: u32, round_up: bool) -> u32 {
+        match self {
+            IntOrPercent::Int(n) => n,
+            IntOrPercent::Percent(p) => {
+                let x = u64::from(total) * u64::from(p);
+                let v = if round_up { x.div_ceil(100) } else { x / 100 };
+                v as u32
+            }
+        }
+    }
+}
+
+impl fmt::Display for IntOrPercent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntOrPercent::Int(n) => write!(f, "{n}"),
+            IntOrPercent::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for IntOrPercent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IntOrPercent::Int(n) => s.serialize_u32(*n),
+            IntOrPercent::Percent(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IntOrPercent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = IntOrPercent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer or a percentage such as \"25%\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IntOrPercent, E> {
+                u32::try_from(v).map(IntOrPercent::Int).map_err(|_| E::custom("number too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IntOrPercent, E> {
+                u32::try_from(v)
+                    .map(IntOrPercent::Int)
+                    .map_err(|_| E::custom(format!("{v} is negative; use 0 or more")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IntOrPercent, E> {
+                let t = v.trim();
+                let parsed = match t.strip_suffix('%') {
+                    Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 100).map(IntOrPercent::Percent),
+                    None => t.parse::<u32>().ok().map(IntOrPercent::Int),
+                };
+                parsed.ok_or_else(|| {
+                    E::custom(format!("`{v}` is neither a count nor a percentage from 0% to 100%"))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum IntOrPercentRepr {
+    Count(u32),
+    /// e.g. "25%"
+    Percent(String),
+}
+
+impl JsonSchema for IntOrPercent {
+    fn schema_name() -> String {
+        "IntOrPercent".into()
+    }
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        IntOrPercentRepr::json_schema(gen)
+    }
+}
+
+impl NodeGroupSpec {
+    /// All instance types the group may launch.
+    pub fn instance_types(&self) -> Vec<&str> {
+        match &self.mixed_instances_policy {
+            Some(p) if !p.instances.is_empty() => p.instances.iter().map(String::as_str).collect(),
+            _ => vec![self.machine_type.as_str()],
+        }
+    }
+
+    /// A spot group: a mixed-instances policy with no on-demand share at all.
+    pub fn is_spot(&self) -> bool {
+        self.mixed_instances_policy.as_ref().is_some_and(|p| {
+            p.on_demand_base.unwrap_or(0) == 0 && p.on_demand_above_base.unwrap_or(0) == 0
+        })
+    }
+
+    /// Uses spot for any share of its capacity.
+    pub fn uses_spot(&self) -> bool {
+        self.mixed_instances_policy.as_ref().is_some_and(|p| p.on_demand_above_base.unwrap_or(0) < 100)
+    }
+
+    pub fn autoscaled(&self) -> bool {
+        self.autoscale.unwrap_or(self.role == Role::Node)
+    }
+}
+
+/// A rendered, validated cluster: one Cluster and its node groups, with where each came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub cluster: ClusterManifest,
+    pub cluster_origin: Origin,
+    pub groups: Vec<NodeGroup>,
+}
+
+/// A node group and its origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeGroup {
+    pub manifest: NodeGroupManifest,
+    pub origin: Origin,
+}
+
+impl NodeGroup {
+    pub fn name(&self) -> &str {
+        &self.manifest.metadata.name
+    }
+    pub fn spec(&self) -> &NodeGroupSpec {
+        &self.manifest.spec
+    }
+}
+
+/// Where a document came from: the template (or snippet) line of its `metadata.name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: std::path::PathBuf,
+    pub line: usize,
+}
+
+impl Manifest {
+    pub fn name(&self) -> &str {
+        &self.cluster.metadata.name
+    }
+
+    /// AWS name of a group's launch template and Auto Scaling group.
+    pub fn aws_name(&self, group: &str) -> String {
+        format!("{group}.{}", self.name())
+    }
+
+    pub fn group(&self, name: &str) -> Option<&NodeGroup> {
+        self.groups.iter().find(|g| g.name() == name)
+    }
+}

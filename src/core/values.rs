@@ -1,0 +1,187 @@
+//! Values: what a template sees for one cluster.
+//!
+//! The shared files in `vars/` (every `vars/_*.yaml`, in file-name order) are deep-merged, then the
+//! cluster's own `vars/<cluster>.yaml`, then each `--set a.b=c` in the order given. Maps merge key
+//! by key; everything else (scalars, lists) replaces — the convention of kops and Helm, so that a
+//! cluster can override one field of a shared map without repeating the rest, and a list is
+//! always exactly what the last file says.
+
+use serde_yaml::{Mapping, Value};
+
+use super::diag::{line_col, Diagnostic};
+use super::SourceFile;
+
+/// Parse a values file into a mapping. An empty file is an empty mapping.
+pub fn parse_values(file: &SourceFile) -> Result<Mapping, Diagnostic> {
+    if file.text.trim().is_empty() {
+        return Ok(Mapping::new());
+    }
+    let value: Value = serde_yaml::from_str(&file.text).map_err(|e| yaml_error(file, &e))?;
+    match value {
+        Value::Mapping(m) => Ok(m),
+        Value::Null => Ok(Mapping::new()),
+        other => Err(Diagnostic::new(
+            &file.path,
+            1,
+            1,
+            format!("a values file must be a map of names to values, this one is {}", kind_name(&other)),
+        )
+        .with_source(&file.text)
+        .with_help("write `name: value` pairs at the top level, e.g. `spotMaxSize: 100`")),
+    }
+}
+
+/// A YAML syntax error in `file`, located.
+pub fn yaml_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
+    let (line, column) = match err.location() {
+        Some(loc) => (loc.line(), loc.column()),
+        None => (0, 0),
+    };
+    // serde_yaml appends " at line X column Y" to its messages; the location is shown anyway.
+    let msg = strip_location(&err.to_string());
+    Diagnostic::new(&file.path, line, column, format!("invalid YAML: {msg}"))
+        .with_source(&file.text)
+        .with_help("fix the YAML syntax at this place (indentation, a missing `:`, an unclosed bracket or quote)")
+}
+
+pub(crate) fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+pub(crate) fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a map",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Merge `over` into `base`: maps merge recursively, anything else replaces.
+pub fn deep_merge(base: &mut Mapping, over: Mapping) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Mapping(b)), Value::Mapping(o)) => deep_merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// One `--set path.to.key=value`. The value is read as a YAML scalar, as Helm does:
+/// `--set spot.maxSize=50` sets a number, `--set x=true` a boolean, `--set x='"50"'` a string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetOverride {
+    pub path: Vec<String>,
+    pub value: Value,
+    pub raw: String,
+}
+
+impl std::str::FromStr for SetOverride {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (path, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`--set {s}` has no `=`; write it as `--set path.to.key=value`"))?;
+        let path: Vec<String> = path.split('.').map(str::to_string).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(format!("`--set {s}` has an empty name in its path; write it as `--set a.b=value`"));
+        }
+        let value = if value.is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_yaml::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_string()))
+        };
+        Ok(SetOverride { path, value, raw: s.to_string() })
+    }
+}
+
+/// Apply one override; intermediate maps are created, a scalar in the way is replaced by a map.
+pub fn apply_set(values: &mut Mapping, set: &SetOverride) {
+    let mut cur = values;
+    let (last, parents) = set.path.split_last().expect("path is never empty");
+    for key in parents {
+        let k = Value::String(key.clone());
+        if !matches!(cur.get(&k), Some(Value::Mapping(_))) {
+            cur.insert(k.clone(), Value::Mapping(Mapping::new()));
+        }
+        cur = match cur.get_mut(&k) {
+            Some(Value::Mapping(m)) => m,
+            _ => unreachable!("inserted a mapping just above"),
+        };
+    }
+    cur.insert(Value::String(last.clone()), set.value.clone());
+}
+
+/// Turn merged values into the JSON value Tera renders with. Keys must be strings or numbers.
+pub fn to_context_value(values: &Mapping) -> Result<serde_json::Value, String> {
+    serde_json::to_value(values).map_err(|e| format!("values cannot be used in a template: {e}"))
+}
+
+/// The byte offset of the first invalid UTF-8 byte, as a located diagnostic.
+pub fn non_utf8(path: &std::path::Path, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
+    let valid = err.valid_up_to();
+    let text = String::from_utf8_lossy(&bytes[..valid]);
+    let (line, column) = line_col(&text, valid);
+    Diagnostic::new(
+        path,
+        line,
+        column,
+        format!("file is not valid UTF-8 (byte 0x{:02x} at offset {valid})", bytes[valid]),
+    )
+    .with_help("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), fleetform reads only UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(s: &str) -> Mapping {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn maps_merge_and_lists_replace() {
+        let mut base = m("a: {x: 1, y: 2}\nl: [1, 2]\ns: old");
+        deep_merge(&mut base, m("a: {y: 3, z: 4}\nl: [9]\ns: new"));
+        assert_eq!(base, m("a: {x: 1, y: 3, z: 4}\nl: [9]\ns: new"));
+    }
+
+    #[test]
+    fn set_reads_yaml_scalars_and_creates_maps() {
+        let mut v = m("spot: {min: 1}\nscalar: 3");
+        apply_set(&mut v, &"spot.max=50".parse().unwrap());
+        apply_set(&mut v, &"scalar.inner=true".parse().unwrap());
+        apply_set(&mut v, &"name=prod".parse().unwrap());
+        assert_eq!(v, m("spot: {min: 1, max: 50}\nscalar: {inner: true}\nname: prod"));
+    }
+
+    #[test]
+    fn set_rejects_bad_forms() {
+        assert!("novalue".parse::<SetOverride>().is_err());
+        assert!("a..b=1".parse::<SetOverride>().is_err());
+    }
+
+    #[test]
+    fn non_mapping_values_file_is_an_error() {
+        let f = SourceFile::new("vars/_x.yaml", "- a\n- b\n");
+        let d = parse_values(&f).unwrap_err();
+        assert!(d.message.contains("must be a map"), "{d}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_is_located() {
+        let f = SourceFile::new("vars/x.yaml", "a: 1\nb: [1, 2\n");
+        let d = parse_values(&f).unwrap_err();
+        assert_eq!(d.file.to_str(), Some("vars/x.yaml"));
+        assert!(d.line >= 2, "{d}");
+    }
+}

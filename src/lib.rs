@@ -1,0 +1,13 @@
+//! fleetform: render, lint, plan and apply Kubernetes node fleets on AWS.
+//!
+//! * [`core`] — the pure core: model, values, render, lint. No I/O.
+//! * [`repo`] — reads the user's repository into memory.
+//! * [`output`] — the one printer (stdout data, stderr humans).
+//! * [`commands`] — one thin module per command.
+//! * [`cli`] — flags, settings, exit codes.
+
+pub mod cli;
+pub mod commands;
+pub mod core;
+pub mod output;
+pub mod repo;

@@ -1,0 +1,129 @@
+//! The one printer: data on stdout, everything for humans on stderr.
+//!
+//! A command's result (rendered diff, lint findings, a plan) goes to stdout in the chosen
+//! `--output` format so it can be piped; status lines, warnings and errors go to stderr. Colour
+//! only when the stream is a terminal (or `--color always`), never with NO_COLOR set. A closed
+//! stdout (`fleetform lint | head`) is not an error.
+
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text (colour on a terminal).
+    Text,
+    /// Versioned JSON for scripts and CI (see docs/json-output.md).
+    Json,
+    /// Markdown, for a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Style {
+    Red,
+    Green,
+    Yellow,
+    Cyan,
+    Bold,
+    Dim,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Red => "\x1b[31m",
+            Style::Green => "\x1b[32m",
+            Style::Yellow => "\x1b[33m",
+            Style::Cyan => "\x1b[36m",
+            Style::Bold => "\x1b[1m",
+            Style::Dim => "\x1b[2m",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: OutputFormat,
+    pub quiet: bool,
+    pub verbose: u8,
+    color_out: bool,
+    color_err: bool,
+    pub stderr_is_terminal: bool,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, color: ColorChoice, quiet: bool, verbose: u8) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let decide = |tty: bool| match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+        };
+        let stderr_tty = io::stderr().is_terminal();
+        Printer {
+            format,
+            quiet,
+            verbose,
+            color_out: decide(io::stdout().is_terminal()),
+            color_err: decide(stderr_tty),
+            stderr_is_terminal: stderr_tty,
+        }
+    }
+
+    /// Paint for stdout.
+    pub fn paint(&self, s: &str, style: Style) -> String {
+        if self.color_out { format!("{}{s}\x1b[0m", style.code()) } else { s.to_string() }
+    }
+
+    /// Paint for stderr.
+    pub fn paint_err(&self, s: &str, style: Style) -> String {
+        if self.color_err { format!("{}{s}\x1b[0m", style.code()) } else { s.to_string() }
+    }
+
+    /// Write data to stdout. A closed pipe ends the program quietly with success.
+    pub fn data(&self, s: &str) {
+        let mut out = io::stdout().lock();
+        if let Err(e) = out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// A status line on stderr, cargo style: a right-aligned verb, then the message.
+    pub fn status(&self, verb: &str, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        eprintln!("{} {msg}", self.paint_err(&format!("{verb:>12}"), Style::Green));
+    }
+
+    /// A plain line for humans on stderr.
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    pub fn debug(&self, msg: &str) {
+        if self.verbose > 0 {
+            eprintln!("{} {msg}", self.paint_err("debug:", Style::Dim));
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        eprintln!("{} {msg}", self.paint_err("warning:", Style::Yellow));
+    }
+
+    pub fn error(&self, msg: &str) {
+        eprintln!("{} {msg}", self.paint_err("error:", Style::Red));
+    }
+}

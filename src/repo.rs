@@ -1,0 +1,128 @@
+//! Reading the user's repository into memory (the only file-system reads of render and lint).
+//!
+//! Layout (DESIGN.md): `snippets/` (any depth), `templates/` (`*.tpl`, `*.yaml`, `*.yml`,
+//! rendered in file-name order), `vars/` (`_*.yaml` shared by every cluster, in file-name order;
+//! `<cluster>.yaml` one per cluster), `clusters/` (the output). Hidden files are ignored. Every
+//! file must be UTF-8. A snippet that is a symlink leading outside `snippets/` is recorded as such
+//! and never read: including it is an error.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::core::diag::Diagnostic;
+use crate::core::values::non_utf8;
+use crate::core::{RepoFiles, Snippet, SourceFile};
+
+const TEMPLATE_EXTS: &[&str] = &["tpl", "yaml", "yml", "tera", "j2"];
+
+/// Load the repository at `root`.
+pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
+    for dir in ["templates", "vars"] {
+        if !root.join(dir).is_dir() {
+            return Err(Diagnostic::file(
+                root.join(dir),
+                format!("{} has no {dir}/ directory: this is not a fleetform repository", root.display()),
+            )
+            .with_help("run fleetform from the repository root, or point at it with --root DIR"));
+        }
+    }
+    let mut repo = RepoFiles::default();
+
+    let mut templates = Vec::new();
+    for (rel, path) in list_files(root, Path::new("templates"), false)? {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if TEMPLATE_EXTS.contains(&ext) {
+            templates.push(read(root, &rel)?);
+        }
+    }
+    templates.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+    repo.templates = templates;
+
+    for (rel, path) in list_files(root, Path::new("vars"), false)? {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "yaml" | "yml") {
+            continue;
+        }
+        let file = read(root, &rel)?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        if stem.starts_with('_') {
+            repo.shared_vars.push(file);
+        } else if let Some(prev) = repo.cluster_vars.get(&stem) {
+            return Err(Diagnostic::file(&rel, format!("cluster `{stem}` has two vars files")).with_note(format!(
+                "the other one is {}",
+                prev.path.display()
+            ))
+            .with_help("keep one of .yaml and .yml"));
+        } else {
+            repo.cluster_vars.insert(stem, file);
+        }
+    }
+    repo.shared_vars.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let mut snippets = BTreeMap::new();
+    let snip_dir = root.join("snippets");
+    if snip_dir.is_dir() {
+        let canon_root = snip_dir.canonicalize().map_err(|e| io_diag(&snip_dir, &e))?;
+        for (rel, path) in list_files(root, Path::new("snippets"), true)? {
+            let name = rel.strip_prefix("snippets").expect("listed under snippets").to_string_lossy().replace('\\', "/");
+            let target = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if !target.starts_with(&canon_root) {
+                snippets.insert(name, Snippet::Escapes { path: rel.clone(), target });
+                continue;
+            }
+            snippets.insert(name, Snippet::File(read(root, &rel)?));
+        }
+    }
+    repo.snippets = Arc::new(snippets);
+    Ok(repo)
+}
+
+fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::file(path, format!("cannot read {}: {e}", path.display())).with_help("check the path and its permissions")
+}
+
+/// Files below `root/dir` (relative paths, absolute paths), sorted; hidden entries skipped.
+fn list_files(root: &Path, dir: &Path, recursive: bool) -> Result<Vec<(PathBuf, PathBuf)>, Diagnostic> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let abs = root.join(&d);
+        let entries = fs::read_dir(&abs).map_err(|e| io_diag(&abs, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_diag(&abs, &e))?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let rel = d.join(&name);
+            let path = entry.path();
+            let meta = fs::metadata(&path); // follows symlinks
+            match meta {
+                Ok(m) if m.is_dir() => {
+                    let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+                    if recursive && !is_link {
+                        stack.push(rel);
+                    } else if recursive && is_link {
+                        // A linked directory: its files are listed so the escape check sees them.
+                        out.push((rel, path));
+                    }
+                }
+                Ok(_) => out.push((rel, path)),
+                Err(_) => out.push((rel, path)), // dangling link: reported when read or included
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read(root: &Path, rel: &Path) -> Result<SourceFile, Diagnostic> {
+    let path = root.join(rel);
+    let bytes = fs::read(&path).map_err(|e| io_diag(rel, &e))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => Ok(SourceFile::new(rel, s)),
+        Err(e) => Err(non_utf8(rel, &bytes, &e)),
+    }
+}
