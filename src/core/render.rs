@@ -265,20 +265,31 @@ impl tera::Function for IncludeFn {
 
 /// Rewrite positional arguments that Tera does not know into named ones (lines never move).
 fn preprocess(src: &str) -> String {
-    let s = src.replace("include(\"", "include(name=\"").replace("include('", "include(name='");
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find("indent(") {
-        let (head, tail) = rest.split_at(i + "indent(".len());
+    let s = name_first_argument(src, "include(", "name=", |t| !starts_with_keyword_arg(t) && !t.starts_with(')'));
+    name_first_argument(&s, "indent(", "width=", |t| t.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Insert `name` before the first argument of every `call` whose argument text satisfies `needs`.
+fn name_first_argument(src: &str, call: &str, name: &str, needs: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(src.len() + 16);
+    let mut rest = src;
+    while let Some(i) = rest.find(call) {
+        let (head, tail) = rest.split_at(i + call.len());
         out.push_str(head);
-        let trimmed = tail.trim_start();
-        if trimmed.starts_with(|c: char| c.is_ascii_digit()) {
-            out.push_str("width=");
+        if needs(tail.trim_start()) {
+            out.push_str(name);
         }
         rest = tail;
     }
     out.push_str(rest);
     out
+}
+
+/// `key=…` (but not `key==…`) at the start of `t`.
+fn starts_with_keyword_arg(t: &str) -> bool {
+    let ident_len = t.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(t.len());
+    let after = t[ident_len..].trim_start();
+    ident_len > 0 && after.starts_with('=') && !after.starts_with("==")
 }
 
 fn indent_args(args: &HashMap<String, tera::Value>) -> tera::Result<(String, bool, bool)> {
@@ -902,6 +913,9 @@ mod tests {
             preprocess(r#"{{ include("a.yaml") | indent(4) }} {{ x | nindent( 2, first=true) }}"#),
             r#"{{ include(name="a.yaml") | indent(width=4) }} {{ x | nindent(width= 2, first=true) }}"#
         );
+        assert_eq!(preprocess("{{ include(s.x ~ 'y') }}"), "{{ include(name=s.x ~ 'y') }}");
+        assert_eq!(preprocess("{{ include(name=a) }}"), "{{ include(name=a) }}");
+        assert_eq!(preprocess("{{ include(a == b) }}"), "{{ include(name=a == b) }}");
     }
 
     #[test]

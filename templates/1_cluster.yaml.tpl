@@ -1,0 +1,39 @@
+apiVersion: fleetform.io/v1alpha1
+kind: Cluster
+metadata:
+  name: {{ clusterName }}
+spec:
+  region: {{ region }}
+  stateStore: s3://{{ stateStoreBucket }}/{{ clusterName }}
+  cloudLabels:
+    team: {{ team }}
+    environment: {{ environment }}
+  subnets:
+{%- for zone in zones %}
+  - name: {{ zone }}
+    zone: {{ zone }}
+{%- endfor %}
+  dnsZone: {{ dnsZone }}
+  dnsRecords:
+  - name: api.{{ clusterName }}
+    type: CNAME
+    ttl: 60
+    values: [{{ apiLoadBalancer }}]
+  - name: ingress.{{ clusterName }}
+    type: A
+    ttl: 60
+    values: {{ ingressAddresses | json_encode() }}
+  kubeControllerManager:
+    horizontalPodAutoscalerDownscaleStabilization: {{ hpa.downscaleStabilization }}
+  clusterAutoscaler:
+    enabled: true
+    expander: priority
+    maxNodeProvisionTime: {{ autoscaler.maxNodeProvisionTime }}
+    balanceSimilarNodeGroups: true
+    skipNodesWithLocalStorage: false
+  rollingUpdate:
+    maxSurge: {{ rollingUpdate.maxSurge }}
+    maxUnavailable: {{ rollingUpdate.maxUnavailable }}
+  lint:
+    minSpotInstanceTypes: {{ lint.minSpotInstanceTypes }}
+    maxFallbackMinutes: {{ lint.maxFallbackMinutes }}

@@ -1,0 +1,22 @@
+# Prometheus on high-memory on-demand nodes, tainted for it alone.
+apiVersion: fleetform.io/v1alpha1
+kind: NodeGroup
+metadata:
+  name: prometheus-nodes
+spec:
+  role: Node
+  pool: monitoring
+  image: {{ image }}
+  machineType: {{ prometheus.machineType }}
+  minSize: {{ prometheus.minSize }}
+  maxSize: {{ prometheus.maxSize }}
+  subnets: {{ zones | json_encode() }}
+  autoscalePriority: 10
+  nodeLabels:
+    dedicated: prometheus
+  taints:
+  - dedicated=prometheus:NoSchedule
+  rootVolume:
+    size: 200
+    type: gp3
+    encryption: true
