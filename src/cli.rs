@@ -156,7 +156,14 @@ impl From<Status> for ExitCode {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error (clap's own 2 means "changes" here).
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let settings = Settings::resolve(&cli.global);
     let result = crate::commands::run(&cli, &settings);
     match result {

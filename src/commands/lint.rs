@@ -89,10 +89,15 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
         }
     }
     let n = run.rendered.len();
-    if findings.is_empty() {
-        p.status("Linted", &format!("{n} cluster(s): no findings"));
+    let what = if run.errors.is_empty() {
+        format!("{n} cluster(s)")
     } else {
-        p.status("Linted", &format!("{n} cluster(s): {errors} error(s), {warnings} warning(s)"));
+        format!("{n} of {} cluster(s) ({} failed to render)", run.clusters.len(), run.errors.len())
+    };
+    if findings.is_empty() {
+        p.status("Linted", &format!("{what}: no findings"));
+    } else {
+        p.status("Linted", &format!("{what}: {errors} error(s), {warnings} warning(s)"));
     }
     if errors > 0 || !run.errors.is_empty() {
         Ok(Status::Failure)

@@ -54,11 +54,37 @@ pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<Render
     Ok(RenderRun { repo, clusters, rendered, errors })
 }
 
-/// Print render errors on stderr, one block each.
+/// Print render errors on stderr, one block each. An error in a shared file fails every
+/// cluster the same way: it is printed once, with the other clusters named.
 pub fn print_errors(s: &Settings, errors: &[Diagnostic]) {
-    for d in errors {
+    for d in dedup_errors(errors) {
         s.printer.error(&d.to_string());
     }
+}
+
+pub fn dedup_errors(errors: &[Diagnostic]) -> Vec<Diagnostic> {
+    let mut out: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+    for d in errors {
+        let cluster = d.notes.iter().find_map(|n| cluster_of_note(n));
+        match out.iter_mut().find(|(o, _)| (&o.file, o.line, o.column, &o.message) == (&d.file, d.line, d.column, &d.message)) {
+            Some((_, others)) => others.extend(cluster),
+            None => out.push((d.clone(), Vec::new())),
+        }
+    }
+    out.into_iter()
+        .map(|(mut d, others)| {
+            if !others.is_empty() {
+                d.notes.push(format!("the same error fails cluster(s) {}", others.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")));
+            }
+            d
+        })
+        .collect()
+}
+
+fn cluster_of_note(n: &str) -> Option<String> {
+    let i = n.find("cluster `")? + "cluster `".len();
+    let j = n[i..].find('`')? + i;
+    Some(n[i..j].to_string())
 }
 
 /// The JSON envelope every command's JSON output shares.

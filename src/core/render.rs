@@ -509,9 +509,36 @@ fn parse_typed<T: DeserializeOwned>(
             return locate(l, c, format!("missing field `{field}` in `{path}`"))
                 .with_help(format!("add `{field}:`; `fleetform schema` lists every field with its type"));
         }
-        locate(l, c, format!("wrong value: {raw}"))
-            .with_help("`fleetform schema` lists every field with its type")
+        locate(l, c, humanize_type_error(&raw)).with_help("`fleetform schema` lists every field with its type")
     })
+}
+
+/// `spec.maxSize: invalid type: string "lots", expected u32` → words for people.
+fn humanize_type_error(raw: &str) -> String {
+    let (path, rest) = match raw.split_once(": invalid ") {
+        Some((p, r)) => (Some(p), format!("invalid {r}")),
+        None => (None, raw.to_string()),
+    };
+    let expected = |e: &str| match e.trim() {
+        "u32" | "u64" | "u16" | "u8" => "a whole number (0 or more)".to_string(),
+        "i32" | "i64" => "a whole number".to_string(),
+        "f64" | "f32" => "a number".to_string(),
+        "a boolean" => "true or false".to_string(),
+        "a sequence" => "a list".to_string(),
+        other if other.starts_with("struct ") || other == "a map" => "a map of fields".to_string(),
+        other => other.to_string(),
+    };
+    let msg = match rest.strip_prefix("invalid type: ").and_then(|r| r.split_once(", expected ")) {
+        Some((got, want)) => format!("wrong type: got {got}, expected {}", expected(want)),
+        None => match rest.strip_prefix("invalid value: ").and_then(|r| r.split_once(", expected ")) {
+            Some((got, want)) => format!("wrong value: got {got}, expected {}", expected(want)),
+            None => rest,
+        },
+    };
+    match path {
+        Some(p) => format!("`{p}`: {msg}"),
+        None => msg,
+    }
 }
 
 /// Locate line `out_line` (1-based) of a template's output in its template or snippets.
@@ -535,8 +562,9 @@ fn locate_output(out: &TemplateOutput, repo: &RepoFiles, cluster: &str, out_line
     let key = yaml_key(target);
     let ordinal = |pred: &dyn Fn(&str) -> bool| lines[..out_line.saturating_sub(1)].iter().filter(|l| pred(l.trim())).count();
     let exact = |l: &str| l == target;
+    let pattern = |l: &str| l.contains("{{") && matches_pattern(l, target);
     let same_key = |l: &str| key.is_some() && yaml_key(l) == key;
-    for pred in [&exact as &dyn Fn(&str) -> bool, &same_key] {
+    for pred in [&exact as &dyn Fn(&str) -> bool, &pattern, &same_key] {
         if target.is_empty() {
             break;
         }
@@ -549,13 +577,49 @@ fn locate_output(out: &TemplateOutput, repo: &RepoFiles, cluster: &str, out_line
             }
         }
         if !hits.is_empty() {
-            let (f, line, src_line) = hits[ordinal(pred) % hits.len()];
+            // Earlier output lines that any of the hits could have written.
+            let srcs: Vec<&str> = hits.iter().map(|h| h.2.trim()).collect();
+            let n = if hits.len() == 1 {
+                0
+            } else {
+                ordinal(&|o: &str| srcs.iter().any(|src| *src == o || (src.contains("{{") && matches_pattern(src, o))))
+            };
+            let (f, line, src_line) = hits[n % hits.len()];
             let shift = leading(src_line) as isize - leading(rendered) as isize;
             let col = if column == 0 { 0 } else { (column as isize + shift).max(1) as usize };
             return Diagnostic::new(&f.path, line, col, message).with_source(&f.text).with_note(note);
         }
     }
     Diagnostic::new(&out.template.path, 0, 0, message).with_note(note)
+}
+
+/// Whether `rendered` could come from template line `src`, each `{{ … }}` standing for any text.
+fn matches_pattern(src: &str, rendered: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("{{") {
+        pieces.push(&rest[..i]);
+        rest = match rest[i..].find("}}") {
+            Some(j) => &rest[i + j + 2..],
+            None => "",
+        };
+    }
+    pieces.push(rest);
+    if pieces.iter().all(|p| p.trim().is_empty()) {
+        return false; // a line that is only a tag (an include) could have written anything
+    }
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if !rendered.starts_with(first) || !rendered[first.len()..].ends_with(last) || rendered.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut hay = &rendered[first.len()..rendered.len() - last.len()];
+    for p in &pieces[1..pieces.len() - 1] {
+        match hay.find(p) {
+            Some(i) => hay = &hay[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 fn leading(s: &str) -> usize {
@@ -602,7 +666,17 @@ pub(crate) fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
 fn assemble(docs: Vec<Doc>, outputs: &[TemplateOutput], repo: &RepoFiles, cluster: &str) -> Result<Manifest, Diagnostic> {
     // A diagnostic at `path` inside document `d`.
     let at = |d: &Doc, path: &[&str], message: String| -> Diagnostic {
-        let line = find_key_line(&d.text, path).or_else(|| find_key_line(&d.text, &path[..1])).unwrap_or(1);
+        // A path ending in `=text` points at the first line below the key that contains `text`.
+        let (keys, needle) = match path.last().and_then(|l| l.strip_prefix('=')) {
+            Some(n) => (&path[..path.len() - 1], Some(n)),
+            None => (path, None),
+        };
+        let mut line = find_key_line(&d.text, keys).or_else(|| find_key_line(&d.text, &keys[..1])).unwrap_or(1);
+        if let Some(n) = needle {
+            if let Some(i) = d.text.lines().skip(line).position(|l| l.contains(n)) {
+                line += i + 1;
+            }
+        }
         let text_line = d.text.lines().nth(line - 1).unwrap_or("");
         let col = leading(text_line.trim_start_matches("- ")) + 1;
         locate_output(&outputs[d.tpl], repo, cluster, d.offset + line, col, message)
@@ -685,8 +759,8 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
             return Err(at(&["spec", "subnets"], format!("two subnets are named `{}`", sn.name)).with_help("subnet names are unique"));
         }
         if !zone_in_region(&sn.zone, &s.region) {
-            let line_path: &[&str] = &["spec", "subnets"];
-            return Err(at(line_path, format!("zone `{}` of subnet `{}` is not in the cluster's region `{}`", sn.zone, sn.name, s.region))
+            let needle = format!("=zone: {}", sn.zone);
+            return Err(at(&["spec", "subnets", &needle], format!("zone `{}` of subnet `{}` is not in the cluster's region `{}`", sn.zone, sn.name, s.region))
                 .with_help(format!("use a zone of {} (e.g. {}a), or change the region", s.region, s.region)));
         }
     }
@@ -706,15 +780,15 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
         for r in &s.dns_records {
             let name = r.name.trim_end_matches('.');
             if !(name == zone || name.ends_with(&format!(".{zone}"))) {
-                return Err(at(&["spec", "dnsRecords"], format!("record `{}` is not inside the zone `{zone}`", r.name))
+                return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record `{}` is not inside the zone `{zone}`", r.name))
                     .with_help("records must be named inside spec.dnsZone"));
             }
             if !["A", "AAAA", "CNAME", "TXT"].contains(&r.record_type.as_str()) {
-                return Err(at(&["spec", "dnsRecords"], format!("record `{}` has type `{}`", r.name, r.record_type))
+                return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record `{}` has type `{}`", r.name, r.record_type))
                     .with_help("fleetform manages A, AAAA, CNAME and TXT records"));
             }
             if r.values.is_empty() || (r.record_type == "CNAME" && r.values.len() != 1) {
-                return Err(at(&["spec", "dnsRecords"], format!("record `{}` needs {} value", r.name, if r.record_type == "CNAME" { "exactly one" } else { "at least one" }))
+                return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record `{}` needs {} value", r.name, if r.record_type == "CNAME" { "exactly one" } else { "at least one" }))
                     .with_help("list the record's values under `values:`"));
             }
         }
@@ -813,7 +887,7 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
             } else {
                 String::new()
             };
-            let d = at(&["spec", "subnets"], format!("node group `{name}` uses subnet `{sn}`, which the cluster does not declare{region_hint}"));
+            let d = at(&["spec", "subnets", &format!("={sn}")], format!("node group `{name}` uses subnet `{sn}`, which the cluster does not declare{region_hint}"));
             return Err(match did_you_mean(sn, known.iter().copied()) {
                 Some(m) => d.with_help(format!("did you mean `{m}`?")),
                 None => d.with_help(format!("the cluster's subnets: {}", known.join(", "))),
@@ -828,7 +902,7 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         let mut seen = BTreeSet::new();
         for t in &p.instances {
             if !seen.insert(t) {
-                return Err(at(&["spec", "mixedInstancesPolicy", "instances"], format!("node group `{name}`: instance type `{t}` is listed twice"))
+                return Err(at(&["spec", "mixedInstancesPolicy", "instances", &format!("={t}")], format!("node group `{name}`: instance type `{t}` is listed twice"))
                     .with_help("list each instance type once"));
             }
         }
@@ -849,7 +923,7 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
     }
     for t in &s.taints {
         if let Err(e) = check_taint(t) {
-            return Err(at(&["spec", "taints"], format!("node group `{name}`: taint `{t}`: {e}"))
+            return Err(at(&["spec", "taints", &format!("={t}")], format!("node group `{name}`: taint `{t}`: {e}"))
                 .with_help("write taints as key=value:Effect or key:Effect (NoSchedule, PreferNoSchedule, NoExecute)"));
         }
     }
@@ -950,6 +1024,14 @@ mod tests {
     fn documents_split_on_separators() {
         let d = split_documents("---\na: 1\n---\n# only a comment\n---\nb: 2\n");
         assert_eq!(d, vec![(1, "a: 1\n".to_string()), (5, "b: 2\n".to_string())]);
+    }
+
+    #[test]
+    fn template_lines_match_their_output() {
+        assert!(matches_pattern("- name: {{ zone }}", "- name: eu-west-3b"));
+        assert!(!matches_pattern("- name: api.{{ clusterName }}", "- name: eu-west-3b"));
+        assert!(matches_pattern("maxSize: {{ a }}-{{ b }}", "maxSize: 1-2"));
+        assert!(!matches_pattern("name: {{ x }}", "- name: y"));
     }
 
     #[test]

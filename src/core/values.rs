@@ -39,8 +39,11 @@ pub fn yaml_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
     };
     // serde_yaml appends " at line X column Y" to its messages; the location is shown anyway.
     let msg = strip_location(&err.to_string());
-    Diagnostic::new(&file.path, line, column, format!("invalid YAML: {msg}"))
-        .with_source(&file.text)
+    let mut d = Diagnostic::new(&file.path, line, column, format!("invalid YAML: {msg}")).with_source(&file.text);
+    if msg.contains("did not find expected") {
+        d = d.with_note("the parser noticed here; the bracket or quote left open may be on a line above");
+    }
+    d
         .with_help("fix the YAML syntax at this place (indentation, a missing `:`, an unclosed bracket or quote)")
 }
 

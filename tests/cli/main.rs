@@ -1,0 +1,9 @@
+//! End-to-end tests of the real binary. One test binary (ripgrep style): each module is a
+//! command, each test gets its own copy of the example repository.
+
+mod bad_input;
+mod common;
+mod lint;
+mod readme;
+mod render;
+mod misc;

@@ -1,0 +1,63 @@
+use crate::common::*;
+
+#[test]
+fn schema_is_json_schema_with_both_kinds() {
+    let repo = Repo::example();
+    let o = repo.run(&["schema"]);
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(v["oneOf"].as_array().unwrap().len(), 2);
+    assert_eq!(v["definitions"]["ClusterManifest"]["properties"]["kind"]["const"], "Cluster");
+    assert_eq!(v["definitions"]["NodeGroupManifest"]["properties"]["kind"]["const"], "NodeGroup");
+    let ng = &v["definitions"]["NodeGroupSpec"];
+    assert_eq!(ng["additionalProperties"], false, "unknown fields are errors in editors too");
+    for field in ["minSize", "maxSize", "mixedInstancesPolicy", "cloudLabels", "nodeLabels", "taints", "rootVolume", "rollingUpdate", "autoscalePriority"] {
+        assert!(ng["properties"].get(field).is_some(), "{field}");
+    }
+}
+
+#[test]
+fn completions_and_man_page() {
+    let repo = Repo::example();
+    for shell in ["bash", "zsh", "fish"] {
+        let o = repo.run(&["completions", shell]);
+        assert_eq!(code(&o), 0);
+        assert!(stdout(&o).contains("fleetform"));
+    }
+    let o = repo.run(&["man"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH fleetform"), "{}", &stdout(&o)[..200]);
+}
+
+#[test]
+fn help_is_stable() {
+    let repo = Repo::example();
+    let o = repo.run(&["--help"]);
+    assert_eq!(code(&o), 0);
+    insta::assert_snapshot!("help", stdout(&o));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let repo = Repo::example();
+    let o = repo.run(&["render", "--no-such-flag"]);
+    assert_eq!(code(&o), 1);
+    let o = repo.run(&["render", "--all", "--cluster", "x"]);
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let repo = Repo::example();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+        .args(["schema"])
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

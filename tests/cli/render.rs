@@ -1,0 +1,110 @@
+use crate::common::*;
+
+#[test]
+fn committed_clusters_are_up_to_date() {
+    // The pre-merge check, run on the repository's own example.
+    let repo = Repo::example();
+    let o = repo.run(&["render", "--check"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("clusters/ is up to date"), "{}", stderr(&o));
+}
+
+#[test]
+fn render_writes_every_cluster_and_is_deterministic() {
+    let a = Repo::example();
+    let b = Repo::example();
+    std::fs::remove_dir_all(a.path().join("clusters")).unwrap();
+    std::fs::remove_dir_all(b.path().join("clusters")).unwrap();
+    let oa = a.run(&["render"]);
+    assert_eq!(code(&oa), 0, "{}", stderr(&oa));
+    insta::assert_snapshot!("render_fresh_stderr", stderr(&oa));
+    let ob = b.run(&["render"]);
+    assert_eq!(code(&ob), 0);
+    assert_eq!(a.clusters_snapshot(), b.clusters_snapshot(), "same input, same bytes");
+    // A second render changes nothing.
+    let before = a.clusters_snapshot();
+    let again = a.run(&["render"]);
+    assert_eq!(code(&again), 0);
+    assert!(stderr(&again).contains("already up to date"), "{}", stderr(&again));
+    assert_eq!(before, a.clusters_snapshot());
+    insta::assert_snapshot!("prod_manifest", a.read("clusters/prod-customer.k8s.foo.bar.yaml"));
+    insta::assert_snapshot!("prod_autoscaler", a.read("clusters/prod-customer.k8s.foo.bar.cluster-autoscaler.yaml"));
+}
+
+#[test]
+fn check_fails_with_a_diff_and_names_the_fix() {
+    let repo = Repo::example();
+    repo.replace("vars/prod-customer.k8s.foo.bar.yaml", "  maxSize: 100", "  maxSize: 120");
+    let before = repo.clusters_snapshot();
+    let o = repo.run(&["render", "--check"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(before, repo.clusters_snapshot(), "--check writes nothing");
+    insta::assert_snapshot!("check_diff", stdout(&o));
+    assert!(stderr(&o).contains("run `fleetform render` and commit clusters/"), "{}", stderr(&o));
+}
+
+#[test]
+fn set_overrides_every_vars_file() {
+    let repo = Repo::example();
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar", "--set", "spot.maxSize=7"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = repo.read("clusters/staging.k8s.foo.bar.yaml");
+    assert_eq!(m.matches("maxSize: 7\n").count(), 2, "both spot groups take the override:\n{m}");
+    // The other cluster is untouched: only the selected one is rendered.
+    let o = repo.run(&["render", "--check", "--cluster", "prod-customer.k8s.foo.bar"]);
+    assert_eq!(code(&o), 0);
+}
+
+#[test]
+fn maps_merge_and_cluster_files_override_shared_values() {
+    let repo = Repo::example();
+    let m = repo.read("clusters/prod-customer.k8s.foo.bar.yaml");
+    // admin.minSize comes from the cluster file, admin.machineType from _defaults.yaml.
+    let admin = m.split("name: admin-nodes").nth(1).unwrap();
+    assert!(admin.contains("machineType: m5.xlarge") && admin.contains("minSize: 3"), "{admin}");
+}
+
+#[test]
+fn orphaned_generated_files_are_removed_only_when_rendering_all() {
+    let repo = Repo::example();
+    std::fs::remove_file(repo.path().join("vars/staging.k8s.foo.bar.yaml")).unwrap();
+    repo.write("clusters/hand-written.yaml", "# not generated\n");
+    let o = repo.run(&["render", "--check"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("+++ /dev/null"), "{}", stdout(&o));
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!repo.path().join("clusters/staging.k8s.foo.bar.yaml").exists());
+    assert!(repo.path().join("clusters/hand-written.yaml").exists(), "only generated files are removed");
+    assert!(stderr(&o).contains("Removed clusters/staging.k8s.foo.bar.yaml"), "{}", stderr(&o));
+}
+
+#[test]
+fn json_output_is_versioned() {
+    let repo = Repo::example();
+    let o = repo.run(&["render", "--check", "--output", "json"]);
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["stale"], false);
+    let prod = &v["clusters"][0];
+    assert_eq!(prod["name"], "prod-customer.k8s.foo.bar");
+    assert_eq!(prod["nodeGroups"].as_array().unwrap().len(), 6);
+    assert!(prod["autoscaler"]["args"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/prod-customer"));
+}
+
+#[test]
+fn snippets_nest_and_indent_keeps_kops_semantics() {
+    let repo = Repo::example();
+    repo.write("snippets/inner.yaml", "- c5.4xlarge\n- c5d.4xlarge\n");
+    repo.write("snippets/outer.yaml", "{{ include(\"inner.yaml\") }}\n- c5n.4xlarge\n");
+    repo.replace("templates/3_spot-nodes.yaml.tpl", "{{ include(size.spotTypes) | indent(4) }}", "{{ include(\"outer.yaml\") | indent(width=4) }}");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = repo.read("clusters/staging.k8s.foo.bar.yaml");
+    assert!(m.contains("    instances:\n    - c5.4xlarge\n    - c5d.4xlarge\n    - c5n.4xlarge\n"), "{m}");
+}
