@@ -11,6 +11,7 @@ use serde::Serialize;
 
 /// A located error in the user's repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Diagnostic {
     /// Path relative to the repository root, e.g. `templates/3_spot-nodes.yaml.tpl`.
     pub file: PathBuf,

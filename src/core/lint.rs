@@ -255,3 +255,112 @@ pub fn summary_counts(findings: &[Finding]) -> (usize, usize) {
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     (errors, findings.len() - errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::*;
+    use std::path::PathBuf;
+
+    fn cluster(extra: &str) -> ClusterManifest {
+        serde_yaml::from_str(&format!(
+            "apiVersion: fleetform.io/v1alpha1\nkind: Cluster\nmetadata: {{name: c.k8s}}\nspec:\n  region: eu-west-3\n  subnets:\n  - {{name: a, zone: eu-west-3a}}\n  - {{name: b, zone: eu-west-3b}}\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    fn group(name: &str, spec: &str) -> NodeGroup {
+        let m: NodeGroupManifest = serde_yaml::from_str(&format!(
+            "apiVersion: fleetform.io/v1alpha1\nkind: NodeGroup\nmetadata: {{name: {name}}}\nspec:\n  role: Node\n  image: ami-1\n  minSize: 0\n  maxSize: 5\n{spec}"
+        ))
+        .unwrap();
+        NodeGroup { manifest: m, origin: Origin { file: PathBuf::from("t.tpl"), line: 1 } }
+    }
+
+    const TYPES12: &str = "[c5.4xlarge, c5d.4xlarge, c5n.4xlarge, c5a.4xlarge, c5ad.4xlarge, c6i.4xlarge, c6id.4xlarge, c6in.4xlarge, c6a.4xlarge, c7i.4xlarge, c7a.4xlarge, m5.4xlarge]";
+
+    fn spot(name: &str, prio: i32) -> NodeGroup {
+        group(name, &format!("  machineType: c5.4xlarge\n  pool: app\n  subnets: [a, b]\n  autoscalePriority: {prio}\n  mixedInstancesPolicy:\n    spotAllocationStrategy: capacity-optimized\n    instances: {TYPES12}\n"))
+    }
+
+    fn on_demand(name: &str, prio: i32) -> NodeGroup {
+        group(name, &format!("  machineType: c5.4xlarge\n  pool: app\n  subnets: [a, b]\n  autoscalePriority: {prio}\n"))
+    }
+
+    fn manifest(c: ClusterManifest, groups: Vec<NodeGroup>) -> Manifest {
+        Manifest { cluster: c, cluster_origin: Origin { file: PathBuf::from("c.tpl"), line: 1 }, groups }
+    }
+
+    fn ids(m: &Manifest) -> Vec<&'static str> {
+        lint(m).iter().map(|f| f.rule).collect()
+    }
+
+    const FAST: &str = "  clusterAutoscaler: {maxNodeProvisionTime: 5m}\n";
+
+    #[test]
+    fn a_good_pool_is_clean() {
+        let m = manifest(cluster(FAST), vec![spot("s1", 50), spot("s2", 50), on_demand("o1", 10), on_demand("o2", 10)]);
+        assert_eq!(ids(&m), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn pool_of_five_groups_is_too_many() {
+        let m = manifest(cluster(FAST), vec![spot("s1", 50), spot("s2", 50), on_demand("o1", 10), on_demand("o2", 10), on_demand("o3", 10)]);
+        assert_eq!(ids(&m), vec!["pool-max-groups"]);
+    }
+
+    #[test]
+    fn fallback_must_have_lower_priority() {
+        let m = manifest(cluster(FAST), vec![spot("s1", 10), on_demand("o1", 10)]);
+        assert_eq!(ids(&m), vec!["spot-on-demand-fallback"]);
+        let m = manifest(cluster(FAST), vec![spot("s1", 50)]);
+        assert_eq!(ids(&m), vec!["spot-on-demand-fallback"]);
+    }
+
+    #[test]
+    fn fallback_delay_is_spot_groups_times_provision_time() {
+        // 3 spot groups × 5 min = 15 min: exactly the bound, allowed.
+        let m = manifest(cluster(FAST), vec![spot("s1", 50), spot("s2", 40), spot("s3", 30), on_demand("o1", 10)]);
+        assert!(!ids(&m).contains(&"fallback-delay"), "{:?}", ids(&m));
+        // 3 groups = 15 min, which is the bound: allowed. Raise the count to 4.
+        let m = manifest(cluster(FAST), vec![spot("s1", 50), spot("s2", 40), spot("s3", 30), spot("s4", 20), on_demand("o1", 10)]);
+        let f = lint(&m);
+        let delay = f.iter().find(|f| f.rule == "fallback-delay").expect("fallback-delay");
+        assert!(delay.message.contains("4 spot groups × 5 min (max-node-provision-time) = 20 min"), "{}", delay.message);
+        // A higher bound accepts it.
+        let m = manifest(cluster(&format!("{FAST}  lint: {{maxFallbackMinutes: 25}}\n")), m.groups.clone());
+        assert!(!ids(&m).contains(&"fallback-delay"));
+    }
+
+    #[test]
+    fn single_zone_mixed_vcpu_and_lowest_price_spot() {
+        let g = group("s", "  machineType: c5.4xlarge\n  pool: app\n  subnets: [a]\n  autoscalePriority: 50\n  mixedInstancesPolicy:\n    spotAllocationStrategy: lowest-price\n    instances: [c5.4xlarge, m5.8xlarge]\n");
+        let m = manifest(cluster(FAST), vec![g, on_demand("o", 10)]);
+        assert_eq!(ids(&m), vec!["spot-min-zones", "spot-instance-diversity", "spot-uniform-vcpu", "spot-allocation-strategy"]);
+    }
+
+    #[test]
+    fn critical_groups_run_on_demand() {
+        let mut g = spot("admin", 0);
+        g.manifest.spec.critical = true;
+        g.manifest.spec.pool = Some("admin".into());
+        g.manifest.spec.autoscale = Some(false);
+        let m = manifest(cluster(FAST), vec![g]);
+        assert_eq!(ids(&m), vec!["critical-on-demand"]);
+    }
+
+    #[test]
+    fn unknown_types_are_reported_not_guessed() {
+        let g = group("o", "  machineType: c9.mega\n  subnets: [a]\n");
+        let m = manifest(cluster(FAST), vec![g]);
+        assert_eq!(ids(&m), vec!["unknown-instance-type"]);
+    }
+
+    #[test]
+    fn severities_can_be_changed_per_rule() {
+        let m = manifest(cluster(&format!("{FAST}  lint:\n    rules: {{spot-on-demand-fallback: off}}\n")), vec![spot("s1", 50)]);
+        assert!(ids(&m).is_empty());
+        let m = manifest(cluster(&format!("{FAST}  lint:\n    rules: {{spot-on-demand-fallback: warning}}\n")), vec![spot("s1", 50)]);
+        assert_eq!(lint(&m)[0].severity, Severity::Warning);
+    }
+}
