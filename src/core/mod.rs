@@ -4,12 +4,16 @@
 //! print. That keeps every rule unit-testable and every output deterministic.
 
 pub mod autoscaler;
+pub mod desired;
 pub mod diag;
 pub mod duration;
 pub mod instance_types;
 pub mod lint;
+pub mod live;
 pub mod model;
+pub mod plan;
 pub mod render;
+pub mod resources;
 pub mod values;
 
 use std::collections::BTreeMap;

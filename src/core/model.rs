@@ -240,6 +240,9 @@ pub struct NodeGroupSpec {
     pub additional_user_data: Vec<UserDataPart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_rebalance: Option<bool>,
+    /// Instance metadata service settings (default: IMDSv2 required, hop limit 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_metadata: Option<InstanceMetadataOptions>,
     /// Application pool the group serves (fleetform): lint checks pools as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
@@ -292,6 +295,18 @@ pub struct RootVolume {
     pub throughput: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<bool>,
+}
+
+/// Instance metadata options (kops: InstanceMetadataOptions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InstanceMetadataOptions {
+    /// `required` (IMDSv2, the default) or `optional`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_tokens: Option<String>,
+    /// 1 (default) keeps pods from reaching the node's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_put_response_hop_limit: Option<u32>,
 }
 
 /// IAM instance profile.

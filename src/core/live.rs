@@ -1,0 +1,112 @@
+//! The live view of one cluster: what the AWS layer read, as plain data (no SDK types), so the
+//! plan stays a pure function and a saved plan can carry a fingerprint of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::resources::{AsgConfig, LaunchTemplateData, RecordData, RecordKey};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveCluster {
+    /// Launch templates tagged as owned by this cluster, by name.
+    pub launch_templates: BTreeMap<String, LiveLaunchTemplate>,
+    /// Auto Scaling groups tagged as owned by this cluster, by name.
+    pub asgs: BTreeMap<String, LiveAsg>,
+    /// Names this cluster declares that exist on AWS without being owned by it:
+    /// name → who owns it (another cluster) or None (not fleetform's).
+    pub foreign_launch_templates: BTreeMap<String, Option<String>>,
+    pub foreign_asgs: BTreeMap<String, Option<String>>,
+    /// Route53: the hosted zone's id, when found.
+    pub zone_id: Option<String>,
+    /// Record sets of the zone that matter: declared names, and everything this cluster owns.
+    pub records: BTreeMap<RecordKey, LiveRecord>,
+    /// Images the manifest names: id → facts. Absent: not found in the region.
+    pub images: BTreeMap<String, ImageInfo>,
+    /// Subnets: cluster subnet name → id, resolved by id or by the cluster's subnet tag.
+    pub subnets: BTreeMap<String, String>,
+    /// Subnet lookups that failed, with why.
+    pub subnet_problems: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveLaunchTemplate {
+    pub id: String,
+    pub default_version: i64,
+    pub latest_version: i64,
+    /// The versions that were read (the default one, and those groups use).
+    pub versions: BTreeMap<i64, LaunchTemplateData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveAsg {
+    pub config: AsgConfig,
+    pub desired_capacity: i32,
+    pub instances: Vec<LiveInstance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveInstance {
+    pub id: String,
+    pub availability_zone: String,
+    pub lifecycle_state: String,
+    pub health_status: String,
+    pub instance_type: String,
+    pub image_id: Option<String>,
+    /// The launch-template version the instance was launched from (EC2's
+    /// `aws:ec2launchtemplate:version` tag; the ASG's own report as a fallback).
+    pub launch_template_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRecord {
+    pub data: RecordData,
+    /// The cluster that owns it (by its ownership record), if any.
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    pub root_device_name: String,
+    pub architecture: String,
+}
+
+impl LiveCluster {
+    /// A fingerprint of what a plan depends on: templates, group configurations, records,
+    /// conflicts. Not desired capacities or instances: the autoscaler moves those all day, and a
+    /// saved plan must not go stale because of them.
+    pub fn fingerprint(&self) -> String {
+        #[derive(Serialize)]
+        struct View<'a> {
+            lts: &'a BTreeMap<String, LiveLaunchTemplate>,
+            asgs: BTreeMap<&'a str, &'a AsgConfig>,
+            foreign: (&'a BTreeMap<String, Option<String>>, &'a BTreeMap<String, Option<String>>),
+            zone: &'a Option<String>,
+            records: &'a BTreeMap<RecordKey, LiveRecord>,
+            subnets: &'a BTreeMap<String, String>,
+        }
+        let v = View {
+            lts: &self.launch_templates,
+            asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), &a.config)).collect(),
+            foreign: (&self.foreign_launch_templates, &self.foreign_asgs),
+            zone: &self.zone_id,
+            records: &self.records,
+            subnets: &self.subnets,
+        };
+        let bytes = serde_json::to_vec(&v).expect("live view serializes");
+        let digest = Sha256::digest(&bytes);
+        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+    }
+
+    /// Names of every owned resource (for counting unchanged ones).
+    pub fn owned_names(&self) -> BTreeSet<&str> {
+        self.launch_templates.keys().chain(self.asgs.keys()).map(String::as_str).collect()
+    }
+}

@@ -1,0 +1,142 @@
+//! What fleetform keeps on AWS, as plain comparable data: the same types describe the desired
+//! state (computed from a manifest) and the live state (read from AWS), so the plan is a pure
+//! comparison of two values.
+//!
+//! Per NodeGroup, in the cluster's region: one launch template and one Auto Scaling group, both
+//! named `<group>.<cluster>` and tagged as owned by the cluster. Per Cluster: its declared
+//! Route53 records, each with an ownership record `_fleetform.<name> TXT
+//! "heritage=fleetform,cluster=<cluster>"` (TXT cannot sit beside a CNAME of the same name).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Tag that marks every resource fleetform manages.
+pub const TAG_MANAGED_BY: &str = "fleetform.io/managed-by";
+/// Tag naming the owning cluster (the ownership test of the plan).
+pub const TAG_CLUSTER: &str = "fleetform.io/cluster";
+/// Tag naming the node group.
+pub const TAG_GROUP: &str = "fleetform.io/group";
+/// Prefix of the DNS ownership record.
+pub const DNS_OWNER_PREFIX: &str = "_fleetform.";
+
+/// The comparable content of one launch template version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchTemplateData {
+    pub image_id: Option<String>,
+    pub instance_type: Option<String>,
+    /// Decoded user data (sensitive: never printed without --show-sensitive).
+    pub user_data: Option<String>,
+    pub root_volume: Option<BlockDevice>,
+    pub security_group_ids: Vec<String>,
+    pub iam_instance_profile: Option<String>,
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub size_gib: Option<i32>,
+    pub volume_type: Option<String>,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub encrypted: Option<bool>,
+}
+
+/// The comparable configuration of an Auto Scaling group (desired capacity apart: the
+/// autoscaler owns it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsgConfig {
+    pub min_size: i32,
+    pub max_size: i32,
+    /// Sorted subnet ids.
+    pub subnet_ids: Vec<String>,
+    pub launch_template: String,
+    /// The version the group launches from (always an explicit number once applied).
+    pub launch_template_version: String,
+    pub mixed_instances: Option<MixedInstances>,
+    pub capacity_rebalance: bool,
+    pub tags: BTreeMap<String, AsgTag>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MixedInstances {
+    pub instance_types: Vec<String>,
+    pub on_demand_base: i32,
+    pub on_demand_above_base: i32,
+    pub spot_allocation_strategy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsgTag {
+    pub value: String,
+    pub propagate_at_launch: bool,
+}
+
+/// A record set's comparable content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordData {
+    pub ttl: i64,
+    /// Sorted; TXT values quoted as Route53 stores them.
+    pub values: Vec<String>,
+}
+
+/// Key of a record set: fully qualified lower-case name with the final dot, and type.
+/// In JSON it is the string `"name TYPE"` (it is a map key there).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordKey {
+    pub name: String,
+    pub record_type: String,
+}
+
+impl Serialize for RecordKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (name, t) = s.rsplit_once(' ').ok_or_else(|| serde::de::Error::custom("expected `name TYPE`"))?;
+        Ok(RecordKey { name: name.to_string(), record_type: t.to_string() })
+    }
+}
+
+impl std::fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.record_type)
+    }
+}
+
+/// `Api.Example.com` → `api.example.com.`
+pub fn fqdn(name: &str) -> String {
+    let n = name.trim().to_lowercase();
+    if n.ends_with('.') { n } else { format!("{n}.") }
+}
+
+/// The ownership record of `name` for `cluster`.
+pub fn owner_record(name: &str, cluster: &str) -> (RecordKey, RecordData) {
+    (
+        RecordKey { name: format!("{DNS_OWNER_PREFIX}{}", fqdn(name)), record_type: "TXT".into() },
+        RecordData { ttl: 300, values: vec![owner_value(cluster)] },
+    )
+}
+
+pub fn owner_value(cluster: &str) -> String {
+    format!("\"heritage=fleetform,cluster={cluster}\"")
+}
+
+/// The cluster an ownership TXT value names, if it is one of ours.
+pub fn owner_of(value: &str) -> Option<String> {
+    let v = value.trim_matches('"');
+    let rest = v.strip_prefix("heritage=fleetform,cluster=")?;
+    Some(rest.to_string())
+}
