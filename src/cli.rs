@@ -71,6 +71,13 @@ pub enum Command {
     ///
     /// Exits 1 when any finding is an error; warnings are printed but do not fail.
     Lint(crate::commands::lint::LintArgs),
+    /// Show what would change on AWS: per resource and field, and which instances a rolling
+    /// update would replace and why.
+    ///
+    /// Reads live launch templates, Auto Scaling groups, instances and Route53 records (only what
+    /// the cluster owns can change) and compares them with the rendered manifests. Without
+    /// --cluster, every cluster is planned, concurrently. --out saves the plan for `apply`.
+    Plan(crate::commands::plan::PlanArgs),
     /// Print the JSON Schema of the manifest kinds, for editors (yaml-language-server).
     Schema(crate::commands::schema::SchemaArgs),
     /// Print a shell completion script: fleetform completions bash > /etc/bash_completion.d/fleetform

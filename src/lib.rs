@@ -6,6 +6,7 @@
 //! * [`commands`] — one thin module per command.
 //! * [`cli`] — flags, settings, exit codes.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod core;

@@ -2,6 +2,7 @@
 //! printer. Shared steps (load the repository, render the selected clusters) live here.
 
 pub mod lint;
+pub mod plan;
 pub mod render;
 pub mod schema;
 
@@ -16,6 +17,7 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
     match &cli.command {
         Command::Render(a) => render::run(s, a),
         Command::Lint(a) => lint::run(s, a),
+        Command::Plan(a) => plan::run(s, a),
         Command::Schema(a) => schema::run(s, a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

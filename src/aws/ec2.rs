@@ -1,0 +1,157 @@
+//! EC2 reads: launch templates (by tag key), their default versions (one region-wide call, not
+//! one per template), instances (by tag key), images and subnets (by filter, so that a missing
+//! one is an absence, not an error).
+
+use aws_sdk_ec2::types::{Filter, Image, Instance, LaunchTemplate, LaunchTemplateVersion, Subnet};
+use aws_sdk_ec2::Client;
+use base64::Engine;
+
+use super::describe_error;
+use crate::core::resources::{BlockDevice, LaunchTemplateData, TAG_CLUSTER};
+
+fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
+}
+
+/// Every launch template carrying the fleetform cluster tag.
+pub async fn managed_templates(c: &Client, region: &str) -> Result<Vec<LaunchTemplate>, String> {
+    let mut out = Vec::new();
+    // No MaxResults: the default page size, followed by NextToken.
+    let mut pages = c.describe_launch_templates().filters(filter("tag-key", [TAG_CLUSTER.to_string()])).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| describe_error(&format!("reading launch templates in {region}"), &e))?;
+        out.extend(page.launch_templates().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// Launch templates by name (a filter: absent names are simply not returned).
+pub async fn templates_named(c: &Client, region: &str, names: &[String]) -> Result<Vec<LaunchTemplate>, String> {
+    let mut out = Vec::new();
+    for chunk in names.chunks(200) {
+        let mut pages = c.describe_launch_templates().filters(filter("launch-template-name", chunk.iter().cloned())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe_error(&format!("reading launch templates by name in {region}"), &e))?;
+            out.extend(page.launch_templates().iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+/// The default version of every launch template of the region, in one paginated call.
+pub async fn default_versions(c: &Client, region: &str) -> Result<Vec<LaunchTemplateVersion>, String> {
+    let mut out = Vec::new();
+    let mut pages = c.describe_launch_template_versions().versions("$Default").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| describe_error(&format!("reading launch template versions in {region}"), &e))?;
+        out.extend(page.launch_template_versions().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// Given versions of one template (used when a group runs a version other than the default).
+pub async fn template_versions(c: &Client, region: &str, id: &str, versions: &[String]) -> Result<Vec<LaunchTemplateVersion>, String> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .set_versions(Some(versions.to_vec()))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| describe_error(&format!("reading versions of launch template {id} in {region}"), &e))?;
+        out.extend(page.launch_template_versions().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// Pending and running instances carrying the fleetform cluster tag.
+pub async fn managed_instances(c: &Client, region: &str) -> Result<Vec<Instance>, String> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .describe_instances()
+        .filters(filter("tag-key", [TAG_CLUSTER.to_string()]))
+        .filters(filter("instance-state-name", ["pending".to_string(), "running".to_string()]))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| describe_error(&format!("reading instances in {region}"), &e))?;
+        for r in page.reservations() {
+            out.extend(r.instances().iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Image>, String> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let r = c
+        .describe_images()
+        .filters(filter("image-id", ids.iter().cloned()))
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("reading images {} in {region}", ids.join(", ")), &e))?;
+    Ok(r.images().to_vec())
+}
+
+/// Subnets by id, and subnets tagged `kubernetes.io/cluster/<cluster>` for the given keys.
+pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[String]) -> Result<Vec<Subnet>, String> {
+    let mut out = Vec::new();
+    for (name, values) in [("subnet-id", ids), ("tag-key", tag_keys)] {
+        if values.is_empty() {
+            continue;
+        }
+        let mut pages = c.describe_subnets().filters(filter(name, values.iter().cloned())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe_error(&format!("reading subnets in {region}"), &e))?;
+            out.extend(page.subnets().iter().cloned());
+        }
+    }
+    Ok(out)
+}
+
+pub fn template_tag<'a>(t: &'a LaunchTemplate, key: &str) -> Option<&'a str> {
+    t.tags().iter().find(|x| x.key() == Some(key)).and_then(|x| x.value())
+}
+
+pub fn instance_tag<'a>(i: &'a Instance, key: &str) -> Option<&'a str> {
+    i.tags().iter().find(|x| x.key() == Some(key)).and_then(|x| x.value())
+}
+
+/// The comparable data of a launch-template version.
+pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
+    let Some(d) = v.launch_template_data() else { return LaunchTemplateData::default() };
+    let user_data = d.user_data().map(|u| {
+        base64::engine::general_purpose::STANDARD
+            .decode(u.trim())
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+            .unwrap_or_else(|_| u.to_string())
+    });
+    let root_volume = d.block_device_mappings().first().map(|m| {
+        let ebs = m.ebs();
+        BlockDevice {
+            device_name: m.device_name().unwrap_or_default().to_string(),
+            size_gib: ebs.and_then(|e| e.volume_size()),
+            volume_type: ebs.and_then(|e| e.volume_type()).map(|t| t.as_str().to_string()),
+            iops: ebs.and_then(|e| e.iops()),
+            throughput: ebs.and_then(|e| e.throughput()),
+            encrypted: ebs.and_then(|e| e.encrypted()),
+        }
+    });
+    let mut sgs: Vec<String> = d.security_group_ids().to_vec();
+    sgs.sort();
+    let md = d.metadata_options();
+    LaunchTemplateData {
+        image_id: d.image_id().map(str::to_string),
+        instance_type: d.instance_type().map(|t| t.as_str().to_string()),
+        user_data,
+        root_volume,
+        security_group_ids: sgs,
+        iam_instance_profile: d.iam_instance_profile().and_then(|p| p.arn().or(p.name())).map(str::to_string),
+        http_tokens: md.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string()),
+        http_put_response_hop_limit: md.and_then(|m| m.http_put_response_hop_limit()),
+    }
+}

@@ -1,0 +1,320 @@
+//! Reading the live view of many clusters at once.
+//!
+//! Reads are grouped by region, not by cluster or by resource: per region one paginated read
+//! of each kind (managed groups, managed templates, default template versions, managed
+//! instances, images, subnets), all at once; then, only for declared names not found among the
+//! managed resources, one batched read by name to tell "absent" from "taken by someone else".
+//! Route53 zones are read once each, whatever the number of clusters sharing them. Requests
+//! grow with pages, not with groups.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+
+use super::{autoscaling, ec2, route53, Aws};
+use crate::core::live::{ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
+use crate::core::model::Manifest;
+use crate::core::resources::{fqdn, owner_of, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER};
+
+/// The live view of each cluster, or why it could not be read.
+pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, String>> {
+    let mut by_region: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
+    for m in manifests {
+        by_region.entry(m.cluster.spec.region.as_str()).or_default().push(m);
+    }
+    let zones: BTreeSet<String> = manifests
+        .iter()
+        .filter(|m| !m.cluster.spec.dns_records.is_empty())
+        .filter_map(|m| m.cluster.spec.dns_zone.as_deref().map(fqdn))
+        .collect();
+
+    let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms)));
+    let zone_reads = join_all(zones.iter().map(|z| read_zone(aws, z)));
+    let (regions, zone_reads) = futures::join!(regions, zone_reads);
+    let zone_map: BTreeMap<&String, Result<Option<(String, Vec<(RecordKey, RecordData)>)>, String>> =
+        zones.iter().zip(zone_reads).collect();
+
+    let mut out = BTreeMap::new();
+    for ((_, ms), result) in by_region.iter().zip(regions) {
+        for m in ms {
+            let name = m.name().to_string();
+            let live = match &result {
+                Err(e) => Err(e.clone()),
+                Ok(views) => {
+                    let mut live = views.get(&name).cloned().unwrap_or_default();
+                    match m.cluster.spec.dns_zone.as_deref().map(fqdn).and_then(|z| zone_map.get(&z)) {
+                        Some(Err(e)) => Err(e.clone()),
+                        Some(Ok(zone)) => {
+                            records_for(m, zone.as_ref(), &mut live);
+                            Ok(live)
+                        }
+                        None => Ok(live),
+                    }
+                }
+            };
+            out.insert(name, live);
+        }
+    }
+    out
+}
+
+type ZoneRecords = (String, Vec<(RecordKey, RecordData)>);
+
+async fn read_zone(aws: &Aws, zone: &str) -> Result<Option<ZoneRecords>, String> {
+    let c = aws.route53();
+    let Some(id) = route53::zone_id(&c, zone).await? else { return Ok(None) };
+    let sets = route53::record_sets(&c, zone, &id).await?;
+    let mut records = Vec::new();
+    for s in sets {
+        if s.alias_target().is_some() {
+            continue; // alias records are not something fleetform declares
+        }
+        let key = RecordKey { name: fqdn(&route53::unescape(s.name())), record_type: s.r#type().as_str().to_string() };
+        let mut values: Vec<String> = s.resource_records().iter().map(|r| r.value().to_string()).collect();
+        if key.record_type == "CNAME" {
+            values = values.iter().map(|v| fqdn(v)).collect();
+        }
+        values.sort();
+        records.push((key, RecordData { ttl: s.ttl().unwrap_or(0), values }));
+    }
+    Ok(Some((id, records)))
+}
+
+/// The records of a zone that matter to `m`: the ones it declares, and every one it owns.
+fn records_for(m: &Manifest, zone: Option<&ZoneRecords>, live: &mut LiveCluster) {
+    let Some((id, records)) = zone else { return };
+    live.zone_id = Some(id.clone());
+    let owners: BTreeMap<String, String> = records
+        .iter()
+        .filter(|(k, _)| k.record_type == "TXT" && k.name.starts_with(DNS_OWNER_PREFIX))
+        .filter_map(|(k, d)| {
+            let owner = d.values.iter().find_map(|v| owner_of(v))?;
+            Some((k.name[DNS_OWNER_PREFIX.len()..].to_string(), owner))
+        })
+        .collect();
+    let declared: BTreeSet<String> = m.cluster.spec.dns_records.iter().map(|r| fqdn(&r.name)).collect();
+    for (k, d) in records {
+        if k.name.starts_with(DNS_OWNER_PREFIX) {
+            continue;
+        }
+        let owner = owners.get(&k.name).cloned();
+        if declared.contains(&k.name) || owner.as_deref() == Some(m.name()) {
+            live.records.insert(k.clone(), LiveRecord { data: d.clone(), owner });
+        }
+    }
+}
+
+/// Read one region for all of its clusters.
+async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeMap<String, LiveCluster>, String> {
+    let ec2c = aws.ec2(region);
+    let asgc = aws.autoscaling(region);
+    let mut image_ids: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().map(|g| g.spec().image.clone())).collect();
+    image_ids.sort();
+    image_ids.dedup();
+    let mut subnet_ids = Vec::new();
+    let mut subnet_tags = Vec::new();
+    for m in ms {
+        for s in &m.cluster.spec.subnets {
+            match &s.id {
+                Some(id) => subnet_ids.push(id.clone()),
+                None => subnet_tags.push(format!("kubernetes.io/cluster/{}", m.name())),
+            }
+        }
+    }
+    subnet_ids.sort();
+    subnet_ids.dedup();
+    subnet_tags.sort();
+    subnet_tags.dedup();
+
+    let (groups, templates, defaults, instances, images, subnets) = tokio::try_join!(
+        autoscaling::managed_groups(&asgc, region),
+        ec2::managed_templates(&ec2c, region),
+        ec2::default_versions(&ec2c, region),
+        ec2::managed_instances(&ec2c, region),
+        ec2::images(&ec2c, region, &image_ids),
+        ec2::subnets(&ec2c, region, &subnet_ids, &subnet_tags),
+    )?;
+
+    // Declared names not among the managed resources of their own cluster: absent, or taken?
+    let owned_asg: BTreeMap<&str, Option<&str>> = groups
+        .iter()
+        .filter_map(|g| Some((g.auto_scaling_group_name()?, autoscaling::tag(g, TAG_CLUSTER))))
+        .collect();
+    let owned_lt: BTreeMap<&str, Option<&str>> = templates
+        .iter()
+        .filter_map(|t| Some((t.launch_template_name()?, ec2::template_tag(t, TAG_CLUSTER))))
+        .collect();
+    let mut ask_asg = Vec::new();
+    let mut ask_lt = Vec::new();
+    for m in ms {
+        for g in &m.groups {
+            let n = m.aws_name(g.name());
+            if !owned_asg.contains_key(n.as_str()) {
+                ask_asg.push(n.clone());
+            }
+            if !owned_lt.contains_key(n.as_str()) {
+                ask_lt.push(n);
+            }
+        }
+    }
+    let (named_groups, named_templates) = tokio::try_join!(
+        async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
+        async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
+    )?;
+
+    // Versions groups use that are not the default (drift, or an interrupted apply).
+    let default_of: BTreeMap<&str, i64> =
+        defaults.iter().filter_map(|v| Some((v.launch_template_id()?, v.version_number()?))).collect();
+    let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let lt_id_by_name: BTreeMap<&str, &str> =
+        templates.iter().filter_map(|t| Some((t.launch_template_name()?, t.launch_template_id()?))).collect();
+    for g in &groups {
+        let cfg = autoscaling::config(g);
+        if let (Some(id), Ok(v)) = (lt_id_by_name.get(cfg.launch_template.as_str()), cfg.launch_template_version.parse::<i64>()) {
+            if default_of.get(id) != Some(&v) {
+                extra.entry(id.to_string()).or_default().insert(v.to_string());
+            }
+        }
+    }
+    let extra_versions = futures::future::try_join_all(extra.iter().map(|(id, vs)| {
+        let vs: Vec<String> = vs.iter().cloned().collect();
+        let c = ec2c.clone();
+        async move { ec2::template_versions(&c, region, id, &vs).await }
+    }))
+    .await?;
+
+    // Assemble per cluster.
+    let mut versions: BTreeMap<String, BTreeMap<i64, crate::core::resources::LaunchTemplateData>> = BTreeMap::new();
+    for v in defaults.iter().chain(extra_versions.iter().flatten()) {
+        if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {
+            versions.entry(id.to_string()).or_default().insert(n, ec2::version_data(v));
+        }
+    }
+    let instance_by_id: BTreeMap<&str, &aws_sdk_ec2::types::Instance> =
+        instances.iter().filter_map(|i| Some((i.instance_id()?, i))).collect();
+    let images: BTreeMap<String, ImageInfo> = images
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.image_id()?.to_string(),
+                ImageInfo {
+                    root_device_name: i.root_device_name().unwrap_or("/dev/xvda").to_string(),
+                    architecture: i.architecture().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                },
+            ))
+        })
+        .collect();
+
+    let mut out = BTreeMap::new();
+    for m in ms {
+        let cluster = m.name();
+        let mut live = LiveCluster { images: images.clone(), ..Default::default() };
+        for t in &templates {
+            let (Some(name), Some(id)) = (t.launch_template_name(), t.launch_template_id()) else { continue };
+            if ec2::template_tag(t, TAG_CLUSTER) != Some(cluster) {
+                continue;
+            }
+            live.launch_templates.insert(
+                name.to_string(),
+                LiveLaunchTemplate {
+                    id: id.to_string(),
+                    default_version: t.default_version_number().unwrap_or(1),
+                    latest_version: t.latest_version_number().unwrap_or(1),
+                    versions: versions.get(id).cloned().unwrap_or_default(),
+                },
+            );
+        }
+        for g in &groups {
+            let Some(name) = g.auto_scaling_group_name() else { continue };
+            if autoscaling::tag(g, TAG_CLUSTER) != Some(cluster) {
+                continue;
+            }
+            let instances = g
+                .instances()
+                .iter()
+                .map(|i| {
+                    let id = i.instance_id().unwrap_or_default();
+                    let ec2i = instance_by_id.get(id);
+                    LiveInstance {
+                        id: id.to_string(),
+                        availability_zone: i.availability_zone().unwrap_or_default().to_string(),
+                        lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        health_status: i.health_status().unwrap_or_default().to_string(),
+                        instance_type: i.instance_type().unwrap_or_default().to_string(),
+                        image_id: ec2i.and_then(|x| x.image_id()).map(str::to_string),
+                        // EC2's own tag says which version launched the instance; the group's
+                        // report is the fallback.
+                        launch_template_version: ec2i
+                            .and_then(|x| ec2::instance_tag(x, "aws:ec2launchtemplate:version"))
+                            .or_else(|| i.launch_template().and_then(|l| l.version()))
+                            .map(str::to_string),
+                    }
+                })
+                .collect();
+            live.asgs.insert(
+                name.to_string(),
+                LiveAsg { config: autoscaling::config(g), desired_capacity: g.desired_capacity().unwrap_or(0), instances },
+            );
+        }
+        for g in &m.groups {
+            let n = m.aws_name(g.name());
+            if let Some(owner) = owned_asg.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
+                live.foreign_asgs.insert(n.clone(), Some(owner.to_string()));
+            } else if named_groups.iter().any(|x| x.auto_scaling_group_name() == Some(n.as_str())) {
+                live.foreign_asgs.insert(n.clone(), None);
+            }
+            if let Some(owner) = owned_lt.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
+                live.foreign_launch_templates.insert(n.clone(), Some(owner.to_string()));
+            } else if named_templates.iter().any(|x| x.launch_template_name() == Some(n.as_str())) {
+                live.foreign_launch_templates.insert(n, None);
+            }
+        }
+        // Subnets: by id when given, else the one subnet of the zone tagged for the cluster.
+        let tag_key = format!("kubernetes.io/cluster/{cluster}");
+        for s in &m.cluster.spec.subnets {
+            match &s.id {
+                Some(id) => match subnets.iter().find(|x| x.subnet_id() == Some(id.as_str())) {
+                    Some(x) if x.availability_zone() == Some(s.zone.as_str()) => {
+                        live.subnets.insert(s.name.clone(), id.clone());
+                    }
+                    Some(x) => {
+                        live.subnet_problems.insert(
+                            s.name.clone(),
+                            format!("{id} is in zone {}, the manifest says {}", x.availability_zone().unwrap_or("?"), s.zone),
+                        );
+                    }
+                    None => {
+                        live.subnet_problems.insert(s.name.clone(), format!("subnet {id} does not exist in {region}"));
+                    }
+                },
+                None => {
+                    let found: Vec<&str> = subnets
+                        .iter()
+                        .filter(|x| x.availability_zone() == Some(s.zone.as_str()))
+                        .filter(|x| x.tags().iter().any(|t| t.key() == Some(tag_key.as_str())))
+                        .filter_map(|x| x.subnet_id())
+                        .collect();
+                    match found.as_slice() {
+                        [one] => {
+                            live.subnets.insert(s.name.clone(), one.to_string());
+                        }
+                        [] => {
+                            live.subnet_problems.insert(
+                                s.name.clone(),
+                                format!("no subnet of {} is tagged {tag_key}; tag the cluster's subnet (kops and EKS use `shared`) or set its `id`", s.zone),
+                            );
+                        }
+                        many => {
+                            live.subnet_problems.insert(
+                                s.name.clone(),
+                                format!("{} subnets of {} are tagged {tag_key} ({}); set the subnet's `id`", many.len(), s.zone, many.join(", ")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        out.insert(cluster.to_string(), live);
+    }
+    Ok(out)
+}

@@ -1,0 +1,325 @@
+//! `fleetform plan`: desired vs live, per resource and per field, for every selected cluster.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{print_errors, render_selected, JSON_SCHEMA_VERSION};
+use crate::aws::Aws;
+use crate::cli::{Settings, Status};
+use crate::core::desired::{desired, DesiredCluster};
+use crate::core::plan::{plan, Action, ClusterPlan, FieldChange, Summary};
+use crate::output::{OutputFormat, Printer, Style};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error (as Terraform).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan, with a fingerprint of the live state, for `fleetform apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print user data in full (it may hold secrets; hidden by default).
+    #[arg(long)]
+    pub show_sensitive: bool,
+}
+
+/// One cluster's outcome.
+pub struct ClusterOutcome {
+    pub name: String,
+    pub region: String,
+    pub result: Result<(ClusterPlan, DesiredCluster), Vec<String>>,
+}
+
+/// A saved plan (`plan --out`): what was shown, and the desired state to carry it out exactly.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedPlan {
+    pub schema_version: u32,
+    pub kind: String,
+    pub fleetform_version: String,
+    pub created_at: String,
+    pub clusters: Vec<SavedCluster>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedCluster {
+    pub plan: ClusterPlan,
+    pub desired: DesiredCluster,
+}
+
+/// Render, read live AWS and plan every selected cluster. Shared by plan and apply.
+pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
+    let run = render_selected(s, default_all)?;
+    print_errors(s, &run.errors);
+    let manifests: Vec<&crate::core::model::Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (lives, requests) = rt.block_on(async {
+        let aws = Aws::load().await;
+        let lives = crate::aws::read::read_live(&aws, &manifests).await;
+        (lives, aws.requests.get())
+    });
+    let mut out = Vec::new();
+    for d in &run.errors {
+        let name = d.notes.iter().find_map(|n| n.split('`').nth(1).map(str::to_string)).unwrap_or_else(|| d.file.display().to_string());
+        out.push(ClusterOutcome { name, region: String::new(), result: Err(vec![format!("render failed: {}", d.message)]) });
+    }
+    for m in &manifests {
+        let name = m.name().to_string();
+        let result = match lives.get(&name) {
+            Some(Ok(live)) => desired(m, live).map(|d| (plan(&d, live), d)),
+            Some(Err(e)) => Err(vec![e.clone()]),
+            None => Err(vec!["no live view was read".to_string()]),
+        };
+        out.push(ClusterOutcome { name, region: m.cluster.spec.region.clone(), result });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((out, requests))
+}
+
+pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
+    let p = &s.printer;
+    let (outcomes, requests) = compute(s, true)?;
+    p.debug(&format!("{requests} AWS requests"));
+    let mut total = Summary::default();
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ok((plan, _)) => total += plan.summary(),
+            Err(_) => failed += 1,
+        }
+    }
+    let has_conflicts = total.conflicts > 0;
+    let has_changes = total.create + total.update + total.delete > 0;
+
+    match p.format {
+        OutputFormat::Json => p.data(&format!("{}\n", serde_json::to_string_pretty(&plan_json(&outcomes, total, requests, args.show_sensitive))?)),
+        OutputFormat::Markdown => p.data(&markdown(&outcomes, total, args.show_sensitive)),
+        OutputFormat::Text => p.data(&text(p, &outcomes, total, args.show_sensitive)),
+    }
+    for o in &outcomes {
+        if let Err(errs) = &o.result {
+            for e in errs {
+                p.error(&format!("cluster {}: {e}", o.name));
+            }
+        }
+    }
+    if has_conflicts {
+        p.error(&format!(
+            "{} conflict(s): declared resources exist on AWS without belonging to their cluster; nothing can be applied until they are resolved",
+            total.conflicts
+        ));
+    }
+
+    if let Some(path) = &args.out {
+        if failed > 0 || has_conflicts {
+            p.error(&format!("the plan was not saved to {}: fix the errors above and plan again", path.display()));
+            return Ok(Status::Failure);
+        }
+        let saved = SavedPlan {
+            schema_version: JSON_SCHEMA_VERSION,
+            kind: "fleetform-plan".into(),
+            fleetform_version: env!("CARGO_PKG_VERSION").into(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            clusters: outcomes
+                .into_iter()
+                .filter_map(|o| o.result.ok())
+                .map(|(plan, desired)| SavedCluster { plan, desired })
+                .collect(),
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&saved)?).with_context(|| format!("cannot write {}", path.display()))?;
+        p.status("Saved", &format!("plan to {} (it holds user data: keep it private); apply it with `fleetform apply {}`", path.display(), path.display()));
+    }
+
+    if failed > 0 || has_conflicts {
+        Ok(Status::Failure)
+    } else if args.detailed_exitcode && has_changes {
+        Ok(Status::Changes)
+    } else {
+        Ok(Status::Success)
+    }
+}
+
+fn summary_line(s: &Summary) -> String {
+    let mut line = format!("{} to create, {} to update, {} to delete, {} unchanged", s.create, s.update, s.delete, s.unchanged);
+    if s.conflicts > 0 {
+        line.push_str(&format!(", {} conflict(s)", s.conflicts));
+    }
+    line
+}
+
+fn hide(f: &FieldChange, show: bool) -> FieldChange {
+    if f.sensitive && !show {
+        FieldChange { field: f.field.clone(), old: None, new: None, sensitive: true }
+    } else {
+        f.clone()
+    }
+}
+
+fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, show: bool) -> serde_json::Value {
+    let clusters: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok((plan, _)) => {
+                let mut plan = plan.clone();
+                for c in &mut plan.changes {
+                    c.fields = c.fields.iter().map(|f| hide(f, show)).collect();
+                }
+                json!({
+                    "name": o.name, "region": o.region, "ok": plan.conflicts.is_empty(), "errors": [],
+                    "fingerprint": plan.fingerprint, "summary": plan.summary(),
+                    "changes": plan.changes, "unchanged": plan.unchanged,
+                    "conflicts": plan.conflicts, "replacements": plan.replacements,
+                })
+            }
+            Err(errs) => json!({"name": o.name, "region": o.region, "ok": false, "errors": errs}),
+        })
+        .collect();
+    json!({
+        "schemaVersion": JSON_SCHEMA_VERSION,
+        "command": "plan",
+        "ok": outcomes.iter().all(|o| o.result.as_ref().is_ok_and(|(p, _)| p.conflicts.is_empty())),
+        "changes": total.create + total.update + total.delete > 0,
+        "summary": total,
+        "awsRequests": requests,
+        "clusters": clusters,
+    })
+}
+
+/// The plan of one cluster as text lines (no colour; `paint` adds it).
+fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
+    let mut out = Vec::new();
+    let Ok((plan, _)) = &o.result else {
+        if let Err(errs) = &o.result {
+            for e in errs {
+                out.push(('!', format!("error: {e}")));
+            }
+        }
+        return out;
+    };
+    for c in &plan.changes {
+        let sign = match c.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+        };
+        out.push((sign, format!("{sign} {} {}", c.resource_type.label(), c.name)));
+        let width = c.fields.iter().map(|f| f.field.len()).max().unwrap_or(0).max(14);
+        for f in &c.fields {
+            if f.sensitive && !show {
+                let lines = |v: &Option<String>| v.as_ref().map_or(0, |s| s.lines().count());
+                let what = match (&f.old, &f.new) {
+                    (None, Some(_)) => format!("{} lines", lines(&f.new)),
+                    (Some(_), None) => "removed".to_string(),
+                    _ => format!("{} -> {} lines, changed", lines(&f.old), lines(&f.new)),
+                };
+                out.push((' ', format!("      {:<width$}  (sensitive: {what}; --show-sensitive prints it)", f.field)));
+            } else if f.sensitive {
+                out.push((' ', format!("      {}:", f.field)));
+                let d = similar::TextDiff::from_lines(f.old.as_deref().unwrap_or(""), f.new.as_deref().unwrap_or(""));
+                for line in d.unified_diff().context_radius(2).to_string().lines() {
+                    out.push((' ', format!("        {line}")));
+                }
+            } else {
+                let v = match (&f.old, &f.new) {
+                    (None, Some(n)) if c.action == Action::Create => n.clone(),
+                    (o, n) => format!("{} -> {}", o.as_deref().unwrap_or("(none)"), n.as_deref().unwrap_or("(none)")),
+                };
+                out.push((' ', format!("      {:<width$}  {v}", f.field)));
+            }
+        }
+        for n in &c.notes {
+            out.push((' ', format!("      # {n}")));
+        }
+    }
+    for c in &plan.conflicts {
+        out.push(('!', format!("! conflict: {} {}: {}", c.resource_type.label(), c.name, c.reason)));
+    }
+    if !plan.replacements.is_empty() {
+        out.push((' ', format!("  A rolling update would replace {} instance(s):", plan.replacements.len())));
+        for r in &plan.replacements {
+            out.push((' ', format!("    {} ({}): {}", r.instance_id, r.group, r.reasons.join("; "))));
+        }
+    }
+    out
+}
+
+fn heading(o: &ClusterOutcome) -> String {
+    match &o.result {
+        Ok((plan, _)) => format!("Cluster {} ({}): {}", o.name, o.region, summary_line(&plan.summary())),
+        Err(_) => format!("Cluster {}: could not be planned", o.name),
+    }
+}
+
+fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
+    let mut s = String::new();
+    for o in outcomes {
+        s.push_str(&p.paint(&heading(o), Style::Bold));
+        s.push('\n');
+        for (sign, line) in cluster_lines(o, show) {
+            let styled = match sign {
+                '+' => p.paint(&line, Style::Green),
+                '~' => p.paint(&line, Style::Yellow),
+                '-' | '!' => p.paint(&line, Style::Red),
+                _ => line,
+            };
+            s.push_str(&format!("  {styled}\n"));
+        }
+        s.push('\n');
+    }
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let mut last = format!("Plan: {} across {} cluster(s)", summary_line(&total), outcomes.len());
+    if failed > 0 {
+        last.push_str(&format!("; {failed} could not be planned"));
+    }
+    if total.replace_instances > 0 {
+        last.push_str(&format!("; a rolling update would replace {} instance(s)", total.replace_instances));
+    }
+    if total.create + total.update + total.delete == 0 && total.conflicts == 0 && failed == 0 {
+        last.push_str(". AWS matches the code.");
+    } else {
+        last.push('.');
+    }
+    s.push_str(&p.paint(&last, Style::Bold));
+    s.push('\n');
+    s
+}
+
+fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
+    let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for o in outcomes {
+        match &o.result {
+            Ok((plan, _)) => {
+                let x = plan.summary();
+                s.push_str(&format!(
+                    "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
+                    o.name, o.region, x.create, x.update, x.delete, x.unchanged, x.replace_instances, x.conflicts
+                ));
+            }
+            Err(_) => s.push_str(&format!("| `{}` | {} | ❌ could not be planned | | | | | |\n", o.name, o.region)),
+        }
+    }
+    s.push_str(&format!("\n**Plan:** {}.\n", summary_line(&total)));
+    let mut by_cluster: BTreeMap<&str, &ClusterOutcome> = BTreeMap::new();
+    for o in outcomes {
+        by_cluster.insert(&o.name, o);
+    }
+    for (name, o) in by_cluster {
+        let lines = cluster_lines(o, show);
+        if lines.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("\n<details><summary><code>{name}</code>: {}</summary>\n\n```diff\n", heading(o).split(": ").skip(1).collect::<Vec<_>>().join(": ")));
+        for (_, l) in lines {
+            s.push_str(&l);
+            s.push('\n');
+        }
+        s.push_str("```\n\n</details>\n");
+    }
+    s
+}
