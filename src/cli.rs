@@ -78,6 +78,17 @@ pub enum Command {
     /// the cluster owns can change) and compares them with the rendered manifests. Without
     /// --cluster, every cluster is planned, concurrently. --out saves the plan for `apply`.
     Plan(crate::commands::plan::PlanArgs),
+    /// Carry out a fresh plan, or a saved one (`plan --out`) if live AWS has not moved since.
+    ///
+    /// Takes the cluster's lock in its state store, creates and updates launch templates (a new
+    /// version per change), Auto Scaling groups and Route53 records in a safe order, and records
+    /// an audit entry. Asks before changing anything unless --yes; without a terminal and without
+    /// --yes it refuses. Safe to kill and run again.
+    Apply(crate::commands::apply::ApplyArgs),
+    /// Break a stale apply lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
+    Unlock(crate::commands::apply::UnlockArgs),
+    /// The audit trail of applies of one cluster (who, when, which commit, what changed).
+    History,
     /// Print the JSON Schema of the manifest kinds, for editors (yaml-language-server).
     Schema(crate::commands::schema::SchemaArgs),
     /// Print a shell completion script: fleetform completions bash > /etc/bash_completion.d/fleetform
@@ -90,6 +101,7 @@ pub enum Command {
 }
 
 /// Settings resolved once from flags and environment.
+#[derive(Clone)]
 pub struct Settings {
     pub root: PathBuf,
     pub clusters: Vec<String>,

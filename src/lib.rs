@@ -10,5 +10,6 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod core;
+pub mod executor;
 pub mod output;
 pub mod repo;

@@ -108,3 +108,131 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
         tags: tags(g),
     }
 }
+
+// ---- writes ----
+
+use aws_sdk_autoscaling::types::{
+    InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy, Tag,
+};
+
+fn lt_spec(cfg: &AsgConfig) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .launch_template_name(&cfg.launch_template)
+        .version(&cfg.launch_template_version)
+        .build()
+}
+
+fn mixed_policy(cfg: &AsgConfig, m: &MixedInstances) -> MixedInstancesPolicy {
+    MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(lt_spec(cfg))
+                .set_overrides(Some(m.instance_types.iter().map(|t| LaunchTemplateOverrides::builder().instance_type(t).build()).collect()))
+                .build(),
+        )
+        .instances_distribution(
+            InstancesDistribution::builder()
+                .on_demand_base_capacity(m.on_demand_base)
+                .on_demand_percentage_above_base_capacity(m.on_demand_above_base)
+                .set_spot_allocation_strategy(m.spot_allocation_strategy.clone())
+                .build(),
+        )
+        .build()
+}
+
+fn make_tag(group: &str, k: &str, t: &AsgTag) -> Result<Tag, String> {
+    Ok(Tag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(k)
+        .value(&t.value)
+        .propagate_at_launch(t.propagate_at_launch)
+        .build())
+}
+
+pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, desired: i32) -> Result<(), String> {
+    let mut req = c
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(cfg.min_size)
+        .max_size(cfg.max_size)
+        .desired_capacity(desired)
+        .vpc_zone_identifier(cfg.subnet_ids.join(","))
+        .capacity_rebalance(cfg.capacity_rebalance)
+        .health_check_type("EC2")
+        .health_check_grace_period(300);
+    req = match &cfg.mixed_instances {
+        Some(m) => req.mixed_instances_policy(mixed_policy(cfg, m)),
+        None => req.launch_template(lt_spec(cfg)),
+    };
+    for (k, t) in &cfg.tags {
+        req = req.tags(make_tag(name, k, t)?);
+    }
+    req.send().await.map_err(|e| describe_error(&format!("creating Auto Scaling group {name} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Update sizes, subnets, launch template (the whole mixed-instances policy is always sent: an
+/// update without it would drop it on some implementations) and capacity rebalance.
+pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, desired: Option<i32>) -> Result<(), String> {
+    let mut req = c
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(cfg.min_size)
+        .max_size(cfg.max_size)
+        .set_desired_capacity(desired)
+        .vpc_zone_identifier(cfg.subnet_ids.join(","))
+        .capacity_rebalance(cfg.capacity_rebalance);
+    req = match &cfg.mixed_instances {
+        Some(m) => req.mixed_instances_policy(mixed_policy(cfg, m)),
+        None => req.launch_template(lt_spec(cfg)),
+    };
+    req.send().await.map_err(|e| describe_error(&format!("updating Auto Scaling group {name} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Bring the group's tags to `want`, given what it has.
+pub async fn sync_tags(
+    c: &Client,
+    region: &str,
+    name: &str,
+    have: &BTreeMap<String, AsgTag>,
+    want: &BTreeMap<String, AsgTag>,
+) -> Result<(), String> {
+    let upsert: Vec<Tag> = want
+        .iter()
+        .filter(|(k, t)| have.get(*k) != Some(*t))
+        .map(|(k, t)| make_tag(name, k, t))
+        .collect::<Result<_, _>>()?;
+    let remove: Vec<Tag> = have
+        .iter()
+        .filter(|(k, _)| !want.contains_key(*k))
+        .map(|(k, t)| make_tag(name, k, t))
+        .collect::<Result<_, _>>()?;
+    for chunk in upsert.chunks(50) {
+        c.create_or_update_tags()
+            .set_tags(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| describe_error(&format!("tagging Auto Scaling group {name} in {region}"), &e))?;
+    }
+    for chunk in remove.chunks(50) {
+        c.delete_tags()
+            .set_tags(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| describe_error(&format!("removing tags of Auto Scaling group {name} in {region}"), &e))?;
+    }
+    Ok(())
+}
+
+/// Delete a group and terminate its instances.
+pub async fn delete_group(c: &Client, region: &str, name: &str) -> Result<(), String> {
+    c.delete_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .force_delete(true)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("deleting Auto Scaling group {name} in {region}"), &e))?;
+    Ok(())
+}

@@ -155,3 +155,110 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
         http_put_response_hop_limit: md.and_then(|m| m.http_put_response_hop_limit()),
     }
 }
+
+// ---- writes ----
+
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData,
+    ResourceType, Tag, TagSpecification,
+};
+
+fn request_data(d: &LaunchTemplateData) -> RequestLaunchTemplateData {
+    let mut b = RequestLaunchTemplateData::builder()
+        .set_image_id(d.image_id.clone())
+        .set_instance_type(d.instance_type.as_deref().map(aws_sdk_ec2::types::InstanceType::from))
+        .set_user_data(d.user_data.as_ref().map(|u| base64::engine::general_purpose::STANDARD.encode(u)));
+    if let Some(rv) = &d.root_volume {
+        b = b.block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&rv.device_name)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .set_volume_size(rv.size_gib)
+                        .set_volume_type(rv.volume_type.as_deref().map(aws_sdk_ec2::types::VolumeType::from))
+                        .set_iops(rv.iops)
+                        .set_throughput(rv.throughput)
+                        .set_encrypted(rv.encrypted)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    for sg in &d.security_group_ids {
+        b = b.security_group_ids(sg);
+    }
+    if let Some(p) = &d.iam_instance_profile {
+        let spec = if p.starts_with("arn:") {
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder().arn(p).build()
+        } else {
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build()
+        };
+        b = b.iam_instance_profile(spec);
+    }
+    if d.http_tokens.is_some() || d.http_put_response_hop_limit.is_some() {
+        b = b.metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .set_http_tokens(d.http_tokens.as_deref().map(LaunchTemplateHttpTokensState::from))
+                .set_http_put_response_hop_limit(d.http_put_response_hop_limit)
+                .build(),
+        );
+    }
+    b.build()
+}
+
+/// Create a launch template (version 1 is its default).
+pub async fn create_template(
+    c: &Client,
+    region: &str,
+    name: &str,
+    d: &LaunchTemplateData,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let spec = TagSpecification::builder()
+        .resource_type(ResourceType::LaunchTemplate)
+        .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .build();
+    c.create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(request_data(d))
+        .tag_specifications(spec)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("creating launch template {name} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Create a new version with the full data (versions never inherit: every field is sent).
+pub async fn create_version(c: &Client, region: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, String> {
+    let r = c
+        .create_launch_template_version()
+        .launch_template_name(name)
+        .launch_template_data(request_data(d))
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("creating a version of launch template {name} in {region}"), &e))?;
+    r.launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| format!("creating a version of launch template {name}: AWS returned no version number"))
+}
+
+pub async fn set_default_version(c: &Client, region: &str, name: &str, version: i64) -> Result<(), String> {
+    c.modify_launch_template()
+        .launch_template_name(name)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("making version {version} the default of launch template {name} in {region}"), &e))?;
+    Ok(())
+}
+
+pub async fn delete_template(c: &Client, region: &str, name: &str) -> Result<(), String> {
+    c.delete_launch_template()
+        .launch_template_name(name)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("deleting launch template {name} in {region}"), &e))?;
+    Ok(())
+}

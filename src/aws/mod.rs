@@ -11,6 +11,7 @@ pub mod autoscaling;
 pub mod ec2;
 pub mod read;
 pub mod route53;
+pub mod state;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,10 @@ impl Aws {
                 )
             })
             .clone()
+    }
+
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
     }
 
     pub fn route53(&self) -> aws_sdk_route53::Client {

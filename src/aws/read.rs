@@ -168,6 +168,14 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
     let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let lt_id_by_name: BTreeMap<&str, &str> =
         templates.iter().filter_map(|t| Some((t.launch_template_name()?, t.launch_template_id()?))).collect();
+    for t in &templates {
+        // A latest version that is not the default: an apply stopped between the two steps.
+        if let (Some(id), Some(latest)) = (t.launch_template_id(), t.latest_version_number()) {
+            if default_of.get(id) != Some(&latest) {
+                extra.entry(id.to_string()).or_default().insert(latest.to_string());
+            }
+        }
+    }
     for g in &groups {
         let cfg = autoscaling::config(g);
         if let (Some(id), Ok(v)) = (lt_id_by_name.get(cfg.launch_template.as_str()), cfg.launch_template_version.parse::<i64>()) {

@@ -58,3 +58,36 @@ pub fn unescape(name: &str) -> String {
     }
     out
 }
+
+// ---- writes ----
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, RrType};
+
+use crate::core::resources::{RecordData, RecordKey};
+
+/// Apply record changes to a zone in one atomic batch.
+pub async fn change_records(c: &Client, zone: &str, id: &str, changes: &[(ChangeAction, RecordKey, RecordData)]) -> Result<(), String> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Vec::new();
+    for (action, key, data) in changes {
+        let set = ResourceRecordSet::builder()
+            .name(&key.name)
+            .r#type(RrType::from(key.record_type.as_str()))
+            .ttl(data.ttl)
+            .set_resource_records(Some(
+                data.values.iter().map(|v| ResourceRecord::builder().value(v).build()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?,
+            ))
+            .build()
+            .map_err(|e| e.to_string())?;
+        batch.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(|e| e.to_string())?);
+    }
+    c.change_resource_record_sets()
+        .hosted_zone_id(id)
+        .change_batch(ChangeBatch::builder().set_changes(Some(batch)).comment("fleetform apply").build().map_err(|e| e.to_string())?)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("changing records of hosted zone {zone}"), &e))?;
+    Ok(())
+}

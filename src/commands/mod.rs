@@ -1,6 +1,7 @@
 //! Commands: each parses nothing itself (clap did), calls the core, and prints through the
 //! printer. Shared steps (load the repository, render the selected clusters) live here.
 
+pub mod apply;
 pub mod lint;
 pub mod plan;
 pub mod render;
@@ -18,6 +19,9 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::Render(a) => render::run(s, a),
         Command::Lint(a) => lint::run(s, a),
         Command::Plan(a) => plan::run(s, a),
+        Command::Apply(a) => apply::run(s, a),
+        Command::Unlock(a) => apply::unlock(s, a),
+        Command::History => apply::history(s),
         Command::Schema(a) => schema::run(s, a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -33,6 +33,7 @@ pub struct ClusterOutcome {
     pub name: String,
     pub region: String,
     pub result: Result<(ClusterPlan, DesiredCluster), Vec<String>>,
+    pub live: Option<crate::core::live::LiveCluster>,
 }
 
 /// A saved plan (`plan --out`): what was shown, and the desired state to carry it out exactly.
@@ -67,7 +68,7 @@ pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOu
     let mut out = Vec::new();
     for d in &run.errors {
         let name = d.notes.iter().find_map(|n| n.split('`').nth(1).map(str::to_string)).unwrap_or_else(|| d.file.display().to_string());
-        out.push(ClusterOutcome { name, region: String::new(), result: Err(vec![format!("render failed: {}", d.message)]) });
+        out.push(ClusterOutcome { name, region: String::new(), result: Err(vec![format!("render failed: {}", d.message)]), live: None });
     }
     for m in &manifests {
         let name = m.name().to_string();
@@ -76,7 +77,8 @@ pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOu
             Some(Err(e)) => Err(vec![e.clone()]),
             None => Err(vec!["no live view was read".to_string()]),
         };
-        out.push(ClusterOutcome { name, region: m.cluster.spec.region.clone(), result });
+        let live = lives.get(&name).and_then(|l| l.as_ref().ok()).cloned();
+        out.push(ClusterOutcome { name, region: m.cluster.spec.region.clone(), result, live });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, requests))
@@ -145,7 +147,7 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     }
 }
 
-fn summary_line(s: &Summary) -> String {
+pub fn summary_line(s: &Summary) -> String {
     let mut line = format!("{} to create, {} to update, {} to delete, {} unchanged", s.create, s.update, s.delete, s.unchanged);
     if s.conflicts > 0 {
         line.push_str(&format!(", {} conflict(s)", s.conflicts));
@@ -161,7 +163,7 @@ fn hide(f: &FieldChange, show: bool) -> FieldChange {
     }
 }
 
-fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, show: bool) -> serde_json::Value {
+pub fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, show: bool) -> serde_json::Value {
     let clusters: Vec<serde_json::Value> = outcomes
         .iter()
         .map(|o| match &o.result {
@@ -256,7 +258,7 @@ fn heading(o: &ClusterOutcome) -> String {
     }
 }
 
-fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
+pub fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
     let mut s = String::new();
     for o in outcomes {
         s.push_str(&p.paint(&heading(o), Style::Bold));

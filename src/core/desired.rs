@@ -19,6 +19,8 @@ pub struct DesiredCluster {
     pub groups: BTreeMap<String, DesiredGroup>,
     pub dns_zone: Option<String>,
     pub records: BTreeMap<RecordKey, RecordData>,
+    /// `s3://bucket/prefix` holding the lock and the audit trail.
+    pub state_store: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +78,7 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         groups,
         dns_zone: m.cluster.spec.dns_zone.as_deref().map(fqdn),
         records,
+        state_store: m.cluster.spec.state_store.clone(),
     })
 }
 

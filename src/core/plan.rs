@@ -90,6 +90,8 @@ pub struct ClusterPlan {
     pub unchanged: Vec<String>,
     pub conflicts: Vec<Conflict>,
     pub replacements: Vec<Replacement>,
+    /// Per group: the launch-template version the group will use after apply.
+    pub launch_template_versions: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +212,7 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
     let mut unchanged = Vec::new();
     let mut conflicts = Vec::new();
     let mut replacements = Vec::new();
+    let mut versions = std::collections::BTreeMap::new();
 
     for (name, g) in &d.groups {
         if let Some(owner) = live.foreign_launch_templates.get(name) {
@@ -250,6 +253,21 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
                     }
                     (v, Vec::new())
                 }
+                current if lt.latest_version != current.map_or(0, |(v, _)| v)
+                    && lt.versions.get(&lt.latest_version) == Some(&g.launch_template) =>
+                {
+                    // An earlier apply created the version and stopped before making it the default.
+                    let v = lt.latest_version;
+                    changes.push(Change {
+                        resource_type: ResourceType::LaunchTemplate,
+                        name: name.clone(),
+                        action: Action::Update,
+                        fields: vec![FieldChange { field: "defaultVersion".into(), old: Some(lt.default_version.to_string()), new: Some(v.to_string()), sensitive: false }],
+                        notes: vec![format!("version {v} already holds the declared data (an earlier apply stopped before making it the default)")],
+                    });
+                    let fields = diff_launch_template(current.map(|(_, d)| d), &g.launch_template);
+                    (v, fields)
+                }
                 current => {
                     let next = lt.latest_version + 1;
                     let fields = diff_launch_template(current.map(|(_, d)| d), &g.launch_template);
@@ -265,6 +283,7 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
                 }
             },
         };
+        versions.insert(name.clone(), target_version);
         // 2. The group, pointed at that version.
         let mut want = g.asg.clone();
         want.launch_template_version = target_version.to_string();
@@ -331,6 +350,7 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         unchanged,
         conflicts,
         replacements,
+        launch_template_versions: versions,
     }
 }
 

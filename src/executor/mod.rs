@@ -1,0 +1,11 @@
+//! The executor: carries out plans on AWS, step by step, safe to kill at any point.
+//!
+//! It keeps no progress of its own: every run re-reads live AWS, and the pure plan says what is
+//! left (a version created but not yet the default, a group created but not yet tagged, …), so
+//! a killed apply is finished by the next one without duplicates. Steps run in a safe order — a
+//! template version before the group that uses it, records after groups, and deletions (only
+//! with --allow-delete) last, once what replaces them exists. Between steps it checks for an
+//! interrupt (Ctrl-C), stops cleanly, and the lock is released.
+
+pub mod apply;
+pub mod progress;
