@@ -254,7 +254,7 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
 fn heading(o: &ClusterOutcome) -> String {
     match &o.result {
         Ok((plan, _)) => format!("Cluster {} ({}): {}", o.name, o.region, summary_line(&plan.summary())),
-        Err(_) => format!("Cluster {}: could not be planned", o.name),
+        Err(_) => format!("Cluster {}: could not be planned (errors below)", o.name),
     }
 }
 
@@ -263,7 +263,9 @@ pub fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool
     for o in outcomes {
         s.push_str(&p.paint(&heading(o), Style::Bold));
         s.push('\n');
-        for (sign, line) in cluster_lines(o, show) {
+        // A cluster's errors go to stderr only (not twice in a merged CI log).
+        let lines = if o.result.is_err() { Vec::new() } else { cluster_lines(o, show) };
+        for (sign, line) in lines {
             let styled = match sign {
                 '+' => p.paint(&line, Style::Green),
                 '~' => p.paint(&line, Style::Yellow),

@@ -44,7 +44,21 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
     let cluster = m.name();
     let mut errors = Vec::new();
     let mut groups = BTreeMap::new();
+    // One error per missing image, naming every group that uses it.
+    let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for g in &m.groups {
+        if !live.images.contains_key(&g.spec().image) {
+            missing.entry(&g.spec().image).or_default().push(g.name());
+        }
+    }
+    for (image, users) in &missing {
+        errors.push(format!(
+            "image {image} was not found in {} (node groups {}); check the AMI id and that it is shared with this account",
+            m.cluster.spec.region,
+            users.join(", ")
+        ));
+    }
+    for g in m.groups.iter().filter(|g| live.images.contains_key(&g.spec().image)) {
         match desired_group(m, g, live) {
             Ok(d) => {
                 groups.insert(m.aws_name(g.name()), d);
@@ -88,9 +102,6 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
     let region = &m.cluster.spec.region;
     let mut errors = Vec::new();
     let image = live.images.get(&s.image);
-    if image.is_none() {
-        errors.push(format!("node group `{}`: image {} was not found in {region}", g.name(), s.image));
-    }
     let mut subnet_ids = Vec::new();
     for sn in &s.subnets {
         match live.subnets.get(sn) {
@@ -104,9 +115,9 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
     if !errors.is_empty() {
         return Err(errors);
     }
+    let Some(image) = image else { return Err(vec![format!("image {} was not found in {region}", s.image)]) };
     subnet_ids.sort();
     subnet_ids.dedup();
-    let image = image.expect("checked above");
     let root_volume = s.root_volume.as_ref().map(|rv| BlockDevice {
         device_name: image.root_device_name.clone(),
         size_gib: rv.size.map(|x| x as i32),

@@ -1,6 +1,8 @@
 //! End-to-end tests of the real binary. One test binary (ripgrep style): each module is a
 //! command, each test gets its own copy of the example repository.
 
+mod aws;
+mod aws_plan;
 mod bad_input;
 mod common;
 mod lint;

@@ -1,0 +1,189 @@
+//! The local AWS emulator for tests: moto's server (pinned, installed in .venv by
+//! ./scripts/test), started per test on 127.0.0.1 on a free port through
+//! tests/support/moto_launcher.py (which corrects one moto bug, documented there), ready once a
+//! real AWS call succeeds, stopped by its own process id when the test ends. Each test gets its
+//! own server: clean state, no interference between tests run in parallel.
+//!
+//! Tests read what fleetform created back through a second client (boto3), never only through
+//! fleetform itself.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{project_root, Repo};
+
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("FLEETFORM_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = project_root().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "the local AWS emulator is not installed: run ./scripts/test (or ./scripts/setup-venv) once; it installs moto into .venv"
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A raw AWS query call, to wait until the emulator really answers (its HTTP side comes up
+/// earlier than its AWS side).
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+    let body = "Action=DescribeAutoScalingGroups&Version=2011-01-01";
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-3/autoscaling/aws4_request, SignedHeaders=host, Signature=x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200")
+}
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    proxy: Option<Child>,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(python())
+            .arg(project_root().join("tests/support/moto_launcher.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the local AWS emulator");
+        let m = Moto { child, port, endpoint: format!("http://127.0.0.1:{port}"), proxy: None };
+        let start = Instant::now();
+        while !ready(port) {
+            assert!(start.elapsed() < Duration::from_secs(60), "the local AWS emulator did not answer within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// Put the fault-injecting proxy in front; returns its endpoint.
+    pub fn proxy(&mut self, args: &[&str]) -> String {
+        let port = free_port();
+        let child = Command::new(python())
+            .arg(project_root().join("tests/support/aws_proxy.py"))
+            .args(["--port", &port.to_string(), "--target", &self.endpoint])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the proxy");
+        self.proxy = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "the proxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Run Python with boto3 against the emulator; `ec2(region)`, `asg(region)`, `r53`, `s3`
+    /// are ready. Returns stdout; panics with stderr on failure.
+    pub fn py(&self, code: &str) -> String {
+        let prelude = format!(
+            "import boto3, json, os\nEP='{}'\ndef ec2(r): return boto3.client('ec2', endpoint_url=EP, region_name=r)\ndef asg(r): return boto3.client('autoscaling', endpoint_url=EP, region_name=r)\nr53 = boto3.client('route53', endpoint_url=EP, region_name='us-east-1')\ns3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1')\n",
+            self.endpoint
+        );
+        let out = Command::new(python())
+            .arg("-c")
+            .arg(format!("{prelude}{code}"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "eu-west-3")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "boto3 failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// What the example clusters reference: tagged subnets in each zone, the hosted zone, and
+    /// the state-store bucket.
+    pub fn example_account(&self) {
+        self.py(
+            r#"
+def net(region, cluster, zones):
+    c = ec2(region)
+    vpc = c.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+    for i, z in enumerate(zones):
+        c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i*32}.0/19', AvailabilityZone=z,
+            TagSpecifications=[{'ResourceType': 'subnet', 'Tags': [{'Key': f'kubernetes.io/cluster/{cluster}', 'Value': 'shared'}]}])
+net('eu-west-3', 'prod-customer.k8s.foo.bar', ['eu-west-3a', 'eu-west-3b', 'eu-west-3c'])
+net('eu-west-1', 'staging.k8s.foo.bar', ['eu-west-1a', 'eu-west-1b'])
+r53.create_hosted_zone(Name='k8s.foo.bar', CallerReference='fleetform-tests')
+s3.create_bucket(Bucket='foo-bar-fleet-state')
+"#,
+        );
+    }
+
+    /// fleetform in `repo`, pointed at this emulator with dummy credentials.
+    pub fn fleetform(&self, repo: &Repo, endpoint: Option<&str>) -> assert_cmd::Command {
+        let mut c = repo.cmd();
+        c.env("AWS_ENDPOINT_URL", endpoint.unwrap_or(&self.endpoint))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION");
+        c
+    }
+
+    pub fn run(&self, repo: &Repo, args: &[&str]) -> std::process::Output {
+        self.fleetform(repo, None).args(args).output().unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(p) = &mut self.proxy {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replace ids AWS (or the emulator) made up, so snapshots are stable.
+pub fn scrub_ids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    'outer: while !rest.is_empty() {
+        let at_word_start = !out.chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+        for prefix in ["subnet-", "i-", "lt-", "vpc-"] {
+            if at_word_start && rest.starts_with(prefix) {
+                let hex_len = rest[prefix.len()..].chars().take_while(|c| c.is_ascii_hexdigit()).count();
+                if hex_len >= 8 {
+                    out.push_str(prefix);
+                    out.push_str("[ID]");
+                    rest = &rest[prefix.len() + hex_len..];
+                    continue 'outer;
+                }
+            }
+        }
+        let c = rest.chars().next().unwrap();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}

@@ -1,0 +1,178 @@
+//! `plan` against the local AWS emulator.
+
+use crate::aws::{free_port, scrub_ids, Moto};
+use crate::common::*;
+
+const STAGING: &str = "staging.k8s.foo.bar";
+
+#[test]
+fn empty_account_plans_every_create() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "changes pending\n{}", stderr(&o));
+    insta::assert_snapshot!("plan_empty_account", scrub_ids(&stdout(&o)));
+    let o = moto.run(&repo, &["plan", "--all", "--output", "json"]);
+    assert_eq!(code(&o), 0, "without --detailed-exitcode, changes exit 0");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["summary"]["create"], 28, "6 templates + 6 groups + 2 records, twice");
+    assert_eq!(v["changes"], true);
+    // Requests grow with pages, not with groups: a handful per region plus the zone.
+    assert!(v["awsRequests"].as_u64().unwrap() <= 20, "{}", v["awsRequests"]);
+}
+
+#[test]
+fn in_sync_drift_and_removal() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "in sync after apply:\n{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("AWS matches the code"));
+
+    // Drift by hand, as in the console: a size, a tag removed, a record changed.
+    moto.py(&format!(
+        r#"
+a = asg('eu-west-1')
+g = a.describe_auto_scaling_groups(AutoScalingGroupNames=['spot-nodes-app-4x.{STAGING}'])['AutoScalingGroups'][0]
+p = g['MixedInstancesPolicy']
+spec = p['LaunchTemplate']['LaunchTemplateSpecification']
+# moto erases the mixed-instances policy of an update that omits it (MOTO.md 3): send it whole.
+a.update_auto_scaling_group(AutoScalingGroupName=g['AutoScalingGroupName'], MaxSize=3, MixedInstancesPolicy={{
+    'LaunchTemplate': {{'LaunchTemplateSpecification': {{'LaunchTemplateName': spec['LaunchTemplateName'], 'Version': spec['Version']}},
+                        'Overrides': p['LaunchTemplate']['Overrides']}},
+    'InstancesDistribution': p['InstancesDistribution']}})
+a.delete_tags(Tags=[{{'ResourceId': g['AutoScalingGroupName'], 'ResourceType': 'auto-scaling-group', 'Key': 'team'}}])
+z = r53.list_hosted_zones_by_name(DNSName='k8s.foo.bar')['HostedZones'][0]['Id']
+r53.change_resource_record_sets(HostedZoneId=z, ChangeBatch={{'Changes': [{{'Action': 'UPSERT', 'ResourceRecordSet': {{
+    'Name': 'ingress.{STAGING}.', 'Type': 'A', 'TTL': 60, 'ResourceRecords': [{{'Value': '192.0.2.99'}}]}}}}]}})
+"#
+    ));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    insta::assert_snapshot!("plan_drift", scrub_ids(&stdout(&o)));
+
+    // A group removed from the code is planned for deletion (and only that).
+    std::fs::remove_file(repo.path().join("templates/5_dedicated-nodes.yaml.tpl")).unwrap();
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let deletes: Vec<String> = v["clusters"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .map(|c| format!("{} {}", c["resourceType"].as_str().unwrap(), c["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            format!("launchTemplate prometheus-nodes.{STAGING}"),
+            format!("autoScalingGroup prometheus-nodes.{STAGING}"),
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn unmanaged_resources_are_never_touched() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    // Unmanaged groups: one with a similar name, one with exactly a declared name.
+    moto.py(&format!(
+        r#"
+c = ec2('eu-west-1')
+c.create_launch_template(LaunchTemplateName='legacy', LaunchTemplateData={{'ImageId': 'ami-760aaa0f', 'InstanceType': 't3.small'}})
+sn = c.describe_subnets(Filters=[{{'Name': 'tag-key', 'Values': ['kubernetes.io/cluster/{STAGING}']}}])['Subnets'][0]['SubnetId']
+for name in ['spot-nodes-app-4x.{STAGING}-old', 'admin-nodes.{STAGING}']:
+    asg('eu-west-1').create_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=1, DesiredCapacity=0,
+        LaunchTemplate={{'LaunchTemplateName': 'legacy', 'Version': '1'}}, VPCZoneIdentifier=sn)
+"#
+    ));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING]);
+    assert_eq!(code(&o), 1, "a declared name taken by someone else is a conflict");
+    let out = stdout(&o);
+    assert!(!out.contains("-old"), "a similar unmanaged name never appears:\n{out}");
+    assert!(out.contains(&format!("! conflict: auto scaling group admin-nodes.{STAGING}: exists but is not managed by fleetform")), "{out}");
+    assert!(!out.contains(&format!("+ auto scaling group admin-nodes.{STAGING}")), "{out}");
+    assert!(stderr(&o).contains("conflict"), "{}", stderr(&o));
+    // And apply refuses to start: nothing is created.
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 1);
+    let n = moto.py("print(len(asg('eu-west-1').describe_auto_scaling_groups()['AutoScalingGroups']))");
+    assert_eq!(n.trim(), "2", "only the two unmanaged groups exist");
+}
+
+#[test]
+fn missing_credentials_is_one_clear_error() {
+    let moto = Moto::start();
+    let repo = Repo::example();
+    let o = moto
+        .fleetform(&repo, None)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .args(["plan", "--cluster", STAGING])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains(&format!("error: cluster {STAGING}:")) && err.contains("no AWS credentials found; set AWS_PROFILE"), "{err}");
+}
+
+#[test]
+fn refused_connection_names_the_endpoint() {
+    let moto = Moto::start();
+    let repo = Repo::example();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let o = moto.fleetform(&repo, Some(&closed)).env("AWS_MAX_ATTEMPTS", "2").args(["plan", "--all"]).output().unwrap();
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot reach AWS at {closed}")), "{err}");
+    assert!(err.contains("cluster prod-customer.k8s.foo.bar") && err.contains("cluster staging.k8s.foo.bar"), "every cluster reports:\n{err}");
+}
+
+#[test]
+fn one_cluster_failing_does_not_hide_the_others() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    // Staging's image does not exist in its region; production still plans.
+    let o = moto.run(&repo, &["plan", "--all", "--set", "image=ami-0000000000000dead", "--output", "json"]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 2);
+    assert!(v["clusters"].as_array().unwrap().iter().all(|c| c["ok"] == false));
+    assert!(stderr(&o).contains("image ami-0000000000000dead was not found in eu-west-1 (node groups admin-nodes,"), "{}", stderr(&o));
+}
+
+#[test]
+fn markdown_for_pull_requests_and_saved_plans() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown"]);
+    assert_eq!(code(&o), 0);
+    let md = stdout(&o);
+    assert!(md.starts_with("### fleetform plan\n\n| cluster | region | create |"), "{md}");
+    assert!(md.contains("| `staging.k8s.foo.bar` | eu-west-1 | 14 | 0 | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(md.contains("<details><summary><code>prod-customer.k8s.foo.bar</code>"), "{md}");
+    assert!(!md.contains("sysctl"), "user data is hidden by default");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--show-sensitive"]);
+    assert!(stdout(&o).contains("+sysctl -w vm.max_map_count=262144"), "{}", stdout(&o));
+
+    let file = repo.path().join("staging.plan.json");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--out", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["kind"], "fleetform-plan");
+    assert_eq!(saved["clusters"][0]["plan"]["fingerprint"].as_str().unwrap().len(), 16);
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""A small HTTP proxy in front of the local AWS emulator, for tests and benchmarks.
+
+It listens on 127.0.0.1 only, forwards every request to --target (the emulator), and can:
+  --delay-ms N         add N ms before forwarding each request (a real region's round trip);
+  --throttle N         answer the first N requests that match --match with a throttling error
+                       (EC2: 503 RequestLimitExceeded; others: 400 Throttling), then pass;
+  --fail5xx N          answer the first N matching requests with HTTP 500 InternalFailure;
+  --match TEXT         which requests faults apply to (a substring of the query or body,
+                       e.g. Action=UpdateAutoScalingGroup); default: all.
+GET /__proxy/count answers the number of requests forwarded or faulted so far;
+POST /__proxy/reset sets it to zero.
+"""
+import argparse
+import http.client
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+p = argparse.ArgumentParser()
+p.add_argument("--port", type=int, required=True)
+p.add_argument("--target", required=True)
+p.add_argument("--delay-ms", type=int, default=0)
+p.add_argument("--throttle", type=int, default=0)
+p.add_argument("--fail5xx", type=int, default=0)
+p.add_argument("--match", default="")
+args = p.parse_args()
+target = urllib.parse.urlparse(args.target)
+lock = threading.Lock()
+state = {"count": 0, "throttle": args.throttle, "fail": args.fail5xx}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def _reply(self, status, body, ctype="text/xml"):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/__proxy/"):
+            with lock:
+                if self.command == "POST":
+                    state["count"] = 0
+                return self._reply(200, str(state["count"]), "text/plain")
+        matches = args.match in (self.path + body.decode("utf-8", "replace"))
+        auth = self.headers.get("Authorization", "")
+        fault = None
+        with lock:
+            state["count"] += 1
+            if matches and state["throttle"] > 0:
+                state["throttle"] -= 1
+                fault = "throttle"
+            elif matches and state["fail"] > 0:
+                state["fail"] -= 1
+                fault = "fail"
+        if fault == "throttle":
+            if "/ec2/aws4_request" in auth:
+                return self._reply(503, "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+            return self._reply(400, "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>")
+        if fault == "fail":
+            if "/ec2/aws4_request" in auth:
+                return self._reply(500, "<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+            return self._reply(500, "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>proxy says 500</Message></Error><RequestId>proxy</RequestId></ErrorResponse>")
+        if args.delay_ms:
+            time.sleep(args.delay_ms / 1000)
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers["Host"] = f"{target.hostname}:{target.port}"
+        conn.request(self.command, self.path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
