@@ -2,6 +2,7 @@
 //! command, each test gets its own copy of the example repository.
 
 mod aws;
+mod aws_apply;
 mod aws_plan;
 mod bad_input;
 mod common;
