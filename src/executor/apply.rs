@@ -171,7 +171,14 @@ pub fn lock_info(command: &str) -> LockInfo {
     };
     LockInfo {
         id,
-        who: std::env::var("USER").or_else(|_| std::env::var("BUILD_USER")).unwrap_or_else(|_| "unknown".into()),
+        who: std::env::var("USER")
+            .or_else(|_| std::env::var("BUILD_USER"))
+            .ok()
+            .or_else(|| {
+                let o = std::process::Command::new("id").arg("-un").output().ok()?;
+                o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into()),
         host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
         pid: std::process::id(),
         command: command.to_string(),

@@ -114,23 +114,17 @@ impl Moto {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
-    /// What the example clusters reference: tagged subnets in each zone, the hosted zone, and
-    /// the state-store bucket.
+    /// What the example clusters reference (scripts/lib/example_account.py, shared with the
+    /// demo): tagged subnets in each zone, the hosted zone, and the state-store bucket.
     pub fn example_account(&self) {
-        self.py(
-            r#"
-def net(region, cluster, zones):
-    c = ec2(region)
-    vpc = c.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
-    for i, z in enumerate(zones):
-        c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i*32}.0/19', AvailabilityZone=z,
-            TagSpecifications=[{'ResourceType': 'subnet', 'Tags': [{'Key': f'kubernetes.io/cluster/{cluster}', 'Value': 'shared'}]}])
-net('eu-west-3', 'prod-customer.k8s.foo.bar', ['eu-west-3a', 'eu-west-3b', 'eu-west-3c'])
-net('eu-west-1', 'staging.k8s.foo.bar', ['eu-west-1a', 'eu-west-1b'])
-r53.create_hosted_zone(Name='k8s.foo.bar', CallerReference='fleetform-tests')
-s3.create_bucket(Bucket='foo-bar-fleet-state')
-"#,
-        );
+        let out = Command::new(python())
+            .arg(project_root().join("scripts/lib/example_account.py"))
+            .arg(&self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// fleetform in `repo`, pointed at this emulator with dummy credentials.

@@ -338,7 +338,7 @@ fn killed_at_any_point_then_run_again_converges() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         break_stale_lock(&moto, &repo);
-        let o = moto.run(&repo, &args[1..].iter().copied().chain(std::iter::empty()).collect::<Vec<_>>().iter().copied().collect::<Vec<_>>().as_slice().iter().copied().fold(vec!["apply"], |mut v, a| { v.push(a); v }));
+        let o = moto.run(&repo, &args);
         assert_eq!(code(&o), 0, "round {round}: re-run after kill at {delay_ms} ms\n{}", stderr(&o));
         let mut plan = vec!["plan", "--cluster", STAGING, "--detailed-exitcode", "--set", &set];
         if image_round {
