@@ -8,8 +8,10 @@
 //! * the ratio of the two, and the process's peak resident memory (VmHWM).
 
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+#[path = "support/fleet.rs"]
+mod fleet;
 
 use fleetform::core::lint::lint;
 use fleetform::core::render::render_cluster;
@@ -17,60 +19,6 @@ use fleetform::core::render::render_cluster;
 const CLUSTERS: usize = 12;
 const GROUPS: usize = 24;
 const RUNS: usize = 30;
-
-fn generate(root: &Path) {
-    for d in ["snippets", "templates", "vars", "clusters"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    fs::write(
-        root.join("snippets/spot_4x.yaml"),
-        "- c5.4xlarge\n- c5d.4xlarge\n- c5n.4xlarge\n- c5a.4xlarge\n- c5ad.4xlarge\n- c6i.4xlarge\n- c6id.4xlarge\n- c6in.4xlarge\n- c6a.4xlarge\n- c7i.4xlarge\n- c7a.4xlarge\n- m5.4xlarge\n",
-    )
-    .unwrap();
-    fs::write(
-        root.join("templates/1_cluster.yaml.tpl"),
-        "apiVersion: fleetform.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {{ clusterName }}\nspec:\n  region: {{ region }}\n  subnets:\n{%- for z in zones %}\n  - {name: {{ z }}, zone: {{ z }}}\n{%- endfor %}\n  clusterAutoscaler: {expander: priority, maxNodeProvisionTime: 5m}\n",
-    )
-    .unwrap();
-    // 24 groups: 6 pools × (2 spot + 2 on-demand).
-    fs::write(
-        root.join("templates/2_groups.yaml.tpl"),
-        r#"{% for p in range(end=pools) %}{% for kind in ["spot", "on-demand"] %}{% for n in [1, 2] %}
----
-apiVersion: fleetform.io/v1alpha1
-kind: NodeGroup
-metadata:
-  name: {{ kind }}-pool{{ p }}-{{ n }}
-spec:
-  role: Node
-  pool: pool{{ p }}
-  image: {{ image }}
-  machineType: c5.4xlarge
-  minSize: {{ minSize }}
-  maxSize: {{ maxSize }}
-  subnets: {{ zones | json_encode() }}
-  autoscalePriority: {% if kind == "spot" %}50{% else %}10{% endif %}
-  nodeLabels: {pool: pool{{ p }}, lifecycle: {{ kind }}}
-  taints: [dedicated=pool{{ p }}:NoSchedule]
-{%- if kind == "spot" %}
-  mixedInstancesPolicy:
-    spotAllocationStrategy: capacity-optimized
-    instances:
-    {{ include("spot_4x.yaml") | indent(4) }}
-{%- endif %}
-{% endfor %}{% endfor %}{% endfor %}
-"#,
-    )
-    .unwrap();
-    fs::write(root.join("vars/_defaults.yaml"), format!("image: ami-760aaa0f\nminSize: 0\nmaxSize: 50\npools: {}\n", GROUPS / 4)).unwrap();
-    for c in 0..CLUSTERS {
-        fs::write(
-            root.join(format!("vars/c{c}.k8s.example.com.yaml")),
-            "region: eu-west-3\nzones: [eu-west-3a, eu-west-3b, eu-west-3c]\nmaxSize: 100\n",
-        )
-        .unwrap();
-    }
-}
 
 fn peak_rss_kib() -> u64 {
     let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -88,7 +36,7 @@ fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
+    fleet::generate(dir.path(), CLUSTERS, GROUPS, false);
     let rss_before = peak_rss_kib();
 
     let mut full = Vec::new();

@@ -1,0 +1,179 @@
+//! Benchmark: `fleetform plan --all` over 12 clusters × 24 node groups applied in the local AWS
+//! emulator, with a proxy in front that adds 50 ms to every request (a real region's round
+//! trip). Measured in the same run:
+//! * fleetform: wall time of the whole command, and AWS requests (counted by the proxy);
+//! * a baseline that reads the same state one resource at a time, as the aws CLI in a bash
+//!   loop would (benches/support/baseline_reads.py, boto3, no CLI start-up per call).
+//!
+//! Run by hand (not in CI): `cargo bench --bench plan_fleet`. Needs .venv (./scripts/test or
+//! ./scripts/setup-venv installs it).
+
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLUSTERS: usize = 12;
+const GROUPS: usize = 24;
+const DELAY_MS: u64 = 50;
+const RUNS: usize = 3;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let p = root().join(".venv/bin/python");
+    assert!(p.exists(), "run ./scripts/setup-venv first: the benchmark needs the local AWS emulator");
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "port {port} did not open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn py(code: &str, ep: &str) {
+    let st = Command::new(python()).arg("-c").arg(code).env("EP", ep).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").status().unwrap();
+    assert!(st.success());
+}
+
+fn fleetform(repo: &Path, ep: &str, args: &[&str]) -> (std::process::Output, Duration) {
+    let t = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .current_dir(repo)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", ep)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (o, t.elapsed())
+}
+
+fn proxy_count(port: u16, reset: bool) -> u64 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let m = if reset { "POST" } else { "GET" };
+    std::io::Write::write_all(&mut s, format!("{m} /__proxy/count HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.rsplit("\r\n\r\n").next().unwrap().trim().parse().unwrap()
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    fleet::generate(repo, CLUSTERS, GROUPS, true);
+
+    let moto_port = free_port();
+    let _moto = Kill(
+        Command::new(python())
+            .arg(root().join("tests/support/moto_launcher.py"))
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(moto_port);
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    std::thread::sleep(Duration::from_secs(3)); // first AWS answers come ~2 s after the port opens
+    let mut nets = String::new();
+    for c in 0..CLUSTERS {
+        let (region, zones) = fleet::cluster_region(c);
+        nets.push_str(&format!("net('{region}', '{}', {:?})\n", fleet::cluster_name(c), zones));
+    }
+    py(
+        &format!(
+            r#"
+import boto3, os
+ep = os.environ['EP']
+def net(region, cluster, zones):
+    c = boto3.client('ec2', endpoint_url=ep, region_name=region)
+    vpc = c.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+    for i, z in enumerate(zones):
+        c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{{i*32}}.0/19', AvailabilityZone=z,
+            TagSpecifications=[{{'ResourceType': 'subnet', 'Tags': [{{'Key': f'kubernetes.io/cluster/{{cluster}}', 'Value': 'shared'}}]}}])
+{nets}
+boto3.client('route53', endpoint_url=ep, region_name='us-east-1').create_hosted_zone(Name='k8s.example.com', CallerReference='bench')
+boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucket='fleet-bench-state')
+"#
+        ),
+        &moto,
+    );
+    let (o, t) = fleetform(repo, &moto, &["apply", "--all", "--yes", "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    println!("setup: applied {CLUSTERS} clusters x {GROUPS} groups in {:.1} s (no proxy)", t.as_secs_f64());
+
+    let proxy_port = free_port();
+    let _proxy = Kill(
+        Command::new(python())
+            .arg(root().join("tests/support/aws_proxy.py"))
+            .args(["--port", &proxy_port.to_string(), "--target", &moto, "--delay-ms", &DELAY_MS.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(proxy_port);
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+
+    let mut times = Vec::new();
+    let mut reqs = 0;
+    for _ in 0..RUNS {
+        proxy_count(proxy_port, true);
+        let (o, t) = fleetform(repo, &proxy, &["plan", "--all", "--detailed-exitcode", "--output", "json"]);
+        if o.status.code() != Some(0) {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let conflicts: Vec<String> = v["clusters"].as_array().into_iter().flatten().flat_map(|c| c["conflicts"].as_array().cloned().unwrap_or_default()).map(|c| format!("{} {}: {}", c["resourceType"], c["name"], c["reason"])).take(5).collect();
+            panic!("not in sync after apply: {}\n{}", String::from_utf8_lossy(&o.stderr), conflicts.join("\n"));
+        }
+        reqs = proxy_count(proxy_port, false);
+        times.push(t);
+    }
+    times.sort();
+    let plan_t = times[RUNS / 2];
+
+    let groups: Vec<String> = (0..GROUPS / 4)
+        .flat_map(|p| ["spot", "on-demand"].into_iter().flat_map(move |k| [1, 2].into_iter().map(move |n| format!("{k}-pool{p}-{n}"))))
+        .collect();
+    let spec: Vec<String> = (0..CLUSTERS).map(|c| format!("{}:{}:{}", fleet::cluster_name(c), fleet::cluster_region(c).0, groups.join("+"))).collect();
+    proxy_count(proxy_port, true);
+    let out = Command::new(python())
+        .arg(root().join("benches/support/baseline_reads.py"))
+        .arg(&proxy)
+        .arg(spec.join(","))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (base_t, base_reqs) = (b["seconds"].as_f64().unwrap(), proxy_count(proxy_port, false));
+
+    println!("plan --all of {CLUSTERS} clusters x {GROUPS} node groups, {DELAY_MS} ms added to every AWS request");
+    println!("  fleetform plan --all         {:>7.2} s  {:>5} requests   (median of {RUNS}, whole command)", plan_t.as_secs_f64(), reqs);
+    println!("  baseline, one at a time      {:>7.2} s  {:>5} requests   (boto3 loop, reads only)", base_t, base_reqs);
+    println!("  ratio                        {:>7.1}x faster, {:.0}x fewer requests", base_t / plan_t.as_secs_f64(), base_reqs as f64 / reqs as f64);
+}
