@@ -141,9 +141,10 @@ boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucke
 
     let mut times = Vec::new();
     let mut reqs = 0;
+    let mut last_debug = String::new();
     for _ in 0..RUNS {
         proxy_count(proxy_port, true);
-        let (o, t) = fleetform(repo, &proxy, &["plan", "--all", "--detailed-exitcode", "--output", "json"]);
+        let (o, t) = fleetform(repo, &proxy, &["plan", "--all", "--detailed-exitcode", "--output", "json", "-v"]);
         if o.status.code() != Some(0) {
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
             let conflicts: Vec<String> = v["clusters"].as_array().into_iter().flatten().flat_map(|c| c["conflicts"].as_array().cloned().unwrap_or_default()).map(|c| format!("{} {}: {}", c["resourceType"], c["name"], c["reason"])).take(5).collect();
@@ -151,9 +152,21 @@ boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucke
         }
         reqs = proxy_count(proxy_port, false);
         times.push(t);
+        last_debug = String::from_utf8_lossy(&o.stderr).to_string();
     }
     times.sort();
     let plan_t = times[RUNS / 2];
+
+    // The same plan straight at the emulator: what the emulator itself costs (it is one Python
+    // process; on AWS each call is served in parallel).
+    let mut direct = Vec::new();
+    for _ in 0..RUNS {
+        let (o, t) = fleetform(repo, &moto, &["plan", "--all", "--detailed-exitcode", "-q"]);
+        assert_eq!(o.status.code(), Some(0));
+        direct.push(t);
+    }
+    direct.sort();
+    let direct_t = direct[RUNS / 2];
 
     let groups: Vec<String> = (0..GROUPS / 4)
         .flat_map(|p| ["spot", "on-demand"].into_iter().flat_map(move |k| [1, 2].into_iter().map(move |n| format!("{k}-pool{p}-{n}"))))
@@ -174,6 +187,10 @@ boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucke
 
     println!("plan --all of {CLUSTERS} clusters x {GROUPS} node groups, {DELAY_MS} ms added to every AWS request");
     println!("  fleetform plan --all         {:>7.2} s  {:>5} requests   (median of {RUNS}, whole command)", plan_t.as_secs_f64(), reqs);
+    println!("  fleetform plan --all, no proxy {:>5.2} s                  (the emulator's own cost)", direct_t.as_secs_f64());
     println!("  baseline, one at a time      {:>7.2} s  {:>5} requests   (boto3 loop, reads only)", base_t, base_reqs);
+    for l in last_debug.lines() {
+        println!("    {l}");
+    }
     println!("  ratio                        {:>7.1}x faster, {:.0}x fewer requests", base_t / plan_t.as_secs_f64(), base_reqs as f64 / reqs as f64);
 }

@@ -56,13 +56,19 @@ pub struct SavedCluster {
 
 /// Render, read live AWS and plan every selected cluster. Shared by plan and apply.
 pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
+    let started = std::time::Instant::now();
     let run = render_selected(s, default_all)?;
     print_errors(s, &run.errors);
+    s.printer.debug(&format!("rendered {} cluster(s) in {} ms", run.clusters.len(), started.elapsed().as_millis()));
     let manifests: Vec<&crate::core::model::Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let (lives, requests) = rt.block_on(async {
+        let t = std::time::Instant::now();
         let aws = Aws::load().await;
+        s.printer.debug(&format!("AWS configuration loaded in {} ms", t.elapsed().as_millis()));
+        let t = std::time::Instant::now();
         let lives = crate::aws::read::read_live(&aws, &manifests).await;
+        s.printer.debug(&format!("live state read in {} ms with {} requests", t.elapsed().as_millis(), aws.requests.get()));
         (lives, aws.requests.get())
     });
     let mut out = Vec::new();
@@ -87,7 +93,6 @@ pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOu
 pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
     let (outcomes, requests) = compute(s, true)?;
-    p.debug(&format!("{requests} AWS requests"));
     let mut total = Summary::default();
     let mut failed = 0;
     for o in &outcomes {
