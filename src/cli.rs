@@ -85,6 +85,16 @@ pub enum Command {
     /// an audit entry. Asks before changing anything unless --yes; without a terminal and without
     /// --yes it refuses. Safe to kill and run again.
     Apply(crate::commands::apply::ApplyArgs),
+    /// Replace instances that do not match their group's launch template, with surge, drain
+    /// and health gates.
+    ///
+    /// Without --yes, prints the schedule: groups, batches, instances and why each is replaced.
+    /// Control-plane groups go first (one at a time), then critical groups, then the rest; with
+    /// --all, clusters go wave by wave, each wave validated before the next.
+    RollingUpdate(crate::commands::rolling::RollingArgs),
+    /// Health of live clusters: groups at desired capacity, instances healthy, EC2 status checks,
+    /// DNS records holding their declared values, the validate hook. Exit 0 healthy, 1 not.
+    Validate,
     /// Break a stale apply lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
     Unlock(crate::commands::apply::UnlockArgs),
     /// The audit trail of applies of one cluster (who, when, which commit, what changed).

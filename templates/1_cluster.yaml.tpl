@@ -37,3 +37,15 @@ spec:
   lint:
     minSpotInstanceTypes: {{ lint.minSpotInstanceTypes }}
     maxFallbackMinutes: {{ lint.maxFallbackMinutes }}
+  hooks:
+    drain:
+      command: {{ hooks.drain | json_encode() }}
+      timeout: 6m
+    validate:
+      command: {{ hooks.validate | json_encode() }}
+      timeout: 1m
+  validation:
+    validateCount: {{ validation.validateCount }}
+    validationTimeout: {{ validation.validationTimeout }}
+    interval: {{ validation.interval }}
+  wave: {{ wave }}

@@ -236,3 +236,74 @@ pub async fn delete_group(c: &Client, region: &str, name: &str) -> Result<(), St
         .map_err(|e| describe_error(&format!("deleting Auto Scaling group {name} in {region}"), &e))?;
     Ok(())
 }
+
+// ---- rolling update ----
+
+/// One group by name, fresh.
+pub async fn describe_group(c: &Client, region: &str, name: &str) -> Result<Option<AutoScalingGroup>, String> {
+    let r = c
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("reading Auto Scaling group {name} in {region}"), &e))?;
+    Ok(r.auto_scaling_groups().first().cloned())
+}
+
+/// Change sizes only (the launch template and policy stay as they are).
+pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32, desired: i32) -> Result<(), String> {
+    c.update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(desired)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("resizing Auto Scaling group {name} to min {min} / max {max} / desired {desired} in {region}"), &e))?;
+    Ok(())
+}
+
+pub async fn terminate_instance(c: &Client, region: &str, id: &str, decrement: bool) -> Result<(), String> {
+    c.terminate_instance_in_auto_scaling_group()
+        .instance_id(id)
+        .should_decrement_desired_capacity(decrement)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("terminating instance {id} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Set (or with `value` None remove) one tag of a group, not propagated to instances.
+pub async fn set_group_tag(c: &Client, region: &str, name: &str, key: &str, value: Option<&str>) -> Result<(), String> {
+    let t = AsgTag { value: value.unwrap_or_default().to_string(), propagate_at_launch: false };
+    let tag = make_tag(name, key, &t)?;
+    let what = format!("tagging Auto Scaling group {name} in {region}");
+    match value {
+        Some(_) => c.create_or_update_tags().tags(tag).send().await.map(|_| ()).map_err(|e| describe_error(&what, &e)),
+        None => c.delete_tags().tags(tag).send().await.map(|_| ()).map_err(|e| describe_error(&what, &e)),
+    }
+}
+
+/// Scaling activities of the group that failed since `since` (launch failures: capacity,
+/// quotas, a bad template), as their status messages.
+pub async fn failed_activities_since(c: &Client, region: &str, name: &str, since: std::time::SystemTime) -> Result<Vec<String>, String> {
+    let r = c
+        .describe_scaling_activities()
+        .auto_scaling_group_name(name)
+        .max_records(20)
+        .send()
+        .await
+        .map_err(|e| describe_error(&format!("reading scaling activities of {name} in {region}"), &e))?;
+    let since = aws_smithy_types::DateTime::from(since);
+    Ok(r.activities()
+        .iter()
+        .filter(|a| {
+            matches!(a.status_code().map(|s| s.as_str()), Some("Failed" | "Cancelled"))
+                && a.start_time().is_some_and(|t| t.secs() >= since.secs())
+        })
+        .map(|a| {
+            let code = a.status_code().map(|s| s.as_str()).unwrap_or("Failed");
+            format!("{code}: {}", a.status_message().or(a.description()).unwrap_or("no message"))
+        })
+        .collect())
+}

@@ -262,3 +262,29 @@ pub async fn delete_template(c: &Client, region: &str, name: &str) -> Result<(),
         .map_err(|e| describe_error(&format!("deleting launch template {name} in {region}"), &e))?;
     Ok(())
 }
+
+/// EC2 status checks of instances: id → None when both checks are ok, or what is not ok.
+pub async fn status_checks(c: &Client, region: &str, ids: &[String]) -> Result<std::collections::BTreeMap<String, Option<String>>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in ids.chunks(100) {
+        let r = c
+            .describe_instance_status()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|e| describe_error(&format!("reading instance status checks in {region}"), &e))?;
+        for s in r.instance_statuses() {
+            let Some(id) = s.instance_id() else { continue };
+            let inst = s.instance_status().and_then(|x| x.status()).map(|x| x.as_str().to_string());
+            let sys = s.system_status().and_then(|x| x.status()).map(|x| x.as_str().to_string());
+            let state = s.instance_state().and_then(|x| x.name()).map(|x| x.as_str().to_string());
+            let bad = match (state.as_deref(), inst.as_deref(), sys.as_deref()) {
+                (Some("running"), Some("ok"), Some("ok")) => None,
+                (st, i, y) => Some(format!("state {}, instance check {}, system check {}", st.unwrap_or("?"), i.unwrap_or("?"), y.unwrap_or("?"))),
+            };
+            out.insert(id.to_string(), bad);
+        }
+    }
+    Ok(out)
+}

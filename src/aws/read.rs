@@ -256,6 +256,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                             .and_then(|x| ec2::instance_tag(x, "aws:ec2launchtemplate:version"))
                             .or_else(|| i.launch_template().and_then(|l| l.version()))
                             .map(str::to_string),
+                        private_dns_name: ec2i.and_then(|x| x.private_dns_name()).filter(|n| !n.is_empty()).map(str::to_string),
                     }
                 })
                 .collect();

@@ -36,7 +36,16 @@ pub struct ApplyArgs {
     /// How long to wait for another apply's lock on a cluster, e.g. 5m (default: fail at once).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// After a successful apply, run the rolling update (with --yes, as apply got it). With
+    /// several waves, each wave applies, rolls and validates before the next one starts.
+    #[arg(long)]
+    pub rolling: bool,
+    /// Rolling update: how often AWS is polled while waiting for instances.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
 }
+
+type Work = (crate::core::plan::ClusterPlan, crate::core::desired::DesiredCluster, crate::core::live::LiveCluster);
 
 pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
@@ -124,6 +133,30 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
     if p.format != OutputFormat::Json {
         p.data(&text(p, &shown, total, false));
     }
+    if args.rolling {
+        if !confirm(s, &work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>())? {
+            return Ok(Status::Failure);
+        }
+        let mut waves: Vec<u32> = work.iter().map(|w| w.1.wave).collect();
+        waves.sort();
+        waves.dedup();
+        for wave in waves {
+            let part: Vec<Work> = work.iter().filter(|w| w.1.wave == wave).cloned().collect();
+            let names: Vec<String> = part.iter().map(|w| w.0.cluster.clone()).collect();
+            let changed: Vec<Work> = part.into_iter().filter(|w| !w.0.changes.is_empty()).collect();
+            if !changed.is_empty() && !execute_apply(s, args, &changed)? {
+                p.error(&format!("wave {wave}: apply failed; the rolling update and later waves were not started"));
+                return Ok(Status::Failure);
+            }
+            let scoped = Settings { clusters: names, all: false, yes: true, ..s.clone() };
+            let rargs = super::rolling::RollingArgs { groups: vec![], force: false, detailed_exitcode: false, poll_interval: args.poll_interval };
+            let Ok(rolls) = super::rolling::prepare(&scoped, &rargs)? else { return Ok(Status::Failure) };
+            if !super::rolling::execute(&scoped, &rargs, &rolls)? {
+                return Ok(Status::Failure);
+            }
+        }
+        return Ok(Status::Success);
+    }
     work.retain(|(plan, _, _)| !plan.changes.is_empty());
     if work.is_empty() {
         p.status("Applied", "nothing: AWS already matches the code");
@@ -135,7 +168,12 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
     if !confirm(s, &work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>())? {
         return Ok(Status::Failure);
     }
+    Ok(if execute_apply(s, args, &work)? { Status::Success } else { Status::Failure })
+}
 
+/// Apply the given plans (confirmed already). True when every cluster succeeded.
+fn execute_apply(s: &Settings, args: &ApplyArgs, work: &[Work]) -> anyhow::Result<bool> {
+    let p = &s.printer;
     let interrupted = Arc::new(AtomicBool::new(false));
     let opts = ApplyOptions {
         allow_delete: args.allow_delete,
@@ -213,7 +251,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
             "schemaVersion": JSON_SCHEMA_VERSION, "command": "apply", "ok": !failed, "clusters": reports,
         }))?));
     }
-    Ok(if failed { Status::Failure } else { Status::Success })
+    Ok(!failed)
 }
 
 /// --yes, or "yes" typed at a terminal. Without a terminal and without --yes: refuse.

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod lint;
 pub mod plan;
 pub mod render;
+pub mod rolling;
 pub mod schema;
 
 use clap::CommandFactory;
@@ -22,6 +23,8 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::Apply(a) => apply::run(s, a),
         Command::Unlock(a) => apply::unlock(s, a),
         Command::History => apply::history(s),
+        Command::RollingUpdate(a) => rolling::run(s, a),
+        Command::Validate => rolling::validate(s),
         Command::Schema(a) => schema::run(s, a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::autoscaler::discovery_tags;
 use super::live::LiveCluster;
-use super::model::{Manifest, NodeGroup, Role};
+use super::model::{Hooks, IntOrPercent, Manifest, NodeGroup, Role, ValidationConfig};
 use super::resources::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,12 @@ pub struct DesiredCluster {
     pub records: BTreeMap<RecordKey, RecordData>,
     /// `s3://bucket/prefix` holding the lock and the audit trail.
     pub state_store: Option<String>,
+    #[serde(default)]
+    pub hooks: Hooks,
+    #[serde(default)]
+    pub validation: ValidationConfig,
+    #[serde(default)]
+    pub wave: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +43,11 @@ pub struct DesiredGroup {
     pub asg: AsgConfig,
     /// Instance types an instance of this group may run.
     pub allowed_types: Vec<String>,
+    /// Rolling-update settings: the group's, else the cluster's.
+    #[serde(default)]
+    pub max_surge: Option<IntOrPercent>,
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrPercent>,
 }
 
 /// Build the desired state; errors are the live facts that are missing (unknown image, subnet).
@@ -93,6 +104,9 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         dns_zone: m.cluster.spec.dns_zone.as_deref().map(fqdn),
         records,
         state_store: m.cluster.spec.state_store.clone(),
+        hooks: m.cluster.spec.hooks.clone().unwrap_or_default(),
+        validation: m.cluster.spec.validation.clone().unwrap_or_default(),
+        wave: m.cluster.spec.wave.unwrap_or(0),
     })
 }
 
@@ -168,6 +182,12 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
         launch_template_tags: lt_tags,
         asg,
         allowed_types: s.instance_types().into_iter().map(str::to_string).collect(),
+        max_surge: s.rolling_update.as_ref().and_then(|r| r.max_surge).or_else(|| m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_surge)),
+        max_unavailable: s
+            .rolling_update
+            .as_ref()
+            .and_then(|r| r.max_unavailable)
+            .or_else(|| m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_unavailable)),
     })
 }
 

@@ -61,6 +61,9 @@ pub struct LiveInstance {
     /// The launch-template version the instance was launched from (EC2's
     /// `aws:ec2launchtemplate:version` tag; the ASG's own report as a fallback).
     pub launch_template_version: Option<String>,
+    /// The Kubernetes node name on AWS: the instance's private DNS name.
+    #[serde(default)]
+    pub private_dns_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod resources;
+pub mod rolling;
 pub mod values;
 
 use std::collections::BTreeMap;

@@ -70,6 +70,54 @@ pub struct ClusterSpec {
     /// Thresholds and severities of `fleetform lint` for this cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lint: Option<LintConfig>,
+    /// Commands run by rolling-update and validate (drain a node, validate the cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
+    /// The health gate of rolling updates and of `validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationConfig>,
+    /// With --all, clusters go in wave order (lower first: staging before production); each wave
+    /// must apply, roll and validate before the next starts. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+}
+
+/// Hooks: shell commands (`sh -c`), run from the repository root with FLEETFORM_CLUSTER,
+/// FLEETFORM_GROUP, FLEETFORM_INSTANCE_ID and FLEETFORM_NODE (the node name) in the environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Hooks {
+    /// Before an instance is terminated, e.g.
+    /// `kubectl drain --ignore-daemonsets --delete-emptydir-data "$FLEETFORM_NODE"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Hook>,
+    /// After each batch and in `validate`: exit 0 when the cluster is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<Hook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Hook {
+    pub command: String,
+    /// e.g. `5m` (default 5m): a hook still running then is killed and counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// kops's validation settings of rolling updates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ValidationConfig {
+    /// How many times in a row the validate hook must pass (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_count: Option<u32>,
+    /// How long a batch may take to become healthy (default 15m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_timeout: Option<String>,
+    /// Pause between two validate hook runs (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
 }
 
 /// A subnet the cluster uses (kops: ClusterSubnetSpec).

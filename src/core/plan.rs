@@ -583,6 +583,7 @@ mod tests {
             instance_type: "c5.4xlarge".into(),
             image_id: Some("ami-760aaa0f".into()),
             launch_template_version: Some("1".into()),
+            private_dns_name: Some("ip-10-0-0-1.eu-west-3.compute.internal".into()),
         });
         let p = plan(&d, &live);
         assert_eq!(p.changes.len(), 1, "{:#?}", p.changes);

@@ -819,6 +819,20 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
             }
         }
     }
+    if let Some(h) = &s.hooks {
+        for (k, hook) in [("drain", &h.drain), ("validate", &h.validate)] {
+            if let Some(t) = hook.as_ref().and_then(|x| x.timeout.as_deref()) {
+                duration::parse(t).map_err(|e| at(&["spec", "hooks", k, "timeout"], format!("hooks.{k}.timeout: {e}")).with_help("write a duration such as 5m"))?;
+            }
+        }
+    }
+    if let Some(v) = &s.validation {
+        for (k, val) in [("validationTimeout", &v.validation_timeout), ("interval", &v.interval)] {
+            if let Some(t) = val {
+                duration::parse(t).map_err(|e| at(&["spec", "validation", k], format!("validation.{k}: {e}")).with_help("write a duration such as 15m or 10s"))?;
+            }
+        }
+    }
     if let Some(lint) = &s.lint {
         for rule in lint.rules.keys() {
             if !RULE_IDS.contains(&rule.as_str()) {

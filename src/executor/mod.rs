@@ -8,4 +8,7 @@
 //! interrupt (Ctrl-C), stops cleanly, and the lock is released.
 
 pub mod apply;
+pub mod hooks;
 pub mod progress;
+pub mod rolling;
+pub mod validate;

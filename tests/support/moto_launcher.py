@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start moto's server (the local AWS emulator of the tests) with two documented corrections.
+"""Start moto's server (the local AWS emulator of the tests) with three documented corrections.
 Nothing else is changed; fleetform's code never bends to moto.
 
 1. (MOTO.md, item 1) moto stores the UserData of create_launch_template_version unwrapped,
@@ -10,6 +10,11 @@ Nothing else is changed; fleetform's code never bends to moto.
    describe_launch_template_versions return at most 15 items (or MaxResults) and never a
    NextToken, so with more templates in a region the rest silently vanishes. AWS pages them with
    NextToken. Here both answer page by page with a NextToken, as AWS does.
+
+3. (MOTO.md, item 3) update_auto_scaling_group without a MixedInstancesPolicy (or launch
+   template) erases the group's policy; on AWS an update changes only what it names (a rolling
+   update changes sizes only). Here an update that names no launch configuration, template or
+   policy keeps the group's own.
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -100,6 +105,21 @@ def describe_launch_template_versions(self):
 LaunchTemplates.describe_launch_templates = describe_launch_templates
 LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions
 
-from moto.server import main  # noqa: E402  (after the correction)
+from moto.autoscaling.models import FakeAutoScalingGroup  # noqa: E402
+
+_update = FakeAutoScalingGroup.update
+
+
+def update(self, *args, **kwargs):
+    names_launch = any(kwargs.get(k) for k in ("launch_config_name", "launch_template", "mixed_instances_policy"))
+    saved = {k: v for k, v in vars(self).items() if "launch" in k or "mixed" in k}
+    _update(self, *args, **kwargs)
+    if not names_launch:
+        vars(self).update(saved)
+
+
+FakeAutoScalingGroup.update = update
+
+from moto.server import main  # noqa: E402  (after the corrections)
 
 main(sys.argv[1:])

@@ -1,0 +1,349 @@
+//! The rolling update: replace out-of-date instances group by group, batch by batch, with surge,
+//! drain and health gates.
+//!
+//! Per batch: grow the group by the surge (raising its max when needed), wait until the new
+//! instances are InService and Healthy, run the drain hook on each old instance and terminate
+//! it — the surged ones shrinking the group back, the others replaced — then pass the health
+//! gate (all instances InService and Healthy at the desired count, EC2 status checks ok, the
+//! validate hook passing `validateCount` times in a row) within `validationTimeout`. A launch
+//! that fails (a Failed scaling activity: InsufficientInstanceCapacity, a quota, a bad template)
+//! ends the wait at once with its reason instead of waiting out the timeout.
+//!
+//! Kill-safety: before a group's sizes are raised, its declared sizes are written in a tag on
+//! the group (`fleetform.io/rolling-update` = `min,max,desired`). A run that finds the tag (a
+//! killed run) restores those sizes first and goes on from what AWS holds: instances already
+//! replaced are up to date and are not in the schedule any more.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::hooks::{self, HookEnv};
+use super::progress::ClusterProgress;
+use crate::aws::{autoscaling, ec2, Aws};
+use crate::core::desired::DesiredCluster;
+use crate::core::duration;
+use crate::core::rolling::GroupRoll;
+
+/// The group tag holding the declared sizes while a batch has them raised.
+pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
+
+/// JSON-lines events on stdout (`--output json`), one object per line.
+#[derive(Clone)]
+pub struct Events {
+    pub enabled: bool,
+}
+
+impl Events {
+    pub fn emit(&self, v: serde_json::Value) {
+        if self.enabled {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{v}");
+            let _ = out.flush();
+        }
+    }
+}
+
+pub struct RollOptions {
+    pub root: PathBuf,
+    pub poll: Duration,
+    pub interrupted: Arc<AtomicBool>,
+    pub events: Events,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollReport {
+    pub cluster: String,
+    pub replaced: Vec<String>,
+    pub groups_done: Vec<String>,
+    /// What failed: the gate or the step, and why.
+    pub failed: Option<String>,
+    /// What was left as it was.
+    pub left_as_is: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl RollReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_none() && !self.interrupted
+    }
+}
+
+struct Ctx<'a> {
+    aws: &'a Aws,
+    d: &'a DesiredCluster,
+    opts: &'a RollOptions,
+    progress: &'a ClusterProgress,
+    timeout: Duration,
+    count: u32,
+    interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    min: i32,
+    max: i32,
+    desired: i32,
+}
+
+fn sizes_of(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Sizes {
+    Sizes { min: g.min_size().unwrap_or(0), max: g.max_size().unwrap_or(0), desired: g.desired_capacity().unwrap_or(0) }
+}
+
+fn parse_sizes(v: &str) -> Option<Sizes> {
+    let n: Vec<i32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    (n.len() == 3).then(|| Sizes { min: n[0], max: n[1], desired: n[2] })
+}
+
+enum Stop {
+    Failed(String),
+    Interrupted,
+}
+
+pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], opts: &RollOptions, progress: &ClusterProgress) -> RollReport {
+    let v = &d.validation;
+    let ctx = Ctx {
+        aws,
+        d,
+        opts,
+        progress,
+        timeout: v.validation_timeout.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(900)),
+        count: v.validate_count.unwrap_or(2).max(1),
+        interval: v.interval.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(10)),
+    };
+    let mut report = RollReport { cluster: d.name.clone(), ..Default::default() };
+    for (gi, g) in groups.iter().enumerate() {
+        opts.events.emit(json!({"event": "group-start", "cluster": d.name, "group": g.name, "instances": g.instances(), "batches": g.batches.len(), "maxSurge": g.max_surge, "maxUnavailable": g.max_unavailable}));
+        match roll_group(&ctx, g, &mut report).await {
+            Ok(()) => {
+                report.groups_done.push(g.name.clone());
+                opts.events.emit(json!({"event": "group-done", "cluster": d.name, "group": g.name}));
+            }
+            Err(stop) => {
+                for later in &groups[gi + 1..] {
+                    report.left_as_is.push(format!("group {} not started ({} instance(s) out of date)", later.name, later.instances()));
+                }
+                match stop {
+                    Stop::Failed(e) => {
+                        opts.events.emit(json!({"event": "failed", "cluster": d.name, "group": g.name, "error": e}));
+                        report.failed = Some(e);
+                    }
+                    Stop::Interrupted => report.interrupted = true,
+                }
+                return report;
+            }
+        }
+    }
+    report
+}
+
+async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Result<(), Stop> {
+    let region = ctx.d.region.as_str();
+    let asg = ctx.aws.autoscaling(region);
+    let name = g.name.as_str();
+    // A killed run may have left the group raised: restore its declared sizes first.
+    let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
+    if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(parse_sizes) {
+        ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
+        restore(ctx, name, orig).await.map_err(Stop::Failed)?;
+        wait_group(ctx, name, orig.desired, &BTreeSet::new(), SystemTime::now(), "the restored group to settle").await?;
+    }
+    for (bi, batch) in g.batches.iter().enumerate() {
+        if ctx.opts.interrupted.load(Ordering::SeqCst) {
+            report.left_as_is.push(format!("group {name}: batches {}..{} not started", bi + 1, g.batches.len()));
+            return Err(Stop::Interrupted);
+        }
+        let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+        let members: BTreeSet<&str> = group.instances().iter().filter_map(|i| i.instance_id()).collect();
+        let present: Vec<_> = batch.iter().filter(|r| members.contains(r.instance_id.as_str())).collect();
+        if present.is_empty() {
+            continue;
+        }
+        let orig = sizes_of(&group);
+        let surge = (g.max_surge as usize).min(present.len()) as i32;
+        let started = SystemTime::now();
+        let label = format!("{name} batch {}/{}", bi + 1, g.batches.len());
+        ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
+        let result = run_batch(ctx, g, &label, &present, orig, surge, started, report).await;
+        if surge > 0 {
+            // Whatever happened, the group gets its declared sizes back.
+            if let Err(e) = restore(ctx, name, orig).await {
+                return Err(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})")));
+            }
+        }
+        if let Err(stop) = result {
+            let rest: usize = g.batches[bi + 1..].iter().map(Vec::len).sum();
+            if rest > 0 {
+                report.left_as_is.push(format!("group {name}: {} later batch(es), {rest} instance(s), not started", g.batches.len() - bi - 1));
+            }
+            return Err(stop);
+        }
+        gate(ctx, name, orig.desired, started, &label).await?;
+        ctx.opts.events.emit(json!({"event": "batch-done", "cluster": ctx.d.name, "group": name, "batch": bi + 1}));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_batch(
+    ctx: &Ctx<'_>,
+    g: &GroupRoll,
+    label: &str,
+    present: &[&crate::core::plan::Replacement],
+    orig: Sizes,
+    surge: i32,
+    started: SystemTime,
+    report: &mut RollReport,
+) -> Result<(), Stop> {
+    let region = ctx.d.region.as_str();
+    let asg = ctx.aws.autoscaling(region);
+    let name = g.name.as_str();
+    if surge > 0 {
+        let raised = orig.desired + surge;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&format!("{},{},{}", orig.min, orig.max, orig.desired))).await.map_err(Stop::Failed)?;
+        ctx.progress.start(&format!("{label}: surge to {raised} instances"));
+        autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::Failed)?;
+        wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await?;
+    }
+    let ids: Vec<String> = present.iter().map(|r| r.instance_id.clone()).collect();
+    let nodes = node_names(ctx, &ids).await;
+    let mut gone = BTreeSet::new();
+    for (i, r) in present.iter().enumerate() {
+        if ctx.opts.interrupted.load(Ordering::SeqCst) {
+            return Err(Stop::Interrupted);
+        }
+        let node = nodes.iter().find(|(id, _)| *id == r.instance_id).map(|(_, n)| n.clone()).unwrap_or_default();
+        if let Some(h) = &ctx.d.hooks.drain {
+            ctx.progress.start(&format!("{label}: draining {} ({node})", r.instance_id));
+            let env = HookEnv { cluster: &ctx.d.name, group: name, instance_id: &r.instance_id, node: &node };
+            hooks::run(h, &ctx.opts.root, &env).await.map_err(|e| {
+                Stop::Failed(format!("drain hook failed for {} (node {node}) of {name}: {e}; the instance was left running", r.instance_id))
+            })?;
+            ctx.opts.events.emit(json!({"event": "drained", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "node": node}));
+        }
+        let decrement = (i as i32) < surge;
+        autoscaling::terminate_instance(&asg, region, &r.instance_id, decrement).await.map_err(Stop::Failed)?;
+        ctx.opts.events.emit(json!({"event": "terminated", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "why": r.reasons}));
+        ctx.progress.done(&format!("{label}: replaced {} ({})", r.instance_id, r.reasons.join("; ")));
+        report.replaced.push(r.instance_id.clone());
+        gone.insert(r.instance_id.clone());
+    }
+    wait_group(ctx, name, orig.desired, &gone, started, &format!("{name} to replace the batch")).await
+}
+
+/// Private DNS names (the Kubernetes node names on AWS) of instances.
+async fn node_names(ctx: &Ctx<'_>, ids: &[String]) -> Vec<(String, String)> {
+    let c = ctx.aws.ec2(&ctx.d.region);
+    match c.describe_instances().set_instance_ids(Some(ids.to_vec())).send().await {
+        Ok(r) => r
+            .reservations()
+            .iter()
+            .flat_map(|x| x.instances())
+            .filter_map(|i| Some((i.instance_id()?.to_string(), i.private_dns_name().unwrap_or_default().to_string())))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes) -> Result<(), String> {
+    let region = ctx.d.region.as_str();
+    let asg = ctx.aws.autoscaling(region);
+    autoscaling::set_sizes(&asg, region, name, orig.min, orig.max, orig.desired).await?;
+    autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await
+}
+
+/// Wait until the group has `target` instances InService and Healthy and none of `gone` is a
+/// member any more. A failed scaling activity since `since` ends the wait at once.
+async fn wait_group(ctx: &Ctx<'_>, name: &str, target: i32, gone: &BTreeSet<String>, since: SystemTime, what: &str) -> Result<(), Stop> {
+    let region = ctx.d.region.as_str();
+    let asg = ctx.aws.autoscaling(region);
+    let start = Instant::now();
+    loop {
+        let g = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+        let healthy = g
+            .instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService") && i.health_status() == Some("Healthy"))
+            .filter(|i| !gone.contains(i.instance_id().unwrap_or_default()))
+            .count() as i32;
+        let lingering = g.instances().iter().any(|i| gone.contains(i.instance_id().unwrap_or_default()));
+        if healthy >= target && !lingering {
+            return Ok(());
+        }
+        let failed = autoscaling::failed_activities_since(&asg, region, name, since).await.map_err(Stop::Failed)?;
+        if let Some(f) = failed.first() {
+            return Err(Stop::Failed(format!("waiting for {what}: a launch failed: {f}")));
+        }
+        if start.elapsed() >= ctx.timeout {
+            return Err(Stop::Failed(format!(
+                "waiting for {what}: {healthy} of {target} instances InService and Healthy after {}s (validationTimeout)",
+                ctx.timeout.as_secs()
+            )));
+        }
+        if ctx.opts.interrupted.load(Ordering::SeqCst) {
+            return Err(Stop::Interrupted);
+        }
+        tokio::time::sleep(ctx.opts.poll).await;
+    }
+}
+
+/// The health gate after a batch.
+async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label: &str) -> Result<(), Stop> {
+    let fail = |which: &str, e: String| Stop::Failed(format!("health gate failed after {label}: {which}: {e}"));
+    wait_group(ctx, name, desired, &BTreeSet::new(), since, "the group at its desired capacity").await.map_err(|s| match s {
+        Stop::Failed(e) => fail("group capacity", e),
+        i => i,
+    })?;
+    let start = Instant::now();
+    // EC2 status checks of every member.
+    loop {
+        let asg = ctx.aws.autoscaling(&ctx.d.region);
+        let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::Failed)?;
+        let ids: Vec<String> = g.iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
+        let checks = ec2::status_checks(&ctx.aws.ec2(&ctx.d.region), &ctx.d.region, &ids).await.map_err(Stop::Failed)?;
+        let bad: Vec<String> = checks.iter().filter_map(|(id, b)| b.as_ref().map(|b| format!("{id}: {b}"))).collect();
+        if bad.is_empty() {
+            break;
+        }
+        if start.elapsed() >= ctx.timeout {
+            return Err(fail("EC2 status checks", bad.join("; ")));
+        }
+        tokio::time::sleep(ctx.opts.poll).await;
+    }
+    // The validate hook, `count` times in a row.
+    if let Some(h) = &ctx.d.hooks.validate {
+        let mut streak = 0;
+        loop {
+            ctx.progress.start(&format!("{label}: validate hook {}/{}", streak + 1, ctx.count));
+            let env = HookEnv { cluster: &ctx.d.name, group: name, instance_id: "", node: "" };
+            match hooks::run(h, &ctx.opts.root, &env).await {
+                Ok(()) => streak += 1,
+                Err(e) => {
+                    streak = 0;
+                    if start.elapsed() >= ctx.timeout {
+                        return Err(fail("validate hook", e));
+                    }
+                }
+            }
+            if streak >= ctx.count {
+                break;
+            }
+            if start.elapsed() >= ctx.timeout {
+                return Err(fail("validate hook", format!("passed only {streak} time(s) in a row of {} within {}s", ctx.count, ctx.timeout.as_secs())));
+            }
+            if ctx.opts.interrupted.load(Ordering::SeqCst) {
+                return Err(Stop::Interrupted);
+            }
+            tokio::time::sleep(ctx.interval).await;
+        }
+    }
+    ctx.progress.done(&format!("{label}: health gate passed"));
+    Ok(())
+}
