@@ -260,10 +260,19 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                     }
                 })
                 .collect();
-            live.asgs.insert(
-                name.to_string(),
-                LiveAsg { config: autoscaling::config(g), desired_capacity: g.desired_capacity().unwrap_or(0), instances },
-            );
+            let mut config = autoscaling::config(g);
+            let mut desired_capacity = g.desired_capacity().unwrap_or(0);
+            // A rolling update holds the group's sizes raised and records the declared ones in
+            // a tag: the plan compares the declared ones (the roll restores them).
+            if let Some(t) = config.tags.remove(crate::executor::rolling::TAG_ROLLING) {
+                let n: Vec<i32> = t.value.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+                if let [min, max, desired] = n[..] {
+                    config.min_size = min;
+                    config.max_size = max;
+                    desired_capacity = desired;
+                }
+            }
+            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances });
         }
         for g in &m.groups {
             let n = m.aws_name(g.name());

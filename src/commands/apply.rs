@@ -140,18 +140,26 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         let mut waves: Vec<u32> = work.iter().map(|w| w.1.wave).collect();
         waves.sort();
         waves.dedup();
-        for wave in waves {
+        let later = |wave: u32| -> String {
+            let names: Vec<&str> = work.iter().filter(|w| w.1.wave > wave).map(|w| w.0.cluster.as_str()).collect();
+            if names.is_empty() { String::new() } else { format!("; later waves were not started: {}", names.join(", ")) }
+        };
+        for wave in waves.iter().copied() {
             let part: Vec<Work> = work.iter().filter(|w| w.1.wave == wave).cloned().collect();
             let names: Vec<String> = part.iter().map(|w| w.0.cluster.clone()).collect();
             let changed: Vec<Work> = part.into_iter().filter(|w| !w.0.changes.is_empty()).collect();
             if !changed.is_empty() && !execute_apply(s, args, &changed)? {
-                p.error(&format!("wave {wave}: apply failed; the rolling update and later waves were not started"));
+                p.error(&format!("wave {wave} failed: apply failed, so its rolling update was not started{}", later(wave)));
                 return Ok(Status::Failure);
             }
             let scoped = Settings { clusters: names, all: false, yes: true, ..s.clone() };
             let rargs = super::rolling::RollingArgs { groups: vec![], force: false, detailed_exitcode: false, poll_interval: args.poll_interval };
-            let Ok(rolls) = super::rolling::prepare(&scoped, &rargs)? else { return Ok(Status::Failure) };
+            let Ok(rolls) = super::rolling::prepare(&scoped, &rargs)? else {
+                p.error(&format!("wave {wave} failed: its rolling update could not be scheduled{}", later(wave)));
+                return Ok(Status::Failure);
+            };
             if !super::rolling::execute(&scoped, &rargs, &rolls)? {
+                p.error(&format!("wave {wave} failed{}", later(wave)));
                 return Ok(Status::Failure);
             }
         }

@@ -62,10 +62,24 @@ pub async fn run(hook: &Hook, root: &Path, env: &HookEnv<'_>) -> Result<(), Stri
         }
         Err(_) => {
             if let Some(pid) = pid {
-                // The whole process group: sh and whatever it started.
-                let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+                // The whole process group (sh and whatever it started) — but only when the hook
+                // really leads its own group, never the group fleetform itself runs in.
+                if own_group(pid) {
+                    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+                } else {
+                    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
             }
             Err(format!("`{}` did not finish within its timeout of {}s and was killed", hook.command, timeout.as_secs()))
         }
     }
+}
+
+/// Whether process `pid` leads its own process group (field 5 of /proc/PID/stat).
+fn own_group(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().nth(2).map(str::to_string)))
+        .flatten()
+        .is_some_and(|pgrp| pgrp == pid.to_string())
 }

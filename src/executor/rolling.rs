@@ -152,8 +152,20 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
     let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
     if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(parse_sizes) {
         ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
-        restore(ctx, name, orig).await.map_err(Stop::Failed)?;
-        wait_group(ctx, name, orig.desired, &BTreeSet::new(), SystemTime::now(), "the restored group to settle").await?;
+        // Remove the surplus ourselves, choosing up-to-date instances: left to the group, its
+        // termination policy could take an old instance that was never drained.
+        let outdated: BTreeSet<&str> = g.batches.iter().flatten().map(|r| r.instance_id.as_str()).collect();
+        let extra = (sizes_of(&group).desired - orig.desired).max(0) as usize;
+        let spare: Vec<String> = group
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .filter(|id| !outdated.contains(id))
+            .take(extra)
+            .map(str::to_string)
+            .collect();
+        restore(ctx, name, orig, &spare).await.map_err(Stop::Failed)?;
+        wait_group(ctx, name, orig.desired, &spare.iter().cloned().collect(), SystemTime::now(), "the restored group to settle").await?;
     }
     for (bi, batch) in g.batches.iter().enumerate() {
         if ctx.opts.interrupted.load(Ordering::SeqCst) {
@@ -171,21 +183,30 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
         let started = SystemTime::now();
         let label = format!("{name} batch {}/{}", bi + 1, g.batches.len());
         ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
-        let result = run_batch(ctx, g, &label, &present, orig, surge, started, report).await;
+        let mut surged = Vec::new();
+        let result = run_batch(ctx, g, &label, &present, orig, surge, started, report, &mut surged).await;
         if surge > 0 {
-            // Whatever happened, the group gets its declared sizes back.
-            if let Err(e) = restore(ctx, name, orig).await {
+            // Whatever happened, the group gets its declared sizes back; surged instances not
+            // yet balanced by a termination are removed by us, so that no undrained old
+            // instance is picked by the group's termination policy.
+            if let Err(e) = restore(ctx, name, orig, &surged).await {
                 return Err(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})")));
             }
         }
-        if let Err(stop) = result {
+        let left = |report: &mut RollReport| {
             let rest: usize = g.batches[bi + 1..].iter().map(Vec::len).sum();
             if rest > 0 {
                 report.left_as_is.push(format!("group {name}: {} later batch(es), {rest} instance(s), not started", g.batches.len() - bi - 1));
             }
+        };
+        if let Err(stop) = result {
+            left(report);
             return Err(stop);
         }
-        gate(ctx, name, orig.desired, started, &label).await?;
+        if let Err(stop) = gate(ctx, name, orig.desired, started, &label).await {
+            left(report);
+            return Err(stop);
+        }
         ctx.opts.events.emit(json!({"event": "batch-done", "cluster": ctx.d.name, "group": name, "batch": bi + 1}));
     }
     Ok(())
@@ -201,16 +222,20 @@ async fn run_batch(
     surge: i32,
     started: SystemTime,
     report: &mut RollReport,
+    surged: &mut Vec<String>,
 ) -> Result<(), Stop> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     let name = g.name.as_str();
     if surge > 0 {
         let raised = orig.desired + surge;
+        let before: BTreeSet<String> = member_ids(ctx, name).await?;
         autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&format!("{},{},{}", orig.min, orig.max, orig.desired))).await.map_err(Stop::Failed)?;
         ctx.progress.start(&format!("{label}: surge to {raised} instances"));
         autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::Failed)?;
-        wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await?;
+        let waited = wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await;
+        surged.extend(member_ids(ctx, name).await?.into_iter().filter(|id| !before.contains(id)));
+        waited?;
     }
     let ids: Vec<String> = present.iter().map(|r| r.instance_id.clone()).collect();
     let nodes = node_names(ctx, &ids).await;
@@ -230,6 +255,10 @@ async fn run_batch(
         }
         let decrement = (i as i32) < surge;
         autoscaling::terminate_instance(&asg, region, &r.instance_id, decrement).await.map_err(Stop::Failed)?;
+        if decrement {
+            // This termination balances one surged instance: it stays.
+            surged.pop();
+        }
         ctx.opts.events.emit(json!({"event": "terminated", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "why": r.reasons}));
         ctx.progress.done(&format!("{label}: replaced {} ({})", r.instance_id, r.reasons.join("; ")));
         report.replaced.push(r.instance_id.clone());
@@ -252,11 +281,22 @@ async fn node_names(ctx: &Ctx<'_>, ids: &[String]) -> Vec<(String, String)> {
     }
 }
 
-async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes) -> Result<(), String> {
+/// Give the group its declared sizes back: first remove `surplus` (instances we choose, with
+/// the desired count going down with them), then set min/max/desired and drop the tag.
+async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> Result<(), String> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
+    for id in surplus {
+        autoscaling::terminate_instance(&asg, region, id, true).await?;
+    }
     autoscaling::set_sizes(&asg, region, name, orig.min, orig.max, orig.desired).await?;
     autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await
+}
+
+async fn member_ids(ctx: &Ctx<'_>, name: &str) -> Result<BTreeSet<String>, Stop> {
+    let asg = ctx.aws.autoscaling(&ctx.d.region);
+    let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::Failed)?;
+    Ok(g.iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect())
 }
 
 /// Wait until the group has `target` instances InService and Healthy and none of `gone` is a
@@ -320,16 +360,26 @@ async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label:
     // The validate hook, `count` times in a row.
     if let Some(h) = &ctx.d.hooks.validate {
         let mut streak = 0;
+        let mut last_error = String::new();
         loop {
-            ctx.progress.start(&format!("{label}: validate hook {}/{}", streak + 1, ctx.count));
             let env = HookEnv { cluster: &ctx.d.name, group: name, instance_id: "", node: "" };
             match hooks::run(h, &ctx.opts.root, &env).await {
-                Ok(()) => streak += 1,
+                Ok(()) => {
+                    streak += 1;
+                    ctx.progress.start(&format!("{label}: validate hook passed {streak}/{}", ctx.count));
+                }
                 Err(e) => {
                     streak = 0;
                     if start.elapsed() >= ctx.timeout {
                         return Err(fail("validate hook", e));
                     }
+                    if e != last_error {
+                        ctx.progress.done(&format!("{label}: validate hook failed, retrying until validationTimeout: {e}"));
+                        last_error = e;
+                    }
+                    // A failing hook is not retried faster than AWS is polled.
+                    tokio::time::sleep(ctx.interval.max(ctx.opts.poll)).await;
+                    continue;
                 }
             }
             if streak >= ctx.count {

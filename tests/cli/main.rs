@@ -4,6 +4,7 @@
 mod aws;
 mod aws_apply;
 mod aws_plan;
+mod aws_rolling;
 mod bad_input;
 mod common;
 mod lint;

@@ -8,6 +8,11 @@ It listens on 127.0.0.1 only, forwards every request to --target (the emulator),
   --fail5xx N          answer the first N matching requests with HTTP 500 InternalFailure;
   --match TEXT         which requests faults apply to (a substring of the query or body,
                        e.g. Action=UpdateAutoScalingGroup); default: all.
+  --swallow TEXT       answer requests containing TEXT with an empty success, without
+                       forwarding them (e.g. a scale-up that AWS accepts but cannot fulfil);
+  --activity-failure MSG
+                       answer DescribeScalingActivities with one Failed activity started now,
+                       with MSG as its status message (the emulator never reports one).
 GET /__proxy/count answers the number of requests forwarded or faulted so far;
 POST /__proxy/reset sets it to zero.
 """
@@ -25,6 +30,8 @@ p.add_argument("--delay-ms", type=int, default=0)
 p.add_argument("--throttle", type=int, default=0)
 p.add_argument("--fail5xx", type=int, default=0)
 p.add_argument("--match", default="")
+p.add_argument("--swallow", default=None)
+p.add_argument("--activity-failure", default=None)
 args = p.parse_args()
 target = urllib.parse.urlparse(args.target)
 lock = threading.Lock()
@@ -72,6 +79,24 @@ class Handler(BaseHTTPRequestHandler):
             if "/ec2/aws4_request" in auth:
                 return self._reply(500, "<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
             return self._reply(500, "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>proxy says 500</Message></Error><RequestId>proxy</RequestId></ErrorResponse>")
+        text = self.path + body.decode("utf-8", "replace")
+        if args.swallow and args.swallow in text:
+            action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["Unknown"])[0]
+            return self._reply(200, f"<{action}Response><ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata></{action}Response>")
+        if args.activity_failure and "Action=DescribeScalingActivities" in text:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            msg = args.activity_failure.replace("&", "&amp;").replace("<", "&lt;")
+            return self._reply(200, (
+                '<DescribeScalingActivitiesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+                "<DescribeScalingActivitiesResult><Activities><member>"
+                "<ActivityId>proxy-1</ActivityId><AutoScalingGroupName>group</AutoScalingGroupName>"
+                f"<Description>Launching a new EC2 instance.  Status Reason: {msg}</Description>"
+                "<Cause>An instance was started in response to a difference between desired and actual capacity</Cause>"
+                f"<StartTime>{now}</StartTime><EndTime>{now}</EndTime><StatusCode>Failed</StatusCode>"
+                f"<StatusMessage>{msg}</StatusMessage><Progress>100</Progress>"
+                "</member></Activities></DescribeScalingActivitiesResult>"
+                "<ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata></DescribeScalingActivitiesResponse>"
+            ))
         if args.delay_ms:
             time.sleep(args.delay_ms / 1000)
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)

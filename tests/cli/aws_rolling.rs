@@ -1,0 +1,300 @@
+//! `rolling-update`, `validate` and `apply --rolling` against the local AWS emulator. Instances
+//! start at once there; hooks are small scripts that record what they were called with, and
+//! can be told to fail or hang.
+
+use crate::aws::{python, Moto};
+use crate::common::*;
+
+const STAGING: &str = "staging.k8s.foo.bar";
+const PROD: &str = "prod-customer.k8s.foo.bar";
+
+/// The example, applied, with test hooks: the drain hook records the instance and its EC2
+/// state at drain time (it must still be running), the validate hook records the cluster.
+fn setup(extra_vars: &str) -> (Moto, Repo) {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let py = python().display().to_string();
+    repo.write(
+        "vars/_zz-test.yaml",
+        &format!(
+            r#"hooks:
+  drain: >-
+    {py} -c "import boto3, os; i = os.environ['FLEETFORM_INSTANCE_ID'];
+    s = boto3.client('ec2', region_name='eu-west-1').describe_instances(InstanceIds=[i])['Reservations'][0]['Instances'][0]['State']['Name'];
+    open('hooks.log', 'a').write(f'drain {{os.environ[\"FLEETFORM_GROUP\"]}} {{i}} {{os.environ[\"FLEETFORM_NODE\"]}} {{s}}\n')"
+  validate: echo "validate $FLEETFORM_CLUSTER" >> hooks.log
+validation:
+  validateCount: 2
+  validationTimeout: 2m
+  interval: 0s
+{extra_vars}"#
+        ),
+    );
+    let o = moto.run(&repo, &["apply", "--all", "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    (moto, repo)
+}
+
+fn hooks_log(repo: &Repo) -> String {
+    std::fs::read_to_string(repo.path().join("hooks.log")).unwrap_or_default()
+}
+
+/// Register a new AMI in a region (the emulator accepts any), as a new image release.
+fn new_image(moto: &Moto, region: &str) -> String {
+    moto.py(&format!("print(ec2('{region}').register_image(Name='node-image-v2', RootDeviceName='/dev/xvda', Architecture='x86_64')['ImageId'])")).trim().to_string()
+}
+
+const SIZES: &str = r#"
+g = {x['AutoScalingGroupName']: x for x in asg('eu-west-1').describe_auto_scaling_groups()['AutoScalingGroups']}
+print(json.dumps({n: [x['MinSize'], x['MaxSize'], x['DesiredCapacity'], len(x['Instances']), [t['Key'] for t in x['Tags'] if t['Key'] == 'fleetform.io/rolling-update']] for n, x in g.items()}, sort_keys=True))
+"#;
+
+fn sizes(moto: &Moto) -> serde_json::Value {
+    serde_json::from_str(&moto.py(SIZES)).unwrap()
+}
+
+fn roll(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s"];
+    args.extend_from_slice(extra);
+    moto.run(repo, &args)
+}
+
+#[test]
+fn an_image_change_rolls_every_instance_draining_each_first() {
+    let (moto, repo) = setup("");
+    let image = new_image(&moto, "eu-west-1");
+    let set = format!("image={image}");
+    let before = moto.py("print(sorted(i['InstanceId'] for g in asg('eu-west-1').describe_auto_scaling_groups()['AutoScalingGroups'] for i in g['Instances']))");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Without --yes: the schedule, and exit 2 with --detailed-exitcode.
+    let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--set", &set, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let sched = stdout(&o);
+    assert!(sched.contains("3 instance(s) to replace in 2 group(s)"), "{sched}");
+    assert!(sched.find("group admin-nodes").unwrap() < sched.find("group prometheus-nodes").unwrap(), "critical groups first:\n{sched}");
+    assert!(sched.contains(&format!("launch template version 1 -> 2")), "{sched}");
+
+    let o = roll(&moto, &repo, &["--set", &set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("Rolled staging.k8s.foo.bar: 3 instance(s) replaced"), "{}", stderr(&o));
+    let log = hooks_log(&repo);
+    let old: Vec<String> = serde_json::from_str(&before.replace('\'', "\"")).unwrap();
+    for id in &old {
+        let line = log.lines().find(|l| l.contains(id.as_str())).unwrap_or_else(|| panic!("{id} was drained:\n{log}"));
+        assert!(line.ends_with(" running"), "drained while still running, before termination: {line}");
+        assert!(line.contains(".internal"), "the node name is passed: {line}");
+    }
+    // Every instance now runs the new image; sizes are as declared; nothing pending.
+    let images = moto.py("print(sorted(set(i['ImageId'] for r in ec2('eu-west-1').describe_instances(Filters=[{'Name': 'instance-state-name', 'Values': ['running']}])['Reservations'] for i in r['Instances'])))");
+    assert_eq!(images.trim(), format!("['{image}']"));
+    let s = sizes(&moto);
+    assert_eq!(s[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 3, 2, 2, []]));
+    assert_eq!(s[format!("prometheus-nodes.{STAGING}")], serde_json::json!([1, 2, 1, 1, []]));
+    let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--set", &set, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "nothing left to roll: {}", stdout(&o));
+    let o = moto.run(&repo, &["validate", "--cluster", STAGING, "--set", &set]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn surge_two_never_drops_in_service_capacity_below_desired() {
+    let (moto, repo) = setup("rollingUpdate: {maxSurge: 2, maxUnavailable: 0}\nadmin: {minSize: 4, maxSize: 4}\n");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", "admin.machineType=m5.2xlarge"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Sample the admin group's InService count all through the roll.
+    let ep = moto.endpoint.clone();
+    let sampler = std::process::Command::new(python())
+        .arg("-c")
+        .arg(format!(
+            r#"
+import boto3, time, sys
+a = boto3.client('autoscaling', endpoint_url='{ep}', region_name='eu-west-1')
+low, n, end = 99, 0, time.time() + 6
+while time.time() < end:
+    g = a.describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]
+    low = min(low, sum(1 for i in g['Instances'] if i['LifecycleState'] == 'InService'))
+    n += 1
+print(low, n)
+"#
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A slow validate hook stretches each batch so that the sampler sees them.
+    repo.replace("vars/_zz-test.yaml", "  validate: echo", "  validate: sleep 0.3; echo");
+    let o = roll(&moto, &repo, &["--set", "admin.machineType=m5.2xlarge"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = sampler.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|x| x.parse::<u32>().unwrap());
+    let (low, samples) = (it.next().unwrap(), it.next().unwrap());
+    assert!(samples > 10, "sampled often enough: {samples}");
+    assert!(low >= 4, "in-service capacity dropped to {low}, below the desired 4");
+    assert!(stdout(&o).contains("surge 2, unavailable 0, 2 batch(es)"), "{}", stdout(&o));
+    assert_eq!(sizes(&moto)[format!("admin-nodes.{STAGING}")], serde_json::json!([4, 4, 4, 4, []]), "max raised during surges, restored after");
+}
+
+#[test]
+fn a_failing_validate_hook_stops_the_roll_and_restores_sizes() {
+    let (moto, repo) = setup("");
+    repo.replace("vars/_zz-test.yaml", "  validate: echo \"validate $FLEETFORM_CLUSTER\" >> hooks.log", "  validate: echo 'node ip-1 NotReady' >&2; exit 1");
+    repo.replace("vars/_zz-test.yaml", "validationTimeout: 2m", "validationTimeout: 1s");
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let o = roll(&moto, &repo, &["--set", set]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("health gate failed after admin-nodes.staging.k8s.foo.bar batch 1/2: validate hook:"), "{err}");
+    assert!(err.contains("node ip-1 NotReady"), "the hook's own words are shown: {err}");
+    assert!(err.contains("left as it was: group admin-nodes.staging.k8s.foo.bar: 1 later batch(es), 1 instance(s), not started"), "{err}");
+    assert_eq!(sizes(&moto)[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 3, 2, 2, []]), "sizes restored, no tag left");
+}
+
+#[test]
+fn a_hanging_drain_hook_hits_its_timeout() {
+    let (moto, repo) = setup("");
+    // The example's template gives the drain hook 6m; the test's cluster says 1s.
+    repo.replace("templates/1_cluster.yaml.tpl", "      timeout: 6m", "      timeout: 1s");
+    let vars = repo.read("vars/_zz-test.yaml");
+    let start = vars.find("  drain: >-").unwrap();
+    let end = vars.find("  validate:").unwrap();
+    repo.write("vars/_zz-test.yaml", &format!("{}  drain: sleep 60\n{}", &vars[..start], &vars[end..]));
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let before = moto.py(&format!("print(sorted(i['InstanceId'] for i in asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]['Instances']))"));
+    let o = roll(&moto, &repo, &["--set", set]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("drain hook failed for i-") && err.contains("did not finish within its timeout of 1s and was killed"), "{err}");
+    assert!(err.contains("the instance was left running"), "{err}");
+    let after = moto.py(&format!("print(sorted(i['InstanceId'] for i in asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]['Instances']))"));
+    assert_eq!(before, after, "no old instance was terminated, the surged one was removed again");
+    assert_eq!(sizes(&moto)[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 3, 2, 2, []]));
+}
+
+#[test]
+fn killed_in_the_middle_then_run_again_converges() {
+    let (moto, repo) = setup("");
+    repo.replace("vars/_zz-test.yaml", "  validate: echo", "  validate: sleep 0.4; echo");
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+        .current_dir(repo.path())
+        .args(["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--set", set])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill while the first batch is surged (its validate hook is running).
+    let start = std::time::Instant::now();
+    while !hooks_log(&repo).contains("drain") && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let o = roll(&moto, &repo, &["--set", set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = sizes(&moto);
+    assert_eq!(s[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 3, 2, 2, []]), "declared sizes, no tag left");
+    let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--set", set, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "nothing left: {}", stdout(&o));
+    let running = moto.py("print(len([i for r in ec2('eu-west-1').describe_instances(Filters=[{'Name': 'instance-state-name', 'Values': ['running']}])['Reservations'] for i in r['Instances']]))");
+    assert_eq!(running.trim(), "3", "2 admin + 1 prometheus: nothing left over");
+}
+
+#[test]
+fn throttling_does_not_break_the_roll() {
+    let (mut moto, repo) = setup("");
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let ep = moto.proxy(&["--throttle", "2", "--match", "Action=TerminateInstanceInAutoScalingGroup"]);
+    let o = moto
+        .fleetform(&repo, Some(&ep))
+        .args(["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--set", set])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 instance(s) replaced"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_failed_launch_ends_the_wait_at_once_with_its_reason() {
+    let (mut moto, repo) = setup("");
+    repo.replace("vars/_zz-test.yaml", "validationTimeout: 2m", "validationTimeout: 30m");
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    // The surge is accepted but never fulfilled, and AWS reports why in the group's activities.
+    let ep = moto.proxy(&[
+        "--swallow",
+        "Action=UpdateAutoScalingGroup",
+        "--activity-failure",
+        "We currently do not have sufficient m5.2xlarge capacity in the Availability Zone you requested (eu-west-1a). InsufficientInstanceCapacity",
+    ]);
+    let o = moto
+        .fleetform(&repo, Some(&ep))
+        .args(["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--set", set])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("a launch failed: Failed: We currently do not have sufficient m5.2xlarge capacity"), "{err}");
+    assert!(err.contains("InsufficientInstanceCapacity"), "{err}");
+    assert!(!err.contains("validationTimeout"), "it did not wait out the timeout: {err}");
+}
+
+#[test]
+fn waves_stop_at_the_first_wave_that_fails_validation() {
+    let (moto, repo) = setup("");
+    // Staging (wave 0) never validates; production (wave 1) must not be touched.
+    repo.replace(
+        "vars/_zz-test.yaml",
+        "  validate: echo \"validate $FLEETFORM_CLUSTER\" >> hooks.log",
+        "  validate: test \"$FLEETFORM_CLUSTER\" != staging.k8s.foo.bar",
+    );
+    repo.replace("vars/_zz-test.yaml", "validationTimeout: 2m", "validationTimeout: 1s");
+    let o = moto.run(&repo, &["apply", "--all", "--rolling", "--yes", "--poll-interval", "0.1s", "--set", "admin.machineType=m5.2xlarge"]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("health gate failed") && err.contains("validate hook"), "{err}");
+    assert!(err.contains(&format!("wave 0 failed; later waves were not started: {PROD}")), "{err}");
+    assert_eq!(err.matches("validate hook failed, retrying").count(), 1, "a failing hook is reported once, not at every retry:\n{err}");
+    let prod = moto.py(&format!("print(ec2('eu-west-3').describe_launch_templates(LaunchTemplateNames=['admin-nodes.{PROD}'])['LaunchTemplates'][0]['LatestVersionNumber'])"));
+    assert_eq!(prod.trim(), "1", "production was not applied");
+    let staging = moto.py(&format!("print(ec2('eu-west-1').describe_launch_templates(LaunchTemplateNames=['admin-nodes.{STAGING}'])['LaunchTemplates'][0]['LatestVersionNumber'])"));
+    assert_eq!(staging.trim(), "2", "staging was applied");
+}
+
+#[test]
+fn validate_reports_what_is_unhealthy() {
+    let (moto, repo) = setup("");
+    let o = moto.run(&repo, &["validate", "--all"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // A record changed by hand and a group below its desired capacity.
+    moto.py(&format!(
+        r#"
+z = r53.list_hosted_zones_by_name(DNSName='k8s.foo.bar')['HostedZones'][0]['Id']
+r53.change_resource_record_sets(HostedZoneId=z, ChangeBatch={{'Changes': [{{'Action': 'UPSERT', 'ResourceRecordSet': {{
+    'Name': 'ingress.{STAGING}.', 'Type': 'A', 'TTL': 60, 'ResourceRecords': [{{'Value': '192.0.2.99'}}]}}}}]}})
+a = asg('eu-west-1')
+i = a.describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]['Instances'][0]['InstanceId']
+a.enter_standby(InstanceIds=[i], AutoScalingGroupName='admin-nodes.{STAGING}', ShouldDecrementDesiredCapacity=False)
+"#
+    ));
+    let o = moto.run(&repo, &["validate", "--cluster", STAGING, "--output", "json"]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let failed: Vec<String> = v["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).map(|c| c["check"].as_str().unwrap().to_string()).collect();
+    assert_eq!(failed, vec![format!("group admin-nodes.{STAGING}"), format!("dns ingress.{STAGING}. A")]);
+    let o = moto.run(&repo, &["validate", "--cluster", STAGING]);
+    assert!(stdout(&o).contains("holds 192.0.2.99 (ttl 60), declared 203.0.113.20 (ttl 60)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Standby/Healthy"), "{}", stdout(&o));
+}
