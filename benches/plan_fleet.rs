@@ -11,100 +11,30 @@
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/emulator.rs"]
+mod emulator;
+
+use std::process::Command;
+
+use emulator::{fleetform, moto, proxy, proxy_count, python, root};
 
 const CLUSTERS: usize = 12;
 const GROUPS: usize = 24;
 const DELAY_MS: u64 = 50;
 const RUNS: usize = 3;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "run ./scripts/setup-venv first: the benchmark needs the local AWS emulator");
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "port {port} did not open");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn py(code: &str, ep: &str) {
-    let st = Command::new(python()).arg("-c").arg(code).env("EP", ep).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").status().unwrap();
-    assert!(st.success());
-}
-
-fn fleetform(repo: &Path, ep: &str, args: &[&str]) -> (std::process::Output, Duration) {
-    let t = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .current_dir(repo)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", ep)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (o, t.elapsed())
-}
-
-fn proxy_count(port: u16, reset: bool) -> u64 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let m = if reset { "POST" } else { "GET" };
-    std::io::Write::write_all(&mut s, format!("{m} /__proxy/count HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.rsplit("\r\n\r\n").next().unwrap().trim().parse().unwrap()
-}
-
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     fleet::generate(repo, CLUSTERS, GROUPS, true);
 
-    let moto_port = free_port();
-    let _moto = Kill(
-        Command::new(python())
-            .arg(root().join("tests/support/moto_launcher.py"))
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(moto_port);
-    let moto = format!("http://127.0.0.1:{moto_port}");
-    std::thread::sleep(Duration::from_secs(3)); // first AWS answers come ~2 s after the port opens
+    let (_moto, moto) = moto();
     let mut nets = String::new();
     for c in 0..CLUSTERS {
         let (region, zones) = fleet::cluster_region(c);
         nets.push_str(&format!("net('{region}', '{}', {:?})\n", fleet::cluster_name(c), zones));
     }
-    py(
+    emulator::py(
         &format!(
             r#"
 import boto3, os
@@ -126,19 +56,7 @@ boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucke
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     println!("setup: applied {CLUSTERS} clusters x {GROUPS} groups in {:.1} s (no proxy)", t.as_secs_f64());
 
-    let proxy_port = free_port();
-    let _proxy = Kill(
-        Command::new(python())
-            .arg(root().join("tests/support/aws_proxy.py"))
-            .args(["--port", &proxy_port.to_string(), "--target", &moto, "--delay-ms", &DELAY_MS.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(proxy_port);
-    let proxy = format!("http://127.0.0.1:{proxy_port}");
-
+    let (_proxy, proxy, proxy_port) = proxy(&moto, &["--delay-ms", &DELAY_MS.to_string()]);
     let mut times = Vec::new();
     let mut reqs = 0;
     let mut last_debug = String::new();

@@ -8,76 +8,21 @@
 //!
 //! Run by hand (not in CI): `cargo bench --bench rolling`. Needs .venv (./scripts/setup-venv).
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/emulator.rs"]
+mod emulator;
+
+use emulator::{fleetform, moto, proxy, proxy_count, py};
 
 const GROUPS: usize = 10;
 const PER_GROUP: usize = 10;
 const SURGE: usize = 2;
 const INTERVAL_S: f64 = 1.0;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".venv/bin/python");
-    assert!(p.exists(), "run ./scripts/setup-venv first: the benchmark needs the local AWS emulator");
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn py(code: &str, ep: &str) -> String {
-    let o = Command::new(python()).arg("-c").arg(code).env("EP", ep).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing").output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn fleetform(repo: &std::path::Path, ep: &str, args: &[&str]) -> (std::process::Output, Duration) {
-    let t = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .current_dir(repo)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", ep)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+/// The release binary, which must succeed.
+fn ok(repo: &std::path::Path, ep: &str, args: &[&str]) -> std::time::Duration {
+    let (o, t) = fleetform(repo, ep, args);
     assert!(o.status.success(), "fleetform {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    (o, t.elapsed())
-}
-
-fn proxy_count(port: u16, reset: bool) -> u64 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let m = if reset { "POST" } else { "GET" };
-    std::io::Write::write_all(&mut s, format!("{m} /__proxy/count HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.rsplit("\r\n\r\n").next().unwrap().trim().parse().unwrap()
+    t
 }
 
 fn main() {
@@ -120,19 +65,7 @@ spec:
     .unwrap();
     std::fs::write(repo.join("vars/bench.k8s.example.com.yaml"), "image: ami-760aaa0f\n").unwrap();
 
-    let moto_port = free_port();
-    let _moto = Kill(
-        Command::new(python())
-            .arg(root().join("tests/support/moto_launcher.py"))
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(moto_port);
-    std::thread::sleep(Duration::from_secs(3));
-    let moto = format!("http://127.0.0.1:{moto_port}");
+    let (_moto, moto) = moto();
     let image = py(
         r#"
 import boto3, os
@@ -147,26 +80,14 @@ print(c.register_image(Name='v2', RootDeviceName='/dev/xvda', Architecture='x86_
 "#,
         &moto,
     );
-    fleetform(repo, &moto, &["apply", "--all", "--yes", "-q"]);
+    ok(repo, &moto, &["apply", "--all", "--yes", "-q"]);
     let set = format!("image={image}");
-    fleetform(repo, &moto, &["apply", "--all", "--yes", "-q", "--set", &set]);
+    ok(repo, &moto, &["apply", "--all", "--yes", "-q", "--set", &set]);
 
-    let proxy_port = free_port();
-    let _proxy = Kill(
-        Command::new(python())
-            .arg(root().join("tests/support/aws_proxy.py"))
-            .args(["--port", &proxy_port.to_string(), "--target", &moto])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(proxy_port);
-    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let (_proxy, proxy, proxy_port) = proxy(&moto, &[]);
     proxy_count(proxy_port, true);
-    let (o, t) = fleetform(repo, &proxy, &["rolling-update", "--all", "--yes", "--poll-interval", "0.1s", "--set", &set, "-q"]);
+    let t = ok(repo, &proxy, &["rolling-update", "--all", "--yes", "--poll-interval", "0.1s", "--set", &set, "-q"]);
     let requests = proxy_count(proxy_port, false);
-    let _ = o;
     let left = py("import boto3, os; print(len([i for r in boto3.client('ec2', endpoint_url=os.environ['EP'], region_name='eu-west-3').describe_instances(Filters=[{'Name': 'image-id', 'Values': ['ami-760aaa0f']}, {'Name': 'instance-state-name', 'Values': ['running']}])['Reservations'] for i in r['Instances']]))", &moto);
     assert_eq!(left, "0", "every instance replaced");
 

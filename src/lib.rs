@@ -6,6 +6,9 @@
 //! * [`commands`] — one thin module per command.
 //! * [`cli`] — flags, settings, exit codes.
 
+// Located diagnostics are large, and they are the cold path: boxing them buys nothing.
+#![allow(clippy::result_large_err)]
+
 pub mod aws;
 pub mod cli;
 pub mod commands;

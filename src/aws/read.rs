@@ -31,7 +31,7 @@ pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, R
     let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms)));
     let zone_reads = join_all(zones.iter().map(|z| read_zone(aws, z)));
     let (regions, zone_reads) = futures::join!(regions, zone_reads);
-    let zone_map: BTreeMap<&String, Result<Option<(String, Vec<(RecordKey, RecordData)>)>, String>> =
+    let zone_map: BTreeMap<&String, Result<Option<ZoneRecords>, String>> =
         zones.iter().zip(zone_reads).collect();
 
     let mut out = BTreeMap::new();

@@ -47,7 +47,7 @@ pub fn unescape(name: &str) -> String {
     let b = name.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
             let n = u8::from_str_radix(&name[i + 1..i + 4], 8).unwrap_or(b'?');
             out.push(n as char);
             i += 4;

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         p.error("nothing was applied: fix the errors above, then plan and apply again");
         return Ok(Status::Failure);
     }
-    let mut work: Vec<(crate::core::plan::ClusterPlan, crate::core::desired::DesiredCluster, crate::core::live::LiveCluster)> = Vec::new();
+    let mut work: Vec<Work> = Vec::new();
     if let Some(saved) = &saved {
         let mut stale = Vec::new();
         for sc in &saved.clusters {
@@ -193,13 +193,7 @@ fn execute_apply(s: &Settings, args: &ApplyArgs, work: &[Work]) -> anyhow::Resul
     let progress = Progress::new(p.stderr_is_terminal, p.quiet);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let reports: Vec<ClusterReport> = rt.block_on(async {
-        let flag = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::SeqCst);
-                eprintln!("\ninterrupt: stopping after the current step (the lock will be released)");
-            }
-        });
+        crate::executor::stop_on_interrupt(interrupted.clone(), "the lock will be released");
         let aws = Aws::load().await;
         let jobs = work.iter().map(|(plan, d, live)| {
             let aws = &aws;

@@ -140,7 +140,7 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
         p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
             "schemaVersion": JSON_SCHEMA_VERSION,
             "command": "render",
-            "ok": !(args.check && !stale.is_empty()),
+            "ok": !args.check || stale.is_empty(),
             "check": args.check,
             "stale": args.check && !stale.is_empty(),
             "clusters": clusters,

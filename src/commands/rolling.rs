@@ -1,6 +1,6 @@
 //! `fleetform rolling-update` and `fleetform validate`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,13 +174,7 @@ pub fn execute(s: &Settings, args: &RollingArgs, work: &[ClusterRoll]) -> anyhow
     waves.dedup();
     let mut all_ok = true;
     rt.block_on(async {
-        let flag = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::SeqCst);
-                eprintln!("\ninterrupt: stopping after the current step; sizes are restored");
-            }
-        });
+        crate::executor::stop_on_interrupt(interrupted.clone(), "sizes are restored");
         let aws = Aws::load().await;
         for (wi, wave) in waves.iter().enumerate() {
             let clusters: Vec<&ClusterRoll> = work.iter().filter(|c| c.desired.wave == *wave).collect();

@@ -90,7 +90,8 @@ impl LiveCluster {
         struct View<'a> {
             lts: &'a BTreeMap<String, LiveLaunchTemplate>,
             asgs: BTreeMap<&'a str, &'a AsgConfig>,
-            foreign: (&'a BTreeMap<String, Option<String>>, &'a BTreeMap<String, Option<String>>),
+            foreign_lts: &'a BTreeMap<String, Option<String>>,
+            foreign_asgs: &'a BTreeMap<String, Option<String>>,
             zone: &'a Option<String>,
             records: &'a BTreeMap<RecordKey, LiveRecord>,
             subnets: &'a BTreeMap<String, String>,
@@ -98,7 +99,8 @@ impl LiveCluster {
         let v = View {
             lts: &self.launch_templates,
             asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), &a.config)).collect(),
-            foreign: (&self.foreign_launch_templates, &self.foreign_asgs),
+            foreign_lts: &self.foreign_launch_templates,
+            foreign_asgs: &self.foreign_asgs,
             zone: &self.zone_id,
             records: &self.records,
             subnets: &self.subnets,

@@ -389,7 +389,7 @@ fn replacements_of(name: &str, g: &DesiredGroup, a: &LiveAsg, target: i64, lt_fi
                 reasons.push(format!("runs image {have}, the group wants {want}"));
             }
         }
-        if !g.allowed_types.iter().any(|t| *t == i.instance_type) {
+        if !g.allowed_types.contains(&i.instance_type) {
             reasons.push(format!("instance type {} is no longer allowed", i.instance_type));
         }
         if !reasons.is_empty() {

@@ -56,7 +56,7 @@ pub fn batch_params(role: Role, desired: i32, surge: Option<IntOrPercent>, unava
 pub fn schedule(plan: &ClusterPlan, d: &DesiredCluster, live: &LiveCluster, force: bool, only: &[String]) -> Vec<GroupRoll> {
     let mut out = Vec::new();
     for (name, g) in &d.groups {
-        if !only.is_empty() && !only.iter().any(|o| *o == g.group) {
+        if !only.is_empty() && !only.contains(&g.group) {
             continue;
         }
         let Some(a) = live.asgs.get(name) else { continue };

@@ -12,3 +12,17 @@ pub mod hooks;
 pub mod progress;
 pub mod rolling;
 pub mod validate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// On Ctrl-C, set `flag` (the executors check it between steps) and say what happens next.
+/// Must be called inside a Tokio runtime.
+pub fn stop_on_interrupt(flag: Arc<AtomicBool>, what_next: &'static str) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("\ninterrupt: stopping after the current step; {what_next}");
+        }
+    });
+}

@@ -51,7 +51,6 @@ fn ready(port: u16) -> bool {
 
 pub struct Moto {
     child: Child,
-    pub port: u16,
     pub endpoint: String,
     proxy: Option<Child>,
 }
@@ -66,7 +65,7 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the local AWS emulator");
-        let m = Moto { child, port, endpoint: format!("http://127.0.0.1:{port}"), proxy: None };
+        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxy: None };
         let start = Instant::now();
         while !ready(port) {
             assert!(start.elapsed() < Duration::from_secs(60), "the local AWS emulator did not answer within 60 s");
@@ -140,6 +139,23 @@ impl Moto {
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION");
         c
+    }
+
+    /// fleetform started in the background (to be killed, or to race another run).
+    pub fn spawn(&self, repo: &Repo, args: &[&str], output: bool) -> Child {
+        let pipe = || if output { Stdio::piped() } else { Stdio::null() };
+        Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+            .current_dir(repo.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .stdout(pipe())
+            .stderr(pipe())
+            .spawn()
+            .unwrap()
     }
 
     pub fn run(&self, repo: &Repo, args: &[&str]) -> std::process::Output {

@@ -263,20 +263,7 @@ fn a_held_lock_blocks_waits_and_can_be_broken() {
 #[test]
 fn two_applies_at_once_never_interleave() {
     let (moto, repo) = setup();
-    let bin = assert_cmd::cargo::cargo_bin("fleetform");
-    let spawn = || {
-        let mut c = std::process::Command::new(&bin);
-        c.current_dir(repo.path())
-            .args(["apply", "--cluster", STAGING, "--yes"])
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c.spawn().unwrap()
-    };
+    let spawn = || moto.spawn(&repo, &["apply", "--cluster", STAGING, "--yes"], true);
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = [a.status.code(), b.status.code()];
@@ -313,7 +300,6 @@ except s3.exceptions.NoSuchKey:
 #[test]
 fn killed_at_any_point_then_run_again_converges() {
     let (moto, repo) = setup();
-    let bin = assert_cmd::cargo::cargo_bin("fleetform");
     for (round, delay_ms) in [150u64, 400, 700, 1000, 1500].into_iter().enumerate() {
         // Each round changes something, so that the kill lands in the middle of real work.
         let set = format!("spot.maxSize={}", 10 + round);
@@ -323,17 +309,7 @@ fn killed_at_any_point_then_run_again_converges() {
         if image_round {
             args.extend(["--set", typ]);
         }
-        let mut child = std::process::Command::new(&bin)
-            .current_dir(repo.path())
-            .args(&args)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = moto.spawn(&repo, &args, false);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

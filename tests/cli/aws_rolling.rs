@@ -74,7 +74,7 @@ fn an_image_change_rolls_every_instance_draining_each_first() {
     let sched = stdout(&o);
     assert!(sched.contains("3 instance(s) to replace in 2 group(s)"), "{sched}");
     assert!(sched.find("group admin-nodes").unwrap() < sched.find("group prometheus-nodes").unwrap(), "critical groups first:\n{sched}");
-    assert!(sched.contains(&format!("launch template version 1 -> 2")), "{sched}");
+    assert!(sched.contains(&"launch template version 1 -> 2".to_string()), "{sched}");
 
     let o = roll(&moto, &repo, &["--set", &set]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -183,17 +183,7 @@ fn killed_in_the_middle_then_run_again_converges() {
     repo.replace("vars/_zz-test.yaml", "  validate: echo", "  validate: sleep 0.4; echo");
     let set = "admin.machineType=m5.2xlarge";
     assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
-        .current_dir(repo.path())
-        .args(["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--set", set])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = moto.spawn(&repo, &["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--set", set], false);
     // Kill while the first batch is surged (its validate hook is running).
     let start = std::time::Instant::now();
     while !hooks_log(&repo).contains("drain") && start.elapsed() < std::time::Duration::from_secs(30) {
