@@ -76,7 +76,7 @@ for i, z in enumerate(['eu-west-3a', 'eu-west-3b']):
     c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i*64}.0/18', AvailabilityZone=z,
         TagSpecifications=[{'ResourceType': 'subnet', 'Tags': [{'Key': 'kubernetes.io/cluster/bench.k8s.example.com', 'Value': 'shared'}]}])
 boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucket='roll-bench')
-print(c.register_image(Name='v2', RootDeviceName='/dev/xvda', Architecture='x86_64')['ImageId'])
+print(c.register_image(Name='node-image-v2', RootDeviceName='/dev/xvda', Architecture='x86_64')['ImageId'])
 "#,
         &moto,
     );
