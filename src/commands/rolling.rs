@@ -181,10 +181,7 @@ pub fn execute(s: &Settings, args: &RollingArgs, work: &[ClusterRoll]) -> anyhow
             let reports: Vec<RollReport> = futures::future::join_all(clusters.iter().map(|c| {
                 let (aws, opts, progress) = (&aws, &opts, &progress);
                 async move {
-                    let cp = progress.cluster(&c.desired.name, c.groups.iter().map(GroupRoll::instances).sum());
-                    let r = roll_cluster(aws, &c.desired, &c.groups, opts, &cp).await;
-                    cp.finish(if r.ok() { "rolled" } else { "stopped" });
-                    r
+                    roll_cluster(aws, &c.desired, &c.groups, opts, progress).await
                 }
             }))
             .await;

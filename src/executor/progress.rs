@@ -48,6 +48,15 @@ impl ClusterProgress {
         }
     }
 
+    /// A line worth keeping that is not a finished step (a gate passed, a retry).
+    pub fn note(&self, what: &str) {
+        match &self.bar {
+            Some(b) => b.println(format!("  {}: {what}", self.cluster)),
+            None if !self.quiet => eprintln!("{} {}: {what}", timestamp(), self.cluster),
+            None => {}
+        }
+    }
+
     /// A step is done.
     pub fn done(&self, what: &str) {
         match &self.bar {

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::hooks::{self, HookEnv};
-use super::progress::ClusterProgress;
+use super::progress::{ClusterProgress, Progress};
 use crate::aws::{autoscaling, ec2, Aws};
 use crate::core::desired::DesiredCluster;
 use crate::core::duration;
@@ -80,7 +80,7 @@ struct Ctx<'a> {
     aws: &'a Aws,
     d: &'a DesiredCluster,
     opts: &'a RollOptions,
-    progress: &'a ClusterProgress,
+    progress: ClusterProgress,
     timeout: Duration,
     count: u32,
     interval: Duration,
@@ -107,21 +107,20 @@ enum Stop {
     Interrupted,
 }
 
-pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], opts: &RollOptions, progress: &ClusterProgress) -> RollReport {
+pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], opts: &RollOptions, progress: &Progress) -> RollReport {
     let v = &d.validation;
-    let ctx = Ctx {
-        aws,
-        d,
-        opts,
-        progress,
-        timeout: v.validation_timeout.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(900)),
-        count: v.validate_count.unwrap_or(2).max(1),
-        interval: v.interval.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(10)),
-    };
+    let timeout = v.validation_timeout.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(900));
+    let count = v.validate_count.unwrap_or(2).max(1);
+    let interval = v.interval.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(10));
     let mut report = RollReport { cluster: d.name.clone(), ..Default::default() };
     for (gi, g) in groups.iter().enumerate() {
+        // A progress bar per group on a terminal; timestamped lines otherwise.
+        let ctx = Ctx { aws, d, opts, progress: progress.cluster(&d.name, g.instances()), timeout, count, interval };
+        let ctx = &ctx;
         opts.events.emit(json!({"event": "group-start", "cluster": d.name, "group": g.name, "instances": g.instances(), "batches": g.batches.len(), "maxSurge": g.max_surge, "maxUnavailable": g.max_unavailable}));
-        match roll_group(&ctx, g, &mut report).await {
+        let result = roll_group(ctx, g, &mut report).await;
+        ctx.progress.finish(&format!("{}: {}", g.name, if result.is_ok() { "rolled" } else { "stopped" }));
+        match result {
             Ok(()) => {
                 report.groups_done.push(g.name.clone());
                 opts.events.emit(json!({"event": "group-done", "cluster": d.name, "group": g.name}));
@@ -374,7 +373,7 @@ async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label:
                         return Err(fail("validate hook", e));
                     }
                     if e != last_error {
-                        ctx.progress.done(&format!("{label}: validate hook failed, retrying until validationTimeout: {e}"));
+                        ctx.progress.note(&format!("{label}: validate hook failed, retrying until validationTimeout: {e}"));
                         last_error = e;
                     }
                     // A failing hook is not retried faster than AWS is polled.
@@ -394,6 +393,6 @@ async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label:
             tokio::time::sleep(ctx.interval).await;
         }
     }
-    ctx.progress.done(&format!("{label}: health gate passed"));
+    ctx.progress.note(&format!("{label}: health gate passed"));
     Ok(())
 }
