@@ -134,7 +134,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         p.data(&text(p, &shown, total, false));
     }
     if args.rolling {
-        if !confirm(s, &work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>())? {
+        if !confirm(s, &format!("Apply these changes to {}, then roll them?", work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>().join(", ")))? {
             return Ok(Status::Failure);
         }
         let mut waves: Vec<u32> = work.iter().map(|w| w.1.wave).collect();
@@ -173,7 +173,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         }
         return Ok(Status::Success);
     }
-    if !confirm(s, &work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>())? {
+    if !confirm(s, &format!("Apply these changes to {}?", work.iter().map(|w| w.0.cluster.as_str()).collect::<Vec<_>>().join(", ")))? {
         return Ok(Status::Failure);
     }
     Ok(if execute_apply(s, args, &work)? { Status::Success } else { Status::Failure })
@@ -257,7 +257,7 @@ fn execute_apply(s: &Settings, args: &ApplyArgs, work: &[Work]) -> anyhow::Resul
 }
 
 /// --yes, or "yes" typed at a terminal. Without a terminal and without --yes: refuse.
-fn confirm(s: &Settings, clusters: &[&str]) -> anyhow::Result<bool> {
+fn confirm(s: &Settings, question: &str) -> anyhow::Result<bool> {
     if s.yes {
         return Ok(true);
     }
@@ -265,14 +265,14 @@ fn confirm(s: &Settings, clusters: &[&str]) -> anyhow::Result<bool> {
         s.printer.error("refusing to change AWS without --yes: there is no terminal to ask for confirmation (CI, a pipe)");
         return Ok(false);
     }
-    eprint!("\nApply these changes to {}? Only `yes` is accepted: ", clusters.join(", "));
+    eprint!("\n{question} Only `yes` is accepted: ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() == "yes" {
         Ok(true)
     } else {
-        s.printer.error("not applied: the answer was not `yes`");
+        s.printer.error("nothing was changed: the answer was not `yes`");
         Ok(false)
     }
 }
@@ -312,6 +312,9 @@ pub fn unlock(s: &Settings, args: &UnlockArgs) -> anyhow::Result<Status> {
             Ok(Status::Success)
         }
         Some(h) if h.id == args.lock_id => {
+            if !confirm(s, &format!("Break {h} on {cluster}? An apply still running would then race another."))? {
+                return Ok(Status::Failure);
+            }
             rt.block_on(store.unlock(&h.id)).map_err(anyhow::Error::msg)?;
             s.printer.status("Unlocked", &format!("{cluster}: broke {h}"));
             Ok(Status::Success)

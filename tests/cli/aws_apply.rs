@@ -237,6 +237,9 @@ fn a_held_lock_blocks_waits_and_can_be_broken() {
     let o = moto.run(&repo, &["unlock", "--cluster", STAGING, "nope"]);
     assert_eq!(code(&o), 1);
     let o = moto.run(&repo, &["unlock", "--cluster", STAGING, "d34db33f"]);
+    assert_eq!(code(&o), 1, "breaking a lock changes AWS: it needs --yes without a terminal");
+    assert!(stderr(&o).contains("refusing to change AWS without --yes"), "{}", stderr(&o));
+    let o = moto.run(&repo, &["unlock", "--cluster", STAGING, "d34db33f", "--yes"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 
     // --lock-timeout waits for the holder to finish.
@@ -292,7 +295,7 @@ except s3.exceptions.NoSuchKey:
     ));
     let id = id.trim();
     if !id.is_empty() {
-        let o = moto.run(repo, &["unlock", "--cluster", STAGING, id]);
+        let o = moto.run(repo, &["unlock", "--cluster", STAGING, id, "--yes"]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }
 }
