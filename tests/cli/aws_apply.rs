@@ -365,3 +365,44 @@ fn throttled_past_the_retry_budget_stops_the_cluster_and_releases_the_lock() {
     let o = apply(&moto, &repo, &["--set", "spot.maxSize=12", "--set", "onDemand.maxSize=6"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+#[test]
+fn sigint_stops_between_steps_and_releases_the_lock() {
+    let (mut moto, repo) = setup();
+    // 300 ms per request: the apply is still running when Ctrl-C arrives.
+    let ep = moto.proxy(&["--delay-ms", "300"]);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+        .current_dir(repo.path())
+        .args(["apply", "--cluster", STAGING, "--yes"])
+        .env("AWS_ENDPOINT_URL", &ep)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first step has started (the lock is taken), then interrupt.
+    let start = std::time::Instant::now();
+    while moto.py(&format!("print(len(s3.list_objects_v2(Bucket='foo-bar-fleet-state', Prefix='{STAGING}/fleetform/lock').get('Contents', [])))")).trim() == "0" {
+        assert!(start.elapsed() < Duration::from_secs(60), "the apply never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupt: stopping after the current step") && err.contains("interrupted"), "{err}");
+    assert!(err.contains("not done:"), "what was not done is listed: {err}");
+    let lock = moto.py(&format!("print(len(s3.list_objects_v2(Bucket='foo-bar-fleet-state', Prefix='{STAGING}/fleetform/lock').get('Contents', [])))"));
+    assert_eq!(lock.trim(), "0", "the lock was released");
+    let history = moto.py("print(json.dumps([json.loads(s3.get_object(Bucket='foo-bar-fleet-state', Key=o['Key'])['Body'].read())['result'] for o in s3.list_objects_v2(Bucket='foo-bar-fleet-state', Prefix='staging.k8s.foo.bar/fleetform/history/').get('Contents', [])]))");
+    assert_eq!(history.trim(), "[\"interrupted\"]", "the audit trail says so");
+    // Run again: it finishes the work.
+    let o = apply(&moto, &repo, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    in_sync(&moto, &repo);
+}

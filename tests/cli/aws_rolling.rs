@@ -288,3 +288,19 @@ a.enter_standby(InstanceIds=[i], AutoScalingGroupName='admin-nodes.{STAGING}', S
     assert!(stdout(&o).contains("holds 192.0.2.99 (ttl 60), declared 203.0.113.20 (ttl 60)"), "{}", stdout(&o));
     assert!(stdout(&o).contains("Standby/Healthy"), "{}", stdout(&o));
 }
+
+#[test]
+fn json_output_is_a_schedule_then_one_event_per_line() {
+    let (moto, repo) = setup("");
+    let set = "prometheus.machineType=r5.4xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let o = roll(&moto, &repo, &["--set", set, "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert_eq!(lines[0]["command"], "rolling-update");
+    assert_eq!(lines[0]["event"], "schedule");
+    assert_eq!(lines[0]["pending"], 1);
+    let events: Vec<&str> = lines[1..].iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert_eq!(events, vec!["group-start", "batch-start", "drained", "terminated", "batch-done", "group-done", "cluster-done"]);
+    assert_eq!(lines.last().unwrap()["report"]["replaced"].as_array().unwrap().len(), 1);
+}
