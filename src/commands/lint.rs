@@ -33,6 +33,8 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
     }
     let run = render_selected(s, true)?;
     print_errors(s, &run.errors);
+    let value_warnings = if run.errors.is_empty() { super::value_warnings(&run) } else { Vec::new() };
+    super::print_warnings(s, &value_warnings);
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_cluster = Vec::new();
     for r in &run.rendered {
@@ -53,6 +55,7 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
                 "findings": findings,
                 "summary": {"errors": errors, "warnings": warnings},
                 "renderErrors": run.errors,
+                "valueWarnings": value_warnings,
             }))?));
         }
         OutputFormat::Markdown => {

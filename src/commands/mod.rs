@@ -44,6 +44,7 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
 /// The selected clusters, rendered; failures are collected, not fatal, so all are reported.
 pub struct RenderRun {
     pub repo: RepoFiles,
+    pub sets: Vec<crate::core::values::SetOverride>,
     pub clusters: Vec<String>,
     pub rendered: Vec<Rendered>,
     pub errors: Vec<Diagnostic>,
@@ -60,7 +61,29 @@ pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<Render
             Err(d) => errors.push(d),
         }
     }
-    Ok(RenderRun { repo, clusters, rendered, errors })
+    Ok(RenderRun { repo, sets: s.sets.clone(), clusters, rendered, errors })
+}
+
+/// Values no template reads, in the shared vars files and the selected clusters' own: printed
+/// as warnings (they never fail a command).
+pub fn value_warnings(run: &RenderRun) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for f in &run.repo.shared_vars {
+        if let Ok(v) = crate::core::values::parse_values(f) {
+            out.extend(crate::core::unused::unused_values(&run.repo, f, &v));
+        }
+    }
+    for r in &run.rendered {
+        out.extend(r.warnings.iter().cloned());
+    }
+    out.extend(crate::core::unused::unused_sets(&run.repo, &run.sets));
+    out
+}
+
+pub fn print_warnings(s: &Settings, warnings: &[Diagnostic]) {
+    for w in warnings {
+        s.printer.warn(&w.to_string());
+    }
 }
 
 /// Print render errors on stderr, one block each. An error in a shared file fails every

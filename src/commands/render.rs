@@ -41,6 +41,9 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
     let run = render_selected(s, true)?;
     let all_selected = s.all || s.clusters.is_empty();
+    // Warnings only when everything rendered: an error must stand alone.
+    let warnings = if run.errors.is_empty() { super::value_warnings(&run) } else { Vec::new() };
+    super::print_warnings(s, &warnings);
 
     if !run.errors.is_empty() {
         print_errors(s, &run.errors);
@@ -145,6 +148,7 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
             "stale": args.check && !stale.is_empty(),
             "clusters": clusters,
             "removed": removed,
+            "warnings": warnings,
         }))?));
     }
 

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod render;
 pub mod resources;
 pub mod rolling;
+pub mod unused;
 pub mod values;
 
 use std::collections::BTreeMap;

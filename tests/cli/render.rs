@@ -108,3 +108,16 @@ fn snippets_nest_and_indent_keeps_kops_semantics() {
     let m = repo.read("clusters/staging.k8s.foo.bar.yaml");
     assert!(m.contains("    instances:\n    - c5.4xlarge\n    - c5d.4xlarge\n    - c5n.4xlarge\n"), "{m}");
 }
+
+#[test]
+fn values_no_template_reads_are_warned_about() {
+    let repo = Repo::example();
+    // A typo in a cluster override: the shared maxSize silently stays; fleetform says so.
+    repo.replace("vars/staging.k8s.foo.bar.yaml", "spot:\n  maxSize: 10", "spot:\n  maxSzie: 10");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar", "--set", "onDemand.maxSixe=3"]);
+    assert_eq!(code(&o), 0, "warnings do not fail render");
+    insta::assert_snapshot!("unused_values_warnings", stderr(&o));
+    let o = repo.run(&["lint", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["valueWarnings"][0]["message"], "`spot.maxSzie` is not used by any template");
+}
