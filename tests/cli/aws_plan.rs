@@ -176,3 +176,25 @@ fn markdown_for_pull_requests_and_saved_plans() {
     assert_eq!(saved["kind"], "fleetform-plan");
     assert_eq!(saved["clusters"][0]["plan"]["fingerprint"].as_str().unwrap().len(), 16);
 }
+
+#[test]
+fn access_denied_and_unknown_subnets_are_named() {
+    let mut moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    // An IAM policy without autoscaling:Describe*: one clear error naming the cluster, what was
+    // read and the AWS code.
+    let ep = moto.proxy(&["--deny", "--match", "Action=DescribeAutoScalingGroups"]);
+    let o = moto.fleetform(&repo, Some(&ep)).args(["plan", "--cluster", STAGING]).output().unwrap();
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("error: cluster {STAGING}: reading Auto Scaling groups in eu-west-1: AWS error AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: autoscaling:DescribeAutoScalingGroups (check the IAM permissions")),
+        "{err}"
+    );
+    // A subnet id that does not exist in the region.
+    repo.replace("templates/1_cluster.yaml.tpl", "    zone: {{ zone }}", "    zone: {{ zone }}\n    id: subnet-0000000000000dead");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("subnet `eu-west-1a`: subnet subnet-0000000000000dead does not exist in eu-west-1"), "{}", stderr(&o));
+}

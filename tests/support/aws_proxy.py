@@ -8,6 +8,8 @@ It listens on 127.0.0.1 only, forwards every request to --target (the emulator),
   --fail5xx N          answer the first N matching requests with HTTP 500 InternalFailure;
   --match TEXT         which requests faults apply to (a substring of the query or body,
                        e.g. Action=UpdateAutoScalingGroup); default: all.
+  --deny               answer every request matching --match with 403 AccessDenied (an IAM policy
+                       that lacks the permission);
   --swallow TEXT       answer requests containing TEXT with an empty success, without
                        forwarding them (e.g. a scale-up that AWS accepts but cannot fulfil);
   --activity-failure MSG
@@ -31,6 +33,7 @@ p.add_argument("--throttle", type=int, default=0)
 p.add_argument("--fail5xx", type=int, default=0)
 p.add_argument("--match", default="")
 p.add_argument("--swallow", default=None)
+p.add_argument("--deny", action="store_true")
 p.add_argument("--activity-failure", default=None)
 args = p.parse_args()
 target = urllib.parse.urlparse(args.target)
@@ -71,6 +74,11 @@ class Handler(BaseHTTPRequestHandler):
             elif matches and state["fail"] > 0:
                 state["fail"] -= 1
                 fault = "fail"
+        if args.deny and matches:
+            action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", ["the operation"])[0]
+            if "/ec2/aws4_request" in auth:
+                return self._reply(403, f"<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation ({action}).</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+            return self._reply(403, f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/ci is not authorized to perform: autoscaling:{action}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>")
         if fault == "throttle":
             if "/ec2/aws4_request" in auth:
                 return self._reply(503, "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
