@@ -14,7 +14,7 @@ use futures::future::join_all;
 use super::{autoscaling, ec2, route53, Aws};
 use crate::core::live::{ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
 use crate::core::model::Manifest;
-use crate::core::resources::{fqdn, owner_of, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER};
+use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_ROLLING};
 
 /// The live view of each cluster, or why it could not be read.
 pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, String>> {
@@ -264,13 +264,10 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
             let mut desired_capacity = g.desired_capacity().unwrap_or(0);
             // A rolling update holds the group's sizes raised and records the declared ones in
             // a tag: the plan compares the declared ones (the roll restores them).
-            if let Some(t) = config.tags.remove(crate::executor::rolling::TAG_ROLLING) {
-                let n: Vec<i32> = t.value.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-                if let [min, max, desired] = n[..] {
-                    config.min_size = min;
-                    config.max_size = max;
-                    desired_capacity = desired;
-                }
+            if let Some(held) = config.tags.remove(TAG_ROLLING).and_then(|t| GroupSizes::parse(&t.value)) {
+                config.min_size = held.min;
+                config.max_size = held.max;
+                desired_capacity = held.desired;
             }
             live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances });
         }

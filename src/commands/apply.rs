@@ -21,10 +21,6 @@ use crate::executor::apply::{apply_cluster, ApplyOptions, ClusterReport};
 use crate::executor::progress::Progress;
 use crate::output::OutputFormat;
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    duration::parse(s)
-}
-
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A plan saved by `fleetform plan --out FILE`: applied exactly as shown, or refused when
@@ -34,14 +30,14 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub allow_delete: bool,
     /// How long to wait for another apply's lock on a cluster, e.g. 5m (default: fail at once).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse)]
     pub lock_timeout: Duration,
     /// After a successful apply, run the rolling update (with --yes, as apply got it). With
     /// several waves, each wave applies, rolls and validates before the next one starts.
     #[arg(long)]
     pub rolling: bool,
     /// Rolling update: how often AWS is polled while waiting for instances.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     pub poll_interval: Duration,
 }
 

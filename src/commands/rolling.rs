@@ -20,10 +20,6 @@ use crate::executor::rolling::{roll_cluster, Events, RollOptions, RollReport};
 use crate::executor::validate::{validate_cluster, Check};
 use crate::output::{OutputFormat, Style};
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    duration::parse(s)
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct RollingArgs {
     /// Only these node groups (repeatable; names as in the manifests).
@@ -36,7 +32,7 @@ pub struct RollingArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// How often AWS is polled while waiting for instances.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     pub poll_interval: Duration,
 }
 

@@ -17,6 +17,32 @@ pub const TAG_MANAGED_BY: &str = "fleetform.io/managed-by";
 pub const TAG_CLUSTER: &str = "fleetform.io/cluster";
 /// Tag naming the node group.
 pub const TAG_GROUP: &str = "fleetform.io/group";
+/// Tag a rolling update puts on a group while it holds the group's sizes raised: the declared
+/// `min,max,desired`, restored afterwards (or by the next run, if this one was killed).
+pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
+
+/// A group's min, max and desired sizes, as the rolling-update tag holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupSizes {
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+}
+
+impl GroupSizes {
+    /// `min,max,desired`.
+    pub fn parse(v: &str) -> Option<GroupSizes> {
+        let n: Vec<i32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        (n.len() == 3).then(|| GroupSizes { min: n[0], max: n[1], desired: n[2] })
+    }
+}
+
+impl std::fmt::Display for GroupSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{},{}", self.min, self.max, self.desired)
+    }
+}
+
 /// Prefix of the DNS ownership record.
 pub const DNS_OWNER_PREFIX: &str = "_fleetform.";
 
@@ -139,4 +165,16 @@ pub fn owner_of(value: &str) -> Option<String> {
     let v = value.trim_matches('"');
     let rest = v.strip_prefix("heritage=fleetform,cluster=")?;
     Some(rest.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_sizes_round_trip() {
+        let s = GroupSizes { min: 2, max: 3, desired: 2 };
+        assert_eq!(GroupSizes::parse(&s.to_string()), Some(s));
+        assert_eq!(GroupSizes::parse("2,3"), None);
+    }
 }

@@ -146,7 +146,7 @@ pub async fn lock(store: &StateStore, info: &LockInfo, timeout: Duration, progre
                         "the cluster is locked: {who} (s3://{}/{}). Wait for that apply to finish; if it died, break the lock with `fleetform unlock --cluster {} LOCK_ID`",
                         store.bucket,
                         store.lock_key(),
-                        progress_cluster(progress)
+                        progress.cluster()
                     ));
                 }
                 if !announced {
@@ -158,10 +158,6 @@ pub async fn lock(store: &StateStore, info: &LockInfo, timeout: Duration, progre
             }
         }
     }
-}
-
-fn progress_cluster(p: &ClusterProgress) -> String {
-    p.cluster().to_string()
 }
 
 pub fn lock_info(command: &str) -> LockInfo {

@@ -28,10 +28,9 @@ use super::progress::{ClusterProgress, Progress};
 use crate::aws::{autoscaling, ec2, Aws};
 use crate::core::desired::DesiredCluster;
 use crate::core::duration;
+use crate::core::resources::{GroupSizes, TAG_ROLLING};
 use crate::core::rolling::GroupRoll;
 
-/// The group tag holding the declared sizes while a batch has them raised.
-pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
 
 /// JSON-lines events on stdout (`--output json`), one object per line.
 #[derive(Clone)]
@@ -86,20 +85,10 @@ struct Ctx<'a> {
     interval: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Sizes {
-    min: i32,
-    max: i32,
-    desired: i32,
-}
+type Sizes = GroupSizes;
 
 fn sizes_of(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Sizes {
     Sizes { min: g.min_size().unwrap_or(0), max: g.max_size().unwrap_or(0), desired: g.desired_capacity().unwrap_or(0) }
-}
-
-fn parse_sizes(v: &str) -> Option<Sizes> {
-    let n: Vec<i32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-    (n.len() == 3).then(|| Sizes { min: n[0], max: n[1], desired: n[2] })
 }
 
 enum Stop {
@@ -149,7 +138,7 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
     let name = g.name.as_str();
     // A killed run may have left the group raised: restore its declared sizes first.
     let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
-    if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(parse_sizes) {
+    if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(GroupSizes::parse) {
         ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
         // Remove the surplus ourselves, choosing up-to-date instances: left to the group, its
         // termination policy could take an old instance that was never drained.
@@ -229,7 +218,7 @@ async fn run_batch(
     if surge > 0 {
         let raised = orig.desired + surge;
         let before: BTreeSet<String> = member_ids(ctx, name).await?;
-        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&format!("{},{},{}", orig.min, orig.max, orig.desired))).await.map_err(Stop::Failed)?;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::Failed)?;
         ctx.progress.start(&format!("{label}: surge to {raised} instances"));
         autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::Failed)?;
         let waited = wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await;
