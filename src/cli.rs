@@ -95,9 +95,12 @@ pub enum Command {
     /// Health of live clusters: groups at desired capacity, instances healthy, EC2 status checks,
     /// DNS records holding their declared values, the validate hook. Exit 0 healthy, 1 not.
     Validate,
-    /// Break a stale apply lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
+    /// Break a stale lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
+    ///
+    /// A lock object that is not a readable fleetform lock is removed with --force-unreadable.
     Unlock(crate::commands::apply::UnlockArgs),
-    /// The audit trail of applies of one cluster (who, when, which commit, what changed).
+    /// The audit trail of one cluster: applies and rolling updates (who, when, which commit,
+    /// what changed).
     History,
     /// Print the JSON Schema of the manifest kinds, for editors (yaml-language-server).
     Schema(crate::commands::schema::SchemaArgs),
@@ -195,13 +198,18 @@ pub fn main() -> ExitCode {
     };
     let settings = Settings::resolve(&cli.global);
     let result = crate::commands::run(&cli, &settings);
-    match result {
+    let code = match result {
         Ok(status) => status.into(),
         Err(err) => {
             report_error(&settings.printer, &err);
             ExitCode::from(1)
         }
+    };
+    if let Some(e) = crate::output::stdout_failure() {
+        settings.printer.error(&format!("writing the result to stdout failed: {e}"));
+        return ExitCode::from(1);
     }
+    code
 }
 
 /// Print an error: located diagnostics as they are, other errors as a chain with "Caused by".

@@ -1,6 +1,9 @@
 //! fleetform: render, lint, plan and apply Kubernetes node fleets on AWS.
 //!
-//! * [`core`] — the pure core: model, values, render, lint. No I/O.
+//! * [`core`] — the pure core: model, values, render, lint, plan of typed steps. No I/O.
+//! * [`aws`] — the AWS layer: one module per service, typed errors, one session per run.
+//! * [`executor`] — carries out steps, rolling updates and health gates.
+//! * [`ops`] — orchestration: lock, read, plan, act, unlock, wave by wave.
 //! * [`repo`] — reads the user's repository into memory.
 //! * [`output`] — the one printer (stdout data, stderr humans).
 //! * [`commands`] — one thin module per command.
@@ -14,5 +17,6 @@ pub mod cli;
 pub mod commands;
 pub mod core;
 pub mod executor;
+pub mod ops;
 pub mod output;
 pub mod repo;

@@ -6,6 +6,16 @@
 //! stdout (`fleetform lint | head`) is not an error.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDOUT_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+/// The first error writing to stdout other than a closed pipe, if any.
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
 
 use clap::ValueEnum;
 
@@ -88,12 +98,20 @@ impl Printer {
         if self.color_err { format!("{}{s}\x1b[0m", style.code()) } else { s.to_string() }
     }
 
-    /// Write data to stdout. A closed pipe ends the program quietly with success.
+    /// Write data to stdout. A closed pipe (`| head`) is not an error: later writes are
+    /// skipped. Any other write error (a full disk) is remembered and makes the exit status 1
+    /// (see [`stdout_failure`]); the run itself goes on, so that a lock is still released.
     pub fn data(&self, s: &str) {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = io::stdout().lock();
         if let Err(e) = out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
             if e.kind() == io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            } else {
+                let mut f = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+                f.get_or_insert_with(|| e.to_string());
             }
         }
     }

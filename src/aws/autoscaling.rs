@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter};
 use aws_sdk_autoscaling::Client;
 
-use super::describe_error;
+use super::AwsError;
 use crate::core::resources::{AsgConfig, AsgTag, MixedInstances, TAG_CLUSTER};
 
 /// Every group carrying the fleetform cluster tag, in one paginated read.
-pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingGroup>, String> {
+pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingGroup>, AwsError> {
     let mut out = Vec::new();
     let mut pages = c
         .describe_auto_scaling_groups()
@@ -19,14 +19,14 @@ pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingG
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe_error(&format!("reading Auto Scaling groups in {region}"), &e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups in {region}"), &e))?;
         out.extend(page.auto_scaling_groups().iter().cloned());
     }
     Ok(out)
 }
 
 /// Groups by name (50 names a request), to see which declared names someone else has taken.
-pub async fn groups_named(c: &Client, region: &str, names: &[String]) -> Result<Vec<AutoScalingGroup>, String> {
+pub async fn groups_named(c: &Client, region: &str, names: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
     let mut out = Vec::new();
     for chunk in names.chunks(50) {
         let mut pages = c
@@ -36,7 +36,7 @@ pub async fn groups_named(c: &Client, region: &str, names: &[String]) -> Result<
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe_error(&format!("reading Auto Scaling groups by name in {region}"), &e))?;
+            let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups by name in {region}"), &e))?;
             out.extend(page.auto_scaling_groups().iter().cloned());
         }
     }
@@ -140,17 +140,17 @@ fn mixed_policy(cfg: &AsgConfig, m: &MixedInstances) -> MixedInstancesPolicy {
         .build()
 }
 
-fn make_tag(group: &str, k: &str, t: &AsgTag) -> Result<Tag, String> {
-    Ok(Tag::builder()
+fn make_tag(group: &str, k: &str, t: &AsgTag) -> Tag {
+    Tag::builder()
         .resource_id(group)
         .resource_type("auto-scaling-group")
         .key(k)
         .value(&t.value)
         .propagate_at_launch(t.propagate_at_launch)
-        .build())
+        .build()
 }
 
-pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, desired: i32) -> Result<(), String> {
+pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, desired: i32) -> Result<(), AwsError> {
     let mut req = c
         .create_auto_scaling_group()
         .auto_scaling_group_name(name)
@@ -166,20 +166,21 @@ pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         None => req.launch_template(lt_spec(cfg)),
     };
     for (k, t) in &cfg.tags {
-        req = req.tags(make_tag(name, k, t)?);
+        req = req.tags(make_tag(name, k, t));
     }
-    req.send().await.map_err(|e| describe_error(&format!("creating Auto Scaling group {name} in {region}"), &e))?;
+    req.send().await.map_err(|e| AwsError::from_sdk(format!("creating Auto Scaling group {name} in {region}"), &e))?;
     Ok(())
 }
 
 /// Update sizes, subnets, launch template (the whole mixed-instances policy is always sent: an
 /// update without it would drop it on some implementations) and capacity rebalance.
-pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, desired: Option<i32>) -> Result<(), String> {
+pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
+    let (min, max, desired) = sizes;
     let mut req = c
         .update_auto_scaling_group()
         .auto_scaling_group_name(name)
-        .min_size(cfg.min_size)
-        .max_size(cfg.max_size)
+        .min_size(min)
+        .max_size(max)
         .set_desired_capacity(desired)
         .vpc_zone_identifier(cfg.subnet_ids.join(","))
         .capacity_rebalance(cfg.capacity_rebalance);
@@ -187,71 +188,62 @@ pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         Some(m) => req.mixed_instances_policy(mixed_policy(cfg, m)),
         None => req.launch_template(lt_spec(cfg)),
     };
-    req.send().await.map_err(|e| describe_error(&format!("updating Auto Scaling group {name} in {region}"), &e))?;
+    req.send().await.map_err(|e| AwsError::from_sdk(format!("updating Auto Scaling group {name} in {region}"), &e))?;
     Ok(())
 }
 
-/// Bring the group's tags to `want`, given what it has.
-pub async fn sync_tags(
-    c: &Client,
-    region: &str,
-    name: &str,
-    have: &BTreeMap<String, AsgTag>,
-    want: &BTreeMap<String, AsgTag>,
-) -> Result<(), String> {
-    let upsert: Vec<Tag> = want
-        .iter()
-        .filter(|(k, t)| have.get(*k) != Some(*t))
-        .map(|(k, t)| make_tag(name, k, t))
-        .collect::<Result<_, _>>()?;
-    let remove: Vec<Tag> = have
-        .iter()
-        .filter(|(k, _)| !want.contains_key(*k))
-        .map(|(k, t)| make_tag(name, k, t))
-        .collect::<Result<_, _>>()?;
-    for chunk in upsert.chunks(50) {
+/// Create or overwrite tags of a group (50 a request, the API's limit).
+pub async fn set_tags(c: &Client, region: &str, name: &str, tags: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {
+    let all: Vec<Tag> = tags.iter().map(|(k, t)| make_tag(name, k, t)).collect();
+    for chunk in all.chunks(50) {
         c.create_or_update_tags()
             .set_tags(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| describe_error(&format!("tagging Auto Scaling group {name} in {region}"), &e))?;
+            .map_err(|e| AwsError::from_sdk(format!("tagging Auto Scaling group {name} in {region}"), &e))?;
     }
-    for chunk in remove.chunks(50) {
+    Ok(())
+}
+
+/// Delete tags of a group.
+pub async fn remove_tags(c: &Client, region: &str, name: &str, tags: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {
+    let all: Vec<Tag> = tags.iter().map(|(k, t)| make_tag(name, k, t)).collect();
+    for chunk in all.chunks(50) {
         c.delete_tags()
             .set_tags(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| describe_error(&format!("removing tags of Auto Scaling group {name} in {region}"), &e))?;
+            .map_err(|e| AwsError::from_sdk(format!("removing tags of Auto Scaling group {name} in {region}"), &e))?;
     }
     Ok(())
 }
 
 /// Delete a group and terminate its instances.
-pub async fn delete_group(c: &Client, region: &str, name: &str) -> Result<(), String> {
+pub async fn delete_group(c: &Client, region: &str, name: &str) -> Result<(), AwsError> {
     c.delete_auto_scaling_group()
         .auto_scaling_group_name(name)
         .force_delete(true)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("deleting Auto Scaling group {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("deleting Auto Scaling group {name} in {region}"), &e))?;
     Ok(())
 }
 
 // ---- rolling update ----
 
 /// One group by name, fresh.
-pub async fn describe_group(c: &Client, region: &str, name: &str) -> Result<Option<AutoScalingGroup>, String> {
+pub async fn describe_group(c: &Client, region: &str, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
     let r = c
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(name)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("reading Auto Scaling group {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling group {name} in {region}"), &e))?;
     Ok(r.auto_scaling_groups().first().cloned())
 }
 
 /// Change sizes only (the launch template and policy stay as they are).
-pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32, desired: i32) -> Result<(), String> {
+pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32, desired: i32) -> Result<(), AwsError> {
     c.update_auto_scaling_group()
         .auto_scaling_group_name(name)
         .min_size(min)
@@ -259,41 +251,41 @@ pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32,
         .desired_capacity(desired)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("resizing Auto Scaling group {name} to min {min} / max {max} / desired {desired} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("resizing Auto Scaling group {name} to min {min} / max {max} / desired {desired} in {region}"), &e))?;
     Ok(())
 }
 
-pub async fn terminate_instance(c: &Client, region: &str, id: &str, decrement: bool) -> Result<(), String> {
+pub async fn terminate_instance(c: &Client, region: &str, id: &str, decrement: bool) -> Result<(), AwsError> {
     c.terminate_instance_in_auto_scaling_group()
         .instance_id(id)
         .should_decrement_desired_capacity(decrement)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("terminating instance {id} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("terminating instance {id} in {region}"), &e))?;
     Ok(())
 }
 
 /// Set (or with `value` None remove) one tag of a group, not propagated to instances.
-pub async fn set_group_tag(c: &Client, region: &str, name: &str, key: &str, value: Option<&str>) -> Result<(), String> {
+pub async fn set_group_tag(c: &Client, region: &str, name: &str, key: &str, value: Option<&str>) -> Result<(), AwsError> {
     let t = AsgTag { value: value.unwrap_or_default().to_string(), propagate_at_launch: false };
-    let tag = make_tag(name, key, &t)?;
+    let tag = make_tag(name, key, &t);
     let what = format!("tagging Auto Scaling group {name} in {region}");
     match value {
-        Some(_) => c.create_or_update_tags().tags(tag).send().await.map(|_| ()).map_err(|e| describe_error(&what, &e)),
-        None => c.delete_tags().tags(tag).send().await.map(|_| ()).map_err(|e| describe_error(&what, &e)),
+        Some(_) => c.create_or_update_tags().tags(tag).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(&what, &e)),
+        None => c.delete_tags().tags(tag).send().await.map(|_| ()).map_err(|e| AwsError::from_sdk(&what, &e)),
     }
 }
 
 /// Scaling activities of the group that failed since `since` (launch failures: capacity,
 /// quotas, a bad template), as their status messages.
-pub async fn failed_activities_since(c: &Client, region: &str, name: &str, since: std::time::SystemTime) -> Result<Vec<String>, String> {
+pub async fn failed_activities_since(c: &Client, region: &str, name: &str, since: std::time::SystemTime) -> Result<Vec<String>, AwsError> {
     let r = c
         .describe_scaling_activities()
         .auto_scaling_group_name(name)
         .max_records(20)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("reading scaling activities of {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("reading scaling activities of {name} in {region}"), &e))?;
     let since = aws_smithy_types::DateTime::from(since);
     Ok(r.activities()
         .iter()

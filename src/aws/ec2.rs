@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{Filter, Image, Instance, LaunchTemplate, LaunchTemplate
 use aws_sdk_ec2::Client;
 use base64::Engine;
 
-use super::describe_error;
+use super::AwsError;
 use crate::core::resources::{BlockDevice, LaunchTemplateData, TAG_CLUSTER};
 
 fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
@@ -14,24 +14,24 @@ fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
 }
 
 /// Every launch template carrying the fleetform cluster tag.
-pub async fn managed_templates(c: &Client, region: &str) -> Result<Vec<LaunchTemplate>, String> {
+pub async fn managed_templates(c: &Client, region: &str) -> Result<Vec<LaunchTemplate>, AwsError> {
     let mut out = Vec::new();
     // No MaxResults: the default page size, followed by NextToken.
     let mut pages = c.describe_launch_templates().filters(filter("tag-key", [TAG_CLUSTER.to_string()])).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe_error(&format!("reading launch templates in {region}"), &e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch templates in {region}"), &e))?;
         out.extend(page.launch_templates().iter().cloned());
     }
     Ok(out)
 }
 
 /// Launch templates by name (a filter: absent names are simply not returned).
-pub async fn templates_named(c: &Client, region: &str, names: &[String]) -> Result<Vec<LaunchTemplate>, String> {
+pub async fn templates_named(c: &Client, region: &str, names: &[String]) -> Result<Vec<LaunchTemplate>, AwsError> {
     let mut out = Vec::new();
     for chunk in names.chunks(200) {
         let mut pages = c.describe_launch_templates().filters(filter("launch-template-name", chunk.iter().cloned())).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe_error(&format!("reading launch templates by name in {region}"), &e))?;
+            let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch templates by name in {region}"), &e))?;
             out.extend(page.launch_templates().iter().cloned());
         }
     }
@@ -39,18 +39,18 @@ pub async fn templates_named(c: &Client, region: &str, names: &[String]) -> Resu
 }
 
 /// The default version of every launch template of the region, in one paginated call.
-pub async fn default_versions(c: &Client, region: &str) -> Result<Vec<LaunchTemplateVersion>, String> {
+pub async fn default_versions(c: &Client, region: &str) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
     let mut out = Vec::new();
     let mut pages = c.describe_launch_template_versions().versions("$Default").into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe_error(&format!("reading launch template versions in {region}"), &e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch template versions in {region}"), &e))?;
         out.extend(page.launch_template_versions().iter().cloned());
     }
     Ok(out)
 }
 
 /// Given versions of one template (used when a group runs a version other than the default).
-pub async fn template_versions(c: &Client, region: &str, id: &str, versions: &[String]) -> Result<Vec<LaunchTemplateVersion>, String> {
+pub async fn template_versions(c: &Client, region: &str, id: &str, versions: &[String]) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
     let mut out = Vec::new();
     let mut pages = c
         .describe_launch_template_versions()
@@ -59,14 +59,14 @@ pub async fn template_versions(c: &Client, region: &str, id: &str, versions: &[S
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe_error(&format!("reading versions of launch template {id} in {region}"), &e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading versions of launch template {id} in {region}"), &e))?;
         out.extend(page.launch_template_versions().iter().cloned());
     }
     Ok(out)
 }
 
 /// Pending and running instances carrying the fleetform cluster tag.
-pub async fn managed_instances(c: &Client, region: &str) -> Result<Vec<Instance>, String> {
+pub async fn managed_instances(c: &Client, region: &str) -> Result<Vec<Instance>, AwsError> {
     let mut out = Vec::new();
     let mut pages = c
         .describe_instances()
@@ -76,7 +76,7 @@ pub async fn managed_instances(c: &Client, region: &str) -> Result<Vec<Instance>
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe_error(&format!("reading instances in {region}"), &e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading instances in {region}"), &e))?;
         for r in page.reservations() {
             out.extend(r.instances().iter().cloned());
         }
@@ -84,7 +84,7 @@ pub async fn managed_instances(c: &Client, region: &str) -> Result<Vec<Instance>
     Ok(out)
 }
 
-pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Image>, String> {
+pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Image>, AwsError> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
@@ -93,12 +93,12 @@ pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Imag
         .filters(filter("image-id", ids.iter().cloned()))
         .send()
         .await
-        .map_err(|e| describe_error(&format!("reading images {} in {region}", ids.join(", ")), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("reading images {} in {region}", ids.join(", ")), &e))?;
     Ok(r.images().to_vec())
 }
 
 /// Subnets by id, and subnets tagged `kubernetes.io/cluster/<cluster>` for the given keys.
-pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[String]) -> Result<Vec<Subnet>, String> {
+pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[String]) -> Result<Vec<Subnet>, AwsError> {
     let mut out = Vec::new();
     for (name, values) in [("subnet-id", ids), ("tag-key", tag_keys)] {
         if values.is_empty() {
@@ -106,7 +106,7 @@ pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[Strin
         }
         let mut pages = c.describe_subnets().filters(filter(name, values.iter().cloned())).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe_error(&format!("reading subnets in {region}"), &e))?;
+            let page = page.map_err(|e| AwsError::from_sdk(format!("reading subnets in {region}"), &e))?;
             out.extend(page.subnets().iter().cloned());
         }
     }
@@ -215,7 +215,7 @@ pub async fn create_template(
     name: &str,
     d: &LaunchTemplateData,
     tags: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
+) -> Result<(), AwsError> {
     let spec = TagSpecification::builder()
         .resource_type(ResourceType::LaunchTemplate)
         .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
@@ -226,45 +226,45 @@ pub async fn create_template(
         .tag_specifications(spec)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("creating launch template {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("creating launch template {name} in {region}"), &e))?;
     Ok(())
 }
 
 /// Create a new version with the full data (versions never inherit: every field is sent).
-pub async fn create_version(c: &Client, region: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, String> {
+pub async fn create_version(c: &Client, region: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, AwsError> {
     let r = c
         .create_launch_template_version()
         .launch_template_name(name)
         .launch_template_data(request_data(d))
         .send()
         .await
-        .map_err(|e| describe_error(&format!("creating a version of launch template {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("creating a version of launch template {name} in {region}"), &e))?;
     r.launch_template_version()
         .and_then(|v| v.version_number())
-        .ok_or_else(|| format!("creating a version of launch template {name}: AWS returned no version number"))
+        .ok_or_else(|| AwsError::new(super::AwsErrorKind::Other, format!("creating a version of launch template {name}"), "AWS returned no version number"))
 }
 
-pub async fn set_default_version(c: &Client, region: &str, name: &str, version: i64) -> Result<(), String> {
+pub async fn set_default_version(c: &Client, region: &str, name: &str, version: i64) -> Result<(), AwsError> {
     c.modify_launch_template()
         .launch_template_name(name)
         .default_version(version.to_string())
         .send()
         .await
-        .map_err(|e| describe_error(&format!("making version {version} the default of launch template {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("making version {version} the default of launch template {name} in {region}"), &e))?;
     Ok(())
 }
 
-pub async fn delete_template(c: &Client, region: &str, name: &str) -> Result<(), String> {
+pub async fn delete_template(c: &Client, region: &str, name: &str) -> Result<(), AwsError> {
     c.delete_launch_template()
         .launch_template_name(name)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("deleting launch template {name} in {region}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("deleting launch template {name} in {region}"), &e))?;
     Ok(())
 }
 
 /// EC2 status checks of instances: id → None when both checks are ok, or what is not ok.
-pub async fn status_checks(c: &Client, region: &str, ids: &[String]) -> Result<std::collections::BTreeMap<String, Option<String>>, String> {
+pub async fn status_checks(c: &Client, region: &str, ids: &[String]) -> Result<std::collections::BTreeMap<String, Option<String>>, AwsError> {
     let mut out = std::collections::BTreeMap::new();
     for chunk in ids.chunks(100) {
         let r = c
@@ -273,7 +273,7 @@ pub async fn status_checks(c: &Client, region: &str, ids: &[String]) -> Result<s
             .include_all_instances(true)
             .send()
             .await
-            .map_err(|e| describe_error(&format!("reading instance status checks in {region}"), &e))?;
+            .map_err(|e| AwsError::from_sdk(format!("reading instance status checks in {region}"), &e))?;
         for s in r.instance_statuses() {
             let Some(id) = s.instance_id() else { continue };
             let inst = s.instance_status().and_then(|x| x.status()).map(|x| x.as_str().to_string());

@@ -2,16 +2,23 @@
 //! concurrent) and, later, carries out plan steps. No decisions are made here: comparing
 //! desired and live belongs to the pure core (`crate::core::plan`).
 //!
-//! The SDK configuration is built once from the standard aws-config chain (AWS_PROFILE,
-//! AWS_REGION, AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, …); each cluster's region comes from its
-//! manifest. Retries are adaptive (client-side rate limiting under throttling) unless
-//! AWS_RETRY_MODE says otherwise. Every HTTP request is counted, for `-v` and the benchmark.
+//! One session per run: the SDK configuration is built once from the standard aws-config chain
+//! (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, …), credentials are resolved
+//! once, and clients are cached per region (and the state store's per bucket). Each cluster's
+//! region comes from its manifest. Retries are adaptive with 5 attempts (client-side rate
+//! limiting under throttling) unless the environment or the profile sets `max_attempts` or
+//! `retry_mode`. Every HTTP request is counted, for `-v` and the benchmark. Errors are typed
+//! ([`AwsError`]), read from the SDK's typed errors, never from message text.
 
 pub mod autoscaling;
+pub mod cloud;
 pub mod ec2;
+pub mod error;
 pub mod read;
 pub mod route53;
 pub mod state;
+
+pub use error::{AwsError, AwsErrorKind};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,11 +28,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -60,6 +65,10 @@ pub struct Aws {
     pub requests: RequestCounter,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
     asg: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
+    /// S3 clients by the region they sign for.
+    s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    /// Bucket → its region, looked up once per run.
+    bucket_regions: tokio::sync::Mutex<HashMap<String, String>>,
     route53: aws_sdk_route53::Client,
 }
 
@@ -72,9 +81,8 @@ impl Aws {
                 .operation_attempt_timeout(Duration::from_secs(30))
                 .build(),
         );
-        if std::env::var_os("AWS_RETRY_MODE").is_none() {
-            let attempts = std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-            loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(attempts));
+        if !user_sets_retries().await {
+            loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(DEFAULT_MAX_ATTEMPTS));
         }
         let sdk = loader.load().await;
         let requests = RequestCounter::default();
@@ -84,7 +92,15 @@ impl Aws {
                 .interceptor(requests.clone())
                 .build(),
         );
-        Aws { sdk, requests, ec2: Mutex::default(), asg: Mutex::default(), route53 }
+        Aws {
+            sdk,
+            requests,
+            ec2: Mutex::default(),
+            asg: Mutex::default(),
+            s3: Mutex::default(),
+            bucket_regions: tokio::sync::Mutex::default(),
+            route53,
+        }
     }
 
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
@@ -119,62 +135,77 @@ impl Aws {
         &self.sdk
     }
 
+    /// An S3 client signing for `region`; path-style when an endpoint override is in force
+    /// (`bucket.host:port` does not resolve there).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut m = self.s3.lock().unwrap();
+        m.entry(region.to_string())
+            .or_insert_with(|| {
+                let override_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+                aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(&self.sdk)
+                        .region(Region::new(region.to_string()))
+                        .force_path_style(override_endpoint)
+                        .interceptor(self.requests.clone())
+                        .build(),
+                )
+            })
+            .clone()
+    }
+
+    /// An S3 client for `bucket`, signing for the bucket's own region (looked up once per run
+    /// with GetBucketLocation, which any region answers).
+    pub async fn s3_for_bucket(&self, bucket: &str) -> Result<aws_sdk_s3::Client, AwsError> {
+        let mut cache = self.bucket_regions.lock().await;
+        if let Some(r) = cache.get(bucket) {
+            return Ok(self.s3(r));
+        }
+        // GetBucketLocation answers from the partition's global region (kops asks us-east-1 too).
+        let global = match self.sdk.region().map(|r| r.as_ref()) {
+            Some(r) if r.starts_with("cn-") => "cn-north-1",
+            Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
+            _ => "us-east-1",
+        };
+        let lookup = self.s3(global);
+        let loc = lookup
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("looking up the region of the state-store bucket {bucket}"), &e))?;
+        let region = bucket_region(loc.location_constraint().map(|c| c.as_str()));
+        cache.insert(bucket.to_string(), region.clone());
+        Ok(self.s3(&region))
+    }
+
     pub fn route53(&self) -> aws_sdk_route53::Client {
         self.route53.clone()
     }
 }
 
-/// One clear sentence for an SDK error: what was being done, the AWS error code and message,
-/// or why AWS could not be reached — with what to do where we know it.
-pub fn describe_error<E, R>(what: &str, err: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            let code = e.code().unwrap_or("UnknownError");
-            let msg = e.message().unwrap_or("no message");
-            let hint = match code {
-                c if c.contains("AccessDenied") || c.contains("UnauthorizedOperation") || c == "AuthFailure" => {
-                    " (check the IAM permissions of the credentials in use: AWS_PROFILE, the role)"
-                }
-                c if c.contains("Throttl") || c == "RequestLimitExceeded" => {
-                    " (throttled past the retry budget; retry later or raise AWS_MAX_ATTEMPTS)"
-                }
-                c if c.contains("ExpiredToken") || c.contains("InvalidClientTokenId") => {
-                    " (the credentials are expired or invalid; refresh them, e.g. aws sso login)"
-                }
-                _ => "",
-            };
-            format!("{what}: AWS error {code}: {msg}{hint}")
-        }
-        other => {
-            let chain = error_chain(other);
-            if chain.contains("credentials") || chain.contains("Credentials") || chain.contains("no providers in chain") {
-                format!(
-                    "{what}: no AWS credentials found; set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or log in (aws sso login)"
-                )
-            } else if matches!(other, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
-                let endpoint = std::env::var("AWS_ENDPOINT_URL").map(|e| format!(" at {e}")).unwrap_or_default();
-                format!("{what}: cannot reach AWS{endpoint}: {chain}")
-            } else {
-                format!("{what}: unexpected answer from AWS: {chain}")
-            }
-        }
+/// fleetform's retry default (adaptive, 5 attempts) applies only when neither the environment
+/// nor the selected profile says anything about retries.
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+#[allow(deprecated)] // ProfileFiles: the alias aws-config still takes
+async fn user_sets_retries() -> bool {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let env = Env::real();
+    if env.get("AWS_MAX_ATTEMPTS").is_ok() || env.get("AWS_RETRY_MODE").is_ok() {
+        return true;
+    }
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    match aws_config::profile::load(&Fs::real(), &env, &files, None).await {
+        Ok(p) => p.get("max_attempts").is_some() || p.get("retry_mode").is_some(),
+        Err(_) => false,
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
+/// GetBucketLocation's answer as a region: empty is us-east-1, `EU` the old name of eu-west-1.
+pub fn bucket_region(constraint: Option<&str>) -> String {
+    match constraint {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
     }
-    parts.join(": ")
 }

@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 
-use super::{autoscaling, ec2, route53, Aws};
+use super::{autoscaling, ec2, route53, Aws, AwsError};
 use crate::core::live::{ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
 use crate::core::model::Manifest;
 use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_ROLLING};
 
 /// The live view of each cluster, or why it could not be read.
-pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, String>> {
+pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, AwsError>> {
     let mut by_region: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
         by_region.entry(m.cluster.spec.region.as_str()).or_default().push(m);
@@ -31,7 +31,7 @@ pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, R
     let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms)));
     let zone_reads = join_all(zones.iter().map(|z| read_zone(aws, z)));
     let (regions, zone_reads) = futures::join!(regions, zone_reads);
-    let zone_map: BTreeMap<&String, Result<Option<ZoneRecords>, String>> =
+    let zone_map: BTreeMap<&String, Result<Option<ZoneRecords>, AwsError>> =
         zones.iter().zip(zone_reads).collect();
 
     let mut out = BTreeMap::new();
@@ -60,7 +60,7 @@ pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, R
 
 type ZoneRecords = (String, Vec<(RecordKey, RecordData)>);
 
-async fn read_zone(aws: &Aws, zone: &str) -> Result<Option<ZoneRecords>, String> {
+async fn read_zone(aws: &Aws, zone: &str) -> Result<Option<ZoneRecords>, AwsError> {
     let c = aws.route53();
     let Some(id) = route53::zone_id(&c, zone).await? else { return Ok(None) };
     let sets = route53::record_sets(&c, zone, &id).await?;
@@ -105,7 +105,7 @@ fn records_for(m: &Manifest, zone: Option<&ZoneRecords>, live: &mut LiveCluster)
 }
 
 /// Read one region for all of its clusters.
-async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeMap<String, LiveCluster>, String> {
+async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeMap<String, LiveCluster>, AwsError> {
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
     let mut image_ids: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().map(|g| g.spec().image.clone())).collect();
@@ -262,14 +262,17 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                 .collect();
             let mut config = autoscaling::config(g);
             let mut desired_capacity = g.desired_capacity().unwrap_or(0);
+            let actual = GroupSizes { min: config.min_size, max: config.max_size, desired: desired_capacity };
             // A rolling update holds the group's sizes raised and records the declared ones in
             // a tag: the plan compares the declared ones (the roll restores them).
+            let mut rolling_hold = None;
             if let Some(held) = config.tags.remove(TAG_ROLLING).and_then(|t| GroupSizes::parse(&t.value)) {
                 config.min_size = held.min;
                 config.max_size = held.max;
                 desired_capacity = held.desired;
+                rolling_hold = Some((held, actual));
             }
-            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances });
+            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances, rolling_hold });
         }
         for g in &m.groups {
             let n = m.aws_name(g.name());

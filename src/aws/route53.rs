@@ -4,23 +4,23 @@
 use aws_sdk_route53::types::ResourceRecordSet;
 use aws_sdk_route53::Client;
 
-use super::describe_error;
+use super::AwsError;
 use crate::core::resources::fqdn;
 
 /// The id of the public or private hosted zone named `zone` (with its final dot), if any.
-pub async fn zone_id(c: &Client, zone: &str) -> Result<Option<String>, String> {
+pub async fn zone_id(c: &Client, zone: &str) -> Result<Option<String>, AwsError> {
     let r = c
         .list_hosted_zones_by_name()
         .dns_name(zone)
         .max_items(10)
         .send()
         .await
-        .map_err(|e| describe_error(&format!("looking up hosted zone {zone}"), &e))?;
+        .map_err(|e| AwsError::from_sdk(format!("looking up hosted zone {zone}"), &e))?;
     Ok(r.hosted_zones().iter().find(|z| fqdn(z.name()) == fqdn(zone)).map(|z| z.id().trim_start_matches("/hostedzone/").to_string()))
 }
 
 /// Every record set of a zone.
-pub async fn record_sets(c: &Client, zone: &str, id: &str) -> Result<Vec<ResourceRecordSet>, String> {
+pub async fn record_sets(c: &Client, zone: &str, id: &str) -> Result<Vec<ResourceRecordSet>, AwsError> {
     let mut out = Vec::new();
     let mut start: Option<(String, aws_sdk_route53::types::RrType)> = None;
     loop {
@@ -28,7 +28,7 @@ pub async fn record_sets(c: &Client, zone: &str, id: &str) -> Result<Vec<Resourc
         if let Some((name, t)) = &start {
             req = req.start_record_name(name).start_record_type(t.clone());
         }
-        let r = req.send().await.map_err(|e| describe_error(&format!("reading the records of hosted zone {zone}"), &e))?;
+        let r = req.send().await.map_err(|e| AwsError::from_sdk(format!("reading the records of hosted zone {zone}"), &e))?;
         out.extend(r.resource_record_sets().iter().cloned());
         if !r.is_truncated() {
             break;
@@ -63,31 +63,32 @@ pub fn unescape(name: &str) -> String {
 
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, RrType};
 
-use crate::core::resources::{RecordData, RecordKey};
+use crate::core::plan::RecordWrite;
 
-/// Apply record changes to a zone in one atomic batch.
-pub async fn change_records(c: &Client, zone: &str, id: &str, changes: &[(ChangeAction, RecordKey, RecordData)]) -> Result<(), String> {
-    if changes.is_empty() {
+fn build_error(what: &str, e: impl std::fmt::Display) -> AwsError {
+    AwsError::new(super::AwsErrorKind::Other, what, format!("the request could not be built: {e}"))
+}
+
+/// Apply record writes to a zone in one atomic batch.
+pub async fn change_records(c: &Client, zone: &str, id: &str, writes: &[RecordWrite]) -> Result<(), AwsError> {
+    if writes.is_empty() {
         return Ok(());
     }
+    let what = format!("changing records of hosted zone {zone}");
     let mut batch = Vec::new();
-    for (action, key, data) in changes {
+    for w in writes {
+        let records = w.data.values.iter().map(|v| ResourceRecord::builder().value(v).build()).collect::<Result<Vec<_>, _>>().map_err(|e| build_error(&what, e))?;
         let set = ResourceRecordSet::builder()
-            .name(&key.name)
-            .r#type(RrType::from(key.record_type.as_str()))
-            .ttl(data.ttl)
-            .set_resource_records(Some(
-                data.values.iter().map(|v| ResourceRecord::builder().value(v).build()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?,
-            ))
+            .name(&w.key.name)
+            .r#type(RrType::from(w.key.record_type.as_str()))
+            .ttl(w.data.ttl)
+            .set_resource_records(Some(records))
             .build()
-            .map_err(|e| e.to_string())?;
-        batch.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(|e| e.to_string())?);
+            .map_err(|e| build_error(&what, e))?;
+        let action = if w.upsert { ChangeAction::Upsert } else { ChangeAction::Delete };
+        batch.push(Change::builder().action(action).resource_record_set(set).build().map_err(|e| build_error(&what, e))?);
     }
-    c.change_resource_record_sets()
-        .hosted_zone_id(id)
-        .change_batch(ChangeBatch::builder().set_changes(Some(batch)).comment("fleetform apply").build().map_err(|e| e.to_string())?)
-        .send()
-        .await
-        .map_err(|e| describe_error(&format!("changing records of hosted zone {zone}"), &e))?;
+    let batch = ChangeBatch::builder().set_changes(Some(batch)).comment("fleetform apply").build().map_err(|e| build_error(&what, e))?;
+    c.change_resource_record_sets().hosted_zone_id(id).change_batch(batch).send().await.map_err(|e| AwsError::from_sdk(&what, &e))?;
     Ok(())
 }

@@ -1,18 +1,22 @@
 //! The cluster's state store: an S3 bucket and prefix the Cluster declares (`spec.stateStore`,
 //! the bucket kops users already keep). It holds:
 //!
-//! * the apply lock, `<prefix>/fleetform/lock.json`, created with `If-None-Match: *` so that
-//!   of two concurrent applies exactly one creates it (how Terraform's S3 backend locks);
-//! * the audit trail, one object per apply under `<prefix>/fleetform/history/`.
+//! * the lock, `<prefix>/fleetform/lock.json`, created with `If-None-Match: *` so that of two
+//!   concurrent runs exactly one creates it (how Terraform's S3 backend locks). Taking it is
+//!   idempotent by lock id: when the answer to our PutObject is lost and the SDK retries, the
+//!   retry finds our own lock, and that is success, not "held by someone else";
+//! * the audit trail, one object per run under `<prefix>/fleetform/history/`.
 //!
-//! With an endpoint override (AWS_ENDPOINT_URL, e.g. MinIO or a local emulator) path-style
-//! addressing is used, since `bucket.host:port` does not resolve there.
+//! The bucket may live in another region than the cluster (one bucket serves a fleet spread over
+//! regions): its region is looked up once per run (GetBucketLocation, as kops does) and requests
+//! are signed for it. With an endpoint override (AWS_ENDPOINT_URL, e.g. MinIO or a local
+//! emulator) path-style addressing is used, since `bucket.host:port` does not resolve there.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use serde::{Deserialize, Serialize};
 
-use super::{describe_error, Aws};
+use super::{Aws, AwsError, AwsErrorKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +35,7 @@ impl std::fmt::Display for LockInfo {
     }
 }
 
-/// One apply, as the audit trail keeps it.
+/// One run of a mutating command, as the audit trail keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRecord {
@@ -43,12 +47,30 @@ pub struct HistoryRecord {
     pub finished: String,
     /// The repository's git commit, when the repository is a git checkout.
     pub commit: Option<String>,
+    /// The command line, with `--set` values replaced by `***` (they may be secrets).
     pub command: String,
     pub result: String,
     pub created: Vec<String>,
     pub updated: Vec<String>,
     pub deleted: Vec<String>,
     pub failed: Vec<String>,
+    /// Instances a rolling update replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
+}
+
+/// What the lock object says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockState {
+    Absent,
+    Held(LockInfo),
+    /// The object exists but is not a lock fleetform wrote (truncated, edited, another tool's).
+    Unreadable { reason: String },
+}
+
+pub enum Acquire {
+    Acquired,
+    Held(LockState),
 }
 
 pub struct StateStore {
@@ -58,28 +80,22 @@ pub struct StateStore {
     pub url: String,
 }
 
-pub enum Acquire {
-    Acquired,
-    Held(Option<LockInfo>),
+/// `s3://bucket/prefix` → (bucket, prefix).
+pub fn parse_url(url: &str) -> Result<(String, String), String> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| format!("state store `{url}` is not s3://bucket/prefix"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("state store `{url}` names no bucket; write s3://bucket/prefix"));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
 impl StateStore {
-    /// `s3://bucket/prefix` in `region`.
-    pub fn new(aws: &Aws, url: &str, region: &str) -> Result<StateStore, String> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| format!("state store `{url}` is not s3://bucket/prefix"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let override_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let conf = aws_sdk_s3::config::Builder::from(aws.sdk())
-            .region(aws_config::Region::new(region.to_string()))
-            .force_path_style(override_endpoint)
-            .interceptor(aws.requests.clone())
-            .build();
-        Ok(StateStore {
-            client: Client::from_conf(conf),
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-            url: url.to_string(),
-        })
+    /// Open `s3://bucket/prefix`, signing for the bucket's own region.
+    pub async fn open(aws: &Aws, url: &str) -> Result<StateStore, AwsError> {
+        let (bucket, prefix) = parse_url(url).map_err(|e| AwsError::new(AwsErrorKind::Other, "opening the state store", e))?;
+        let client = aws.s3_for_bucket(&bucket).await?;
+        Ok(StateStore { client, bucket, prefix, url: url.to_string() })
     }
 
     fn key(&self, rest: &str) -> String {
@@ -90,8 +106,13 @@ impl StateStore {
         self.key("lock.json")
     }
 
-    /// Try once to take the lock.
-    pub async fn try_lock(&self, info: &LockInfo) -> Result<Acquire, String> {
+    pub fn lock_location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.lock_key())
+    }
+
+    /// Try once to take the lock. Finding our own lock (a retried write whose first answer was
+    /// lost) is success.
+    pub async fn try_lock(&self, info: &LockInfo) -> Result<Acquire, AwsError> {
         let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
         let r = self
             .client
@@ -106,46 +127,66 @@ impl StateStore {
         match r {
             Ok(_) => Ok(Acquire::Acquired),
             Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let code = e.as_service_error().and_then(aws_sdk_s3::error::ProvideErrorMetadata::code).map(str::to_string);
-                if status == Some(412) || status == Some(409) || code.as_deref() == Some("PreconditionFailed") || code.as_deref() == Some("ConditionalRequestConflict") {
-                    Ok(Acquire::Held(self.read_lock().await.ok().flatten()))
-                } else {
-                    Err(describe_error(&format!("taking the lock s3://{}/{}", self.bucket, self.lock_key()), &e))
+                let e = AwsError::from_sdk(format!("taking the lock {}", self.lock_location()), &e);
+                // 409 ConditionalRequestConflict: another conditional write is in flight.
+                if !(e.is(AwsErrorKind::PreconditionFailed) || e.status == Some(409)) {
+                    return Err(e);
+                }
+                match self.read_lock().await? {
+                    LockState::Held(h) if h.id == info.id => Ok(Acquire::Acquired),
+                    // Released between our write and our read: try again.
+                    LockState::Absent => Ok(Acquire::Held(LockState::Absent)),
+                    other => Ok(Acquire::Held(other)),
                 }
             }
         }
     }
 
-    pub async fn read_lock(&self) -> Result<Option<LockInfo>, String> {
+    pub async fn read_lock(&self) -> Result<LockState, AwsError> {
         match self.client.get_object().bucket(&self.bucket).key(self.lock_key()).send().await {
             Ok(o) => {
-                let bytes = o.body.collect().await.map_err(|e| format!("reading the lock: {e}"))?.into_bytes();
-                Ok(serde_json::from_slice(&bytes).ok())
+                let bytes = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| AwsError::new(AwsErrorKind::Unreachable, format!("reading the lock {}", self.lock_location()), e.to_string()))?
+                    .into_bytes();
+                Ok(match serde_json::from_slice::<LockInfo>(&bytes) {
+                    Ok(l) => LockState::Held(l),
+                    Err(e) => LockState::Unreadable { reason: format!("not a fleetform lock ({e})") },
+                })
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(describe_error(&format!("reading the lock s3://{}/{}", self.bucket, self.lock_key()), &e)),
+            Err(e) => {
+                let e = AwsError::from_sdk(format!("reading the lock {}", self.lock_location()), &e);
+                if e.is(AwsErrorKind::NotFound) { Ok(LockState::Absent) } else { Err(e) }
+            }
         }
     }
 
-    /// Release the lock if it is still ours (`id`).
-    pub async fn unlock(&self, id: &str) -> Result<bool, String> {
+    /// Release the lock if it is still ours (`id`). False when it was not ours any more.
+    pub async fn unlock(&self, id: &str) -> Result<bool, AwsError> {
         match self.read_lock().await? {
-            Some(l) if l.id == id => {
-                self.client
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(self.lock_key())
-                    .send()
-                    .await
-                    .map_err(|e| describe_error(&format!("releasing the lock s3://{}/{}", self.bucket, self.lock_key()), &e))?;
+            LockState::Held(l) if l.id == id => {
+                self.delete_lock().await?;
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    pub async fn record(&self, rec: &HistoryRecord) -> Result<(), String> {
+    /// Delete the lock object whatever it holds (`unlock` after its checks).
+    pub async fn delete_lock(&self) -> Result<(), AwsError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.lock_key())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("releasing the lock {}", self.lock_location()), &e))?;
+        Ok(())
+    }
+
+    pub async fn record(&self, rec: &HistoryRecord) -> Result<(), AwsError> {
         let key = self.key(&format!("history/{}-{}.json", rec.started.replace(':', ""), rec.id));
         self.client
             .put_object()
@@ -155,34 +196,39 @@ impl StateStore {
             .body(ByteStream::from(serde_json::to_vec_pretty(rec).expect("history serializes")))
             .send()
             .await
-            .map_err(|e| describe_error(&format!("writing the audit record s3://{}/{key}", self.bucket), &e))?;
+            .map_err(|e| AwsError::from_sdk(format!("writing the audit record s3://{}/{key}", self.bucket), &e))?;
         Ok(())
     }
 
-    /// Every audit record, oldest first.
-    pub async fn history(&self) -> Result<Vec<HistoryRecord>, String> {
+    /// Every audit record, oldest first; one that cannot be read is returned as its key and
+    /// why, never dropped in silence.
+    pub async fn history(&self) -> Result<Vec<Result<HistoryRecord, (String, String)>>, AwsError> {
         let mut keys = Vec::new();
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(self.key("history/")).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe_error(&format!("listing the audit trail in {}", self.url), &e))?;
+            let page = page.map_err(|e| AwsError::from_sdk(format!("listing the audit trail in {}", self.url), &e))?;
             keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
         }
         keys.sort();
-        let mut out = Vec::new();
-        for k in keys {
-            let o = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&k)
-                .send()
-                .await
-                .map_err(|e| describe_error(&format!("reading {k}"), &e))?;
-            let bytes = o.body.collect().await.map_err(|e| format!("reading {k}: {e}"))?.into_bytes();
-            if let Ok(r) = serde_json::from_slice(&bytes) {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let reads = futures::future::join_all(keys.iter().map(|k| async move {
+            let o = self.client.get_object().bucket(&self.bucket).key(k).send().await.map_err(|e| AwsError::from_sdk(format!("reading s3://{}/{k}", self.bucket), &e))?;
+            let bytes = o.body.collect().await.map_err(|e| AwsError::new(AwsErrorKind::Unreachable, format!("reading {k}"), e.to_string()))?.into_bytes();
+            Ok::<_, AwsError>(serde_json::from_slice::<HistoryRecord>(&bytes).map_err(|e| (format!("s3://{}/{k}", self.bucket), e.to_string())))
+        }))
+        .await;
+        reads.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("s3://b/p/q/").unwrap(), ("b".into(), "p/q".into()));
+        assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), "".into()));
+        assert!(parse_url("b/p").is_err());
+        assert!(parse_url("s3:///p").is_err());
     }
 }

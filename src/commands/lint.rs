@@ -32,8 +32,8 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
         return Ok(Status::Success);
     }
     let run = render_selected(s, true)?;
-    print_errors(s, &run.errors);
-    let value_warnings = if run.errors.is_empty() { super::value_warnings(&run) } else { Vec::new() };
+    print_errors(s, &run);
+    let value_warnings = if run.failures.is_empty() { super::value_warnings(&run) } else { Vec::new() };
     super::print_warnings(s, &value_warnings);
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_cluster = Vec::new();
@@ -50,11 +50,11 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
             p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
                 "schemaVersion": JSON_SCHEMA_VERSION,
                 "command": "lint",
-                "ok": errors == 0 && run.errors.is_empty(),
+                "ok": errors == 0 && run.failures.is_empty(),
                 "clusters": per_cluster,
                 "findings": findings,
                 "summary": {"errors": errors, "warnings": warnings},
-                "renderErrors": run.errors,
+                "renderErrors": run.errors(),
                 "valueWarnings": value_warnings,
             }))?));
         }
@@ -92,17 +92,17 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
         }
     }
     let n = run.rendered.len();
-    let what = if run.errors.is_empty() {
+    let what = if run.failures.is_empty() {
         format!("{n} cluster(s)")
     } else {
-        format!("{n} of {} cluster(s) ({} failed to render)", run.clusters.len(), run.errors.len())
+        format!("{n} of {} cluster(s) ({} failed to render)", run.clusters.len(), run.failures.len())
     };
     if findings.is_empty() {
         p.status("Linted", &format!("{what}: no findings"));
     } else {
         p.status("Linted", &format!("{what}: {errors} error(s), {warnings} warning(s)"));
     }
-    if errors > 0 || !run.errors.is_empty() {
+    if errors > 0 || !run.failures.is_empty() {
         Ok(Status::Failure)
     } else {
         Ok(Status::Success)

@@ -41,27 +41,57 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
     }
 }
 
+/// A cluster that failed to render, with its name (never parsed back out of a message).
+#[derive(Debug, Clone)]
+pub struct RenderFailure {
+    pub cluster: String,
+    pub diagnostic: Diagnostic,
+}
+
 /// The selected clusters, rendered; failures are collected, not fatal, so all are reported.
 pub struct RenderRun {
     pub repo: RepoFiles,
     pub sets: Vec<crate::core::values::SetOverride>,
     pub clusters: Vec<String>,
     pub rendered: Vec<Rendered>,
-    pub errors: Vec<Diagnostic>,
+    pub failures: Vec<RenderFailure>,
+}
+
+impl RenderRun {
+    /// The errors to show: one per distinct error; an error in a shared file that fails several
+    /// clusters is shown once, naming the clusters it fails.
+    pub fn errors(&self) -> Vec<Diagnostic> {
+        let mut out: Vec<(Diagnostic, Vec<&str>)> = Vec::new();
+        for f in &self.failures {
+            let d = &f.diagnostic;
+            match out.iter_mut().find(|(o, _)| (&o.file, o.line, o.column, &o.message) == (&d.file, d.line, d.column, &d.message)) {
+                Some((_, clusters)) => clusters.push(&f.cluster),
+                None => out.push((d.clone(), vec![&f.cluster])),
+            }
+        }
+        out.into_iter()
+            .map(|(mut d, clusters)| {
+                if clusters.len() > 1 {
+                    d.notes.push(format!("this error fails cluster(s) {}", clusters.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")));
+                }
+                d
+            })
+            .collect()
+    }
 }
 
 pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<RenderRun> {
     let repo = crate::repo::load(&s.root)?;
     let clusters = s.select(&repo, default_all)?;
     let mut rendered = Vec::new();
-    let mut errors = Vec::new();
+    let mut failures = Vec::new();
     for c in &clusters {
         match render_cluster(&repo, c, &s.sets) {
             Ok(r) => rendered.push(r),
-            Err(d) => errors.push(d),
+            Err(d) => failures.push(RenderFailure { cluster: c.clone(), diagnostic: d }),
         }
     }
-    Ok(RenderRun { repo, sets: s.sets.clone(), clusters, rendered, errors })
+    Ok(RenderRun { repo, sets: s.sets.clone(), clusters, rendered, failures })
 }
 
 /// Values no template reads, in the shared vars files and the selected clusters' own: printed
@@ -86,38 +116,12 @@ pub fn print_warnings(s: &Settings, warnings: &[Diagnostic]) {
     }
 }
 
-/// Print render errors on stderr, one block each. An error in a shared file fails every
-/// cluster the same way: it is printed once, with the other clusters named.
-pub fn print_errors(s: &Settings, errors: &[Diagnostic]) {
-    for d in dedup_errors(errors) {
+/// Print render errors on stderr, one block each (see [`RenderRun::errors`]).
+pub fn print_errors(s: &Settings, run: &RenderRun) {
+    for d in run.errors() {
         s.printer.error(&d.to_string());
     }
 }
 
-pub fn dedup_errors(errors: &[Diagnostic]) -> Vec<Diagnostic> {
-    let mut out: Vec<(Diagnostic, Vec<String>)> = Vec::new();
-    for d in errors {
-        let cluster = d.notes.iter().find_map(|n| cluster_of_note(n));
-        match out.iter_mut().find(|(o, _)| (&o.file, o.line, o.column, &o.message) == (&d.file, d.line, d.column, &d.message)) {
-            Some((_, others)) => others.extend(cluster),
-            None => out.push((d.clone(), Vec::new())),
-        }
-    }
-    out.into_iter()
-        .map(|(mut d, others)| {
-            if !others.is_empty() {
-                d.notes.push(format!("the same error fails cluster(s) {}", others.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")));
-            }
-            d
-        })
-        .collect()
-}
-
-fn cluster_of_note(n: &str) -> Option<String> {
-    let i = n.find("cluster `")? + "cluster `".len();
-    let j = n[i..].find('`')? + i;
-    Some(n[i..j].to_string())
-}
-
 /// The JSON envelope every command's JSON output shares.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+pub const JSON_SCHEMA_VERSION: u32 = 2;

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{print_errors, render_selected, JSON_SCHEMA_VERSION};
-use crate::aws::Aws;
 use crate::cli::{Settings, Status};
-use crate::core::desired::{desired, DesiredCluster};
-use crate::core::plan::{plan, Action, ClusterPlan, FieldChange, Summary};
+use crate::core::plan::{Action, FieldChange, Summary};
+pub use crate::ops::plan::ClusterOutcome;
+use crate::ops::plan::{plan_clusters, SavedCluster, SavedPlan};
+use crate::ops::Session;
 use crate::output::{OutputFormat, Printer, Style};
 
 #[derive(Debug, Args)]
@@ -28,71 +28,28 @@ pub struct PlanArgs {
     pub show_sensitive: bool,
 }
 
-/// One cluster's outcome.
-pub struct ClusterOutcome {
-    pub name: String,
-    pub region: String,
-    pub result: Result<(ClusterPlan, DesiredCluster), Vec<String>>,
-    pub live: Option<crate::core::live::LiveCluster>,
-}
-
-/// A saved plan (`plan --out`): what was shown, and the desired state to carry it out exactly.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SavedPlan {
-    pub schema_version: u32,
-    pub kind: String,
-    pub fleetform_version: String,
-    pub created_at: String,
-    pub clusters: Vec<SavedCluster>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SavedCluster {
-    pub plan: ClusterPlan,
-    pub desired: DesiredCluster,
-}
-
-/// Render, read live AWS and plan every selected cluster. Shared by plan and apply.
-pub fn compute(s: &Settings, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
+/// Render the selected clusters, read live AWS in one session and plan each. Render failures
+/// are outcomes too, under their cluster's name.
+pub fn compute(s: &Settings, session: &Session, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
     let started = std::time::Instant::now();
     let run = render_selected(s, default_all)?;
-    print_errors(s, &run.errors);
+    print_errors(s, &run);
     s.printer.debug(&format!("rendered {} cluster(s) in {} ms", run.clusters.len(), started.elapsed().as_millis()));
     let manifests: Vec<&crate::core::model::Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (lives, requests) = rt.block_on(async {
-        let t = std::time::Instant::now();
-        let aws = Aws::load().await;
-        s.printer.debug(&format!("AWS configuration loaded in {} ms", t.elapsed().as_millis()));
-        let t = std::time::Instant::now();
-        let lives = crate::aws::read::read_live(&aws, &manifests).await;
-        s.printer.debug(&format!("live state read in {} ms with {} requests", t.elapsed().as_millis(), aws.requests.get()));
-        (lives, aws.requests.get())
-    });
-    let mut out = Vec::new();
-    for d in &run.errors {
-        let name = d.notes.iter().find_map(|n| n.split('`').nth(1).map(str::to_string)).unwrap_or_else(|| d.file.display().to_string());
-        out.push(ClusterOutcome { name, region: String::new(), result: Err(vec![format!("render failed: {}", d.message)]), live: None });
-    }
-    for m in &manifests {
-        let name = m.name().to_string();
-        let result = match lives.get(&name) {
-            Some(Ok(live)) => desired(m, live).map(|d| (plan(&d, live), d)),
-            Some(Err(e)) => Err(vec![e.clone()]),
-            None => Err(vec!["no live view was read".to_string()]),
-        };
-        let live = lives.get(&name).and_then(|l| l.as_ref().ok()).cloned();
-        out.push(ClusterOutcome { name, region: m.cluster.spec.region.clone(), result, live });
+    let t = std::time::Instant::now();
+    let mut out = session.block_on(plan_clusters(session.aws(), &manifests));
+    s.printer.debug(&format!("live state read and planned in {} ms with {} requests", t.elapsed().as_millis(), session.aws().requests.get()));
+    for f in &run.failures {
+        out.push(ClusterOutcome { name: f.cluster.clone(), region: String::new(), result: Err(vec![format!("render failed: {}", f.diagnostic.message)]), live: None });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((out, requests))
+    Ok((out, session.aws().requests.get()))
 }
 
 pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
-    let (outcomes, requests) = compute(s, true)?;
+    let session = Session::start()?;
+    let (outcomes, requests) = compute(s, &session, true)?;
     let mut total = Summary::default();
     let mut failed = 0;
     for o in &outcomes {
@@ -128,18 +85,8 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
             p.error(&format!("the plan was not saved to {}: fix the errors above and plan again", path.display()));
             return Ok(Status::Failure);
         }
-        let saved = SavedPlan {
-            schema_version: JSON_SCHEMA_VERSION,
-            kind: "fleetform-plan".into(),
-            fleetform_version: env!("CARGO_PKG_VERSION").into(),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            clusters: outcomes
-                .into_iter()
-                .filter_map(|o| o.result.ok())
-                .map(|(plan, desired)| SavedCluster { plan, desired })
-                .collect(),
-        };
-        std::fs::write(path, serde_json::to_string_pretty(&saved)?).with_context(|| format!("cannot write {}", path.display()))?;
+        let saved = SavedPlan::new(outcomes.into_iter().filter_map(|o| o.result.ok()).map(|(plan, desired)| SavedCluster { plan, desired }).collect());
+        write_private(path, &serde_json::to_string_pretty(&saved)?).with_context(|| format!("cannot write {}", path.display()))?;
         p.status("Saved", &format!("plan to {} (it holds user data: keep it private); apply it with `fleetform apply {}`", path.display(), path.display()));
     }
 
@@ -150,6 +97,16 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     } else {
         Ok(Status::Success)
     }
+}
+
+/// Write a file only its owner can read (a saved plan holds user data).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 pub fn summary_line(s: &Summary) -> String {
@@ -173,15 +130,20 @@ pub fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, sho
         .iter()
         .map(|o| match &o.result {
             Ok((plan, _)) => {
-                let mut plan = plan.clone();
-                for c in &mut plan.changes {
+                let mut changes = plan.changes();
+                for c in &mut changes {
                     c.fields = c.fields.iter().map(|f| hide(f, show)).collect();
+                }
+                let mut steps = serde_json::to_value(&plan.steps).unwrap_or_default();
+                if !show {
+                    hide_user_data(&mut steps);
                 }
                 json!({
                     "name": o.name, "region": o.region, "ok": plan.conflicts.is_empty(), "errors": [],
                     "fingerprint": plan.fingerprint, "summary": plan.summary(),
-                    "changes": plan.changes, "unchanged": plan.unchanged,
+                    "changes": changes, "steps": steps, "unchanged": plan.unchanged,
                     "conflicts": plan.conflicts, "replacements": plan.replacements,
+                    "interruptedRolls": plan.interrupted_rolls,
                 })
             }
             Err(errs) => json!({"name": o.name, "region": o.region, "ok": false, "errors": errs}),
@@ -198,6 +160,23 @@ pub fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, sho
     })
 }
 
+/// Replace every `userData` string in a JSON value by a marker (it may hold secrets).
+fn hide_user_data(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "userData" && x.is_string() {
+                    *x = serde_json::Value::String("(sensitive; --show-sensitive prints it)".into());
+                } else {
+                    hide_user_data(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(hide_user_data),
+        _ => {}
+    }
+}
+
 /// The plan of one cluster as text lines (no colour; `paint` adds it).
 fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
     let mut out = Vec::new();
@@ -209,7 +188,7 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
         }
         return out;
     };
-    for c in &plan.changes {
+    for c in &plan.changes() {
         let sign = match c.action {
             Action::Create => '+',
             Action::Update => '~',
@@ -246,6 +225,9 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
     }
     for c in &plan.conflicts {
         out.push(('!', format!("! conflict: {} {}: {}", c.resource_type.label(), c.name, c.reason)));
+    }
+    for r in &plan.interrupted_rolls {
+        out.push(('!', format!("! {}", r.message(&plan.cluster))));
     }
     if !plan.replacements.is_empty() {
         out.push((' ', format!("  A rolling update would replace {} instance(s):", plan.replacements.len())));

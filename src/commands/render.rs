@@ -42,22 +42,22 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     let run = render_selected(s, true)?;
     let all_selected = s.all || s.clusters.is_empty();
     // Warnings only when everything rendered: an error must stand alone.
-    let warnings = if run.errors.is_empty() { super::value_warnings(&run) } else { Vec::new() };
+    let warnings = if run.failures.is_empty() { super::value_warnings(&run) } else { Vec::new() };
     super::print_warnings(s, &warnings);
 
-    if !run.errors.is_empty() {
-        print_errors(s, &run.errors);
+    if !run.failures.is_empty() {
+        print_errors(s, &run);
         if p.format == OutputFormat::Json {
             p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
                 "schemaVersion": JSON_SCHEMA_VERSION,
                 "command": "render",
                 "ok": false,
-                "errors": run.errors,
+                "errors": run.errors(),
             }))?));
         }
         p.info(&format!(
             "{} of {} cluster(s) failed to render; nothing was written.",
-            run.errors.len(),
+            run.failures.len(),
             run.clusters.len()
         ));
         return Ok(Status::Failure);

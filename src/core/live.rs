@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::resources::{AsgConfig, LaunchTemplateData, RecordData, RecordKey};
+use super::resources::{AsgConfig, GroupSizes, LaunchTemplateData, RecordData, RecordKey};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,9 +44,15 @@ pub struct LiveLaunchTemplate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveAsg {
+    /// The configuration; while a killed rolling update holds the group raised, with the
+    /// declared sizes its tag records (what the roll restores).
     pub config: AsgConfig,
+    /// Desired capacity (likewise the declared one while a roll holds the group).
     pub desired_capacity: i32,
     pub instances: Vec<LiveInstance>,
+    /// A rolling update's hold: (the declared sizes its tag records, the group's real sizes).
+    #[serde(default)]
+    pub rolling_hold: Option<(GroupSizes, GroupSizes)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +95,7 @@ impl LiveCluster {
         #[derive(Serialize)]
         struct View<'a> {
             lts: &'a BTreeMap<String, LiveLaunchTemplate>,
-            asgs: BTreeMap<&'a str, &'a AsgConfig>,
+            asgs: BTreeMap<&'a str, (&'a AsgConfig, bool)>,
             foreign_lts: &'a BTreeMap<String, Option<String>>,
             foreign_asgs: &'a BTreeMap<String, Option<String>>,
             zone: &'a Option<String>,
@@ -98,7 +104,7 @@ impl LiveCluster {
         }
         let v = View {
             lts: &self.launch_templates,
-            asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), &a.config)).collect(),
+            asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), (&a.config, a.rolling_hold.is_some()))).collect(),
             foreign_lts: &self.foreign_launch_templates,
             foreign_asgs: &self.foreign_asgs,
             zone: &self.zone_id,

@@ -1,20 +1,151 @@
 //! `plan(desired, live) -> ClusterPlan`: the pure heart of fleetform.
 //!
-//! Per resource: create, update (each changed field as old → new), delete (an owned resource no
-//! longer declared), or unchanged. Only resources the cluster owns (by tag, or by DNS ownership
-//! record) are ever updated or deleted; a declared name that exists without being ours is a
-//! conflict, never a takeover. The plan also says which instances a rolling update would replace
-//! and why — the launch-template version they run, their image, or an instance type no longer
-//! allowed. Everything is ordered (BTreeMap), so the same inputs give the same plan.
-//! Property, tested below: `plan(d, live_of(d))` is empty.
+//! A plan is a list of **typed steps** in the order they are carried out (templates, then the
+//! groups that use them, then DNS in one atomic batch, then deletions), each carrying every
+//! datum the executor needs: the executor matches on the steps and never compares desired and
+//! live again. What people read — per resource, create / update (each changed field as
+//! old → new) / delete — is derived from the steps by [`describe`], a pure function; nothing
+//! ever parses it back. The saved plan file is a serialisation of these steps.
+//!
+//! Only resources the cluster owns (by tag, or by DNS ownership record) are ever updated or
+//! deleted; a declared name that exists without being ours is a conflict, never a takeover. The
+//! plan also says which instances a rolling update would replace and why, and which groups still
+//! carry the sizes of a rolling update that was killed. Everything is ordered (BTreeMap), so the
+//! same inputs give the same plan. Property, tested below: `plan(d, live_of(d))` is empty.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::desired::{DesiredCluster, DesiredGroup};
 use super::live::{LiveAsg, LiveCluster, LiveLaunchTemplate};
 use super::resources::*;
+
+/// One unit of work on AWS, with all it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Step {
+    /// Create a launch template; its version 1 is the default.
+    CreateLaunchTemplate { name: String, data: LaunchTemplateData, tags: BTreeMap<String, String> },
+    /// Create a new version of a launch template with the full data (versions never inherit)
+    /// and make it the default. `version` is the number AWS is expected to give it.
+    CreateLaunchTemplateVersion { name: String, version: i64, from: Option<TemplateVersion>, data: LaunchTemplateData },
+    /// Make an existing version the default (an earlier apply stopped before doing so, or the
+    /// default was moved by hand).
+    SetDefaultVersion { name: String, from: i64, to: i64, reason: Option<String> },
+    /// Create an Auto Scaling group with `desired_capacity` instances.
+    CreateAutoScalingGroup { name: String, config: AsgConfig, desired_capacity: i32 },
+    /// Update a group: exactly the differences of `before` and `after`.
+    UpdateAutoScalingGroup(GroupUpdate),
+    /// Create, update or delete records of one hosted zone in one atomic batch, each with its
+    /// ownership record.
+    ChangeRecords { zone: String, zone_id: String, cluster: String, changes: Vec<RecordChange> },
+    /// Delete an owned group no longer declared, terminating its instances.
+    DeleteAutoScalingGroup { name: String, instances: usize },
+    /// Delete an owned launch template no longer declared.
+    DeleteLaunchTemplate { name: String },
+}
+
+/// A launch-template version as read: its number and data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateVersion {
+    pub version: i64,
+    pub data: LaunchTemplateData,
+}
+
+/// The update of one group. `before` is the group as read (with the declared sizes a rolling
+/// update holds in its tag, when one does), `after` as declared; only their differences are
+/// sent, but `UpdateAutoScalingGroup` always gets the whole mixed-instances policy (an update
+/// without it would drop it on some implementations).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupUpdate {
+    pub name: String,
+    pub before: AsgConfig,
+    pub after: AsgConfig,
+    /// Desired capacity (old, new) when the declared sizes move it.
+    pub desired_capacity: Option<(i32, i32)>,
+    /// A rolling update killed while it held the group raised: its declared sizes live in the
+    /// group's tag until the next roll restores them, so the update rewrites the tag.
+    pub rolling_hold: Option<RollingHold>,
+}
+
+/// The sizes a killed rolling update left: what its tag holds, what the tag must hold after
+/// this apply, and the group's real (raised) sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingHold {
+    pub held: GroupSizes,
+    pub declared: GroupSizes,
+    pub actual: GroupSizes,
+}
+
+impl GroupUpdate {
+    /// True when UpdateAutoScalingGroup must be called (anything but tags changes).
+    pub fn config_changes(&self) -> bool {
+        let strip = |c: &AsgConfig| AsgConfig { tags: BTreeMap::new(), ..c.clone() };
+        strip(&self.before) != strip(&self.after) || self.desired_capacity.is_some()
+    }
+
+    /// Tags to create or overwrite (the tag diff lives here, in the core).
+    pub fn tags_to_set(&self) -> BTreeMap<String, AsgTag> {
+        self.after.tags.iter().filter(|(k, t)| self.before.tags.get(*k) != Some(*t)).map(|(k, t)| (k.clone(), t.clone())).collect()
+    }
+
+    /// Tags to delete.
+    pub fn tags_to_remove(&self) -> BTreeMap<String, AsgTag> {
+        self.before.tags.iter().filter(|(k, _)| !self.after.tags.contains_key(*k)).map(|(k, t)| (k.clone(), t.clone())).collect()
+    }
+
+    /// The sizes to send: the declared ones, or — while a killed roll holds the group raised —
+    /// the declared min and a max that keeps the surge instances (the next roll removes them).
+    /// The desired capacity is then left alone.
+    pub fn sizes_to_send(&self) -> (i32, i32, Option<i32>) {
+        match &self.rolling_hold {
+            Some(h) => (h.declared.min, h.declared.max.max(h.actual.desired), None),
+            None => (self.after.min_size, self.after.max_size, self.desired_capacity.map(|(_, n)| n)),
+        }
+    }
+}
+
+/// One record set's change, for the batch of its zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordChange {
+    pub key: RecordKey,
+    pub action: Action,
+    pub before: Option<RecordData>,
+    pub after: Option<RecordData>,
+}
+
+/// One write of a Route53 batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordWrite {
+    pub upsert: bool,
+    pub key: RecordKey,
+    pub data: RecordData,
+}
+
+/// The writes of a record batch: each record and its ownership record, upserted or deleted.
+pub fn record_writes(cluster: &str, changes: &[RecordChange]) -> Vec<RecordWrite> {
+    let mut out = Vec::new();
+    for c in changes {
+        let (ok, od) = owner_record(&c.key.name, cluster);
+        match (c.action, &c.after, &c.before) {
+            (Action::Delete, _, Some(before)) => {
+                out.push(RecordWrite { upsert: false, key: c.key.clone(), data: before.clone() });
+                out.push(RecordWrite { upsert: false, key: ok, data: od });
+            }
+            (_, Some(after), _) => {
+                out.push(RecordWrite { upsert: true, key: c.key.clone(), data: after.clone() });
+                out.push(RecordWrite { upsert: true, key: ok, data: od });
+            }
+            _ => {}
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +173,7 @@ pub enum Action {
     Delete,
 }
 
+/// A row for people: one field, old and new, as text. Derived from the steps, never read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldChange {
@@ -52,6 +184,7 @@ pub struct FieldChange {
     pub sensitive: bool,
 }
 
+/// A resource's change, for people (derived by [`describe`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
@@ -79,6 +212,26 @@ pub struct Replacement {
     pub reasons: Vec<String>,
 }
 
+/// A group still raised by a rolling update that was killed, and what happens next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterruptedRoll {
+    pub group: String,
+    /// The declared sizes the roll's tag holds.
+    pub held: GroupSizes,
+    /// The group's real sizes now.
+    pub actual: GroupSizes,
+}
+
+impl InterruptedRoll {
+    pub fn message(&self, cluster: &str) -> String {
+        format!(
+            "group {} still carries a rolling update that was interrupted: it is at min/max/desired {}/{}/{}, declared {}/{}/{}; `fleetform rolling-update --cluster {cluster} --yes` removes the surplus instances, restores the declared sizes and finishes the roll",
+            self.group, self.actual.min, self.actual.max, self.actual.desired, self.held.min, self.held.max, self.held.desired
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterPlan {
@@ -86,12 +239,15 @@ pub struct ClusterPlan {
     pub region: String,
     /// Fingerprint of the live state the plan was computed from (see `LiveCluster::fingerprint`).
     pub fingerprint: String,
-    pub changes: Vec<Change>,
+    /// What apply does, in order.
+    pub steps: Vec<Step>,
     pub unchanged: Vec<String>,
     pub conflicts: Vec<Conflict>,
     pub replacements: Vec<Replacement>,
+    #[serde(default)]
+    pub interrupted_rolls: Vec<InterruptedRoll>,
     /// Per group: the launch-template version the group will use after apply.
-    pub launch_template_versions: std::collections::BTreeMap<String, i64>,
+    pub launch_template_versions: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +273,14 @@ impl std::ops::AddAssign for Summary {
 }
 
 impl ClusterPlan {
+    /// The rows people read, derived from the steps.
+    pub fn changes(&self) -> Vec<Change> {
+        describe(&self.steps)
+    }
+
     pub fn summary(&self) -> Summary {
-        let count = |a| self.changes.iter().filter(|c| c.action == a).count();
+        let changes = self.changes();
+        let count = |a| changes.iter().filter(|c| c.action == a).count();
         Summary {
             create: count(Action::Create),
             update: count(Action::Update),
@@ -131,7 +293,47 @@ impl ClusterPlan {
 
     /// No resource changes (instance replacements are the rolling update's business).
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.conflicts.is_empty()
+        self.steps.is_empty() && self.conflicts.is_empty()
+    }
+
+    /// The steps apply carries out, and what it leaves (deletions without --allow-delete).
+    pub fn executable(&self, allow_delete: bool) -> (Vec<Step>, Vec<String>) {
+        if allow_delete {
+            return (self.steps.clone(), Vec::new());
+        }
+        let mut left = Vec::new();
+        let mut out = Vec::new();
+        for s in &self.steps {
+            match s {
+                Step::DeleteAutoScalingGroup { name, .. } => left.push(format!("auto scaling group {name}")),
+                Step::DeleteLaunchTemplate { name } => left.push(format!("launch template {name}")),
+                Step::ChangeRecords { zone, zone_id, cluster, changes } => {
+                    let (del, keep): (Vec<&RecordChange>, Vec<&RecordChange>) = changes.iter().partition(|c| c.action == Action::Delete);
+                    left.extend(del.iter().map(|c| format!("dns record {}", c.key)));
+                    if !keep.is_empty() {
+                        out.push(Step::ChangeRecords { zone: zone.clone(), zone_id: zone_id.clone(), cluster: cluster.clone(), changes: keep.into_iter().cloned().collect() });
+                    }
+                }
+                other => out.push(other.clone()),
+            }
+        }
+        (out, left)
+    }
+}
+
+impl Step {
+    /// One line for progress and reports: "create launch template x".
+    pub fn label(&self) -> String {
+        match self {
+            Step::CreateLaunchTemplate { name, .. } => format!("create launch template {name}"),
+            Step::CreateLaunchTemplateVersion { name, version, .. } => format!("new version {version} of launch template {name}"),
+            Step::SetDefaultVersion { name, to, .. } => format!("make version {to} the default of launch template {name}"),
+            Step::CreateAutoScalingGroup { name, .. } => format!("create auto scaling group {name}"),
+            Step::UpdateAutoScalingGroup(u) => format!("update auto scaling group {}", u.name),
+            Step::ChangeRecords { changes, .. } => format!("change {} dns record(s)", changes.len()),
+            Step::DeleteAutoScalingGroup { name, .. } => format!("delete auto scaling group {name}"),
+            Step::DeleteLaunchTemplate { name } => format!("delete launch template {name}"),
+        }
     }
 }
 
@@ -198,6 +400,80 @@ pub fn diff_asg(old: Option<&AsgConfig>, new: &AsgConfig) -> Vec<FieldChange> {
     f
 }
 
+/// The rows people read, one per resource, derived from the steps (pure).
+pub fn describe(steps: &[Step]) -> Vec<Change> {
+    let mut out = Vec::new();
+    let row = |rt, name: &str, action, fields, notes| Change { resource_type: rt, name: name.to_string(), action, fields, notes };
+    for s in steps {
+        match s {
+            Step::CreateLaunchTemplate { name, data, .. } => {
+                out.push(row(ResourceType::LaunchTemplate, name, Action::Create, diff_launch_template(None, data), vec!["version 1 becomes the default".into()]));
+            }
+            Step::CreateLaunchTemplateVersion { name, version, from, data } => {
+                let from_text = from.as_ref().map_or("an unreadable version".to_string(), |f| format!("version {}", f.version));
+                out.push(row(
+                    ResourceType::LaunchTemplate,
+                    name,
+                    Action::Update,
+                    diff_launch_template(from.as_ref().map(|f| &f.data), data),
+                    vec![format!("new version {version} (from {from_text}) becomes the default")],
+                ));
+            }
+            Step::SetDefaultVersion { name, from, to, reason } => {
+                out.push(row(
+                    ResourceType::LaunchTemplate,
+                    name,
+                    Action::Update,
+                    vec![FieldChange { field: "defaultVersion".into(), old: Some(from.to_string()), new: Some(to.to_string()), sensitive: false }],
+                    reason.iter().cloned().collect(),
+                ));
+            }
+            Step::CreateAutoScalingGroup { name, config, desired_capacity } => {
+                let mut f = diff_asg(None, config);
+                f.insert(2.min(f.len()), FieldChange { field: "desiredCapacity".into(), old: None, new: Some(desired_capacity.to_string()), sensitive: false });
+                out.push(row(ResourceType::AutoScalingGroup, name, Action::Create, f, vec![]));
+            }
+            Step::UpdateAutoScalingGroup(u) => {
+                let mut f = diff_asg(Some(&u.before), &u.after);
+                if let Some((o, n)) = u.desired_capacity {
+                    f.push(FieldChange { field: "desiredCapacity".into(), old: Some(o.to_string()), new: Some(n.to_string()), sensitive: false });
+                }
+                let notes = u
+                    .rolling_hold
+                    .iter()
+                    .map(|h| format!("an interrupted rolling update holds this group raised: its tag {TAG_ROLLING} is rewritten to the declared sizes {}/{}/{}, which the next roll restores", h.declared.min, h.declared.max, h.declared.desired))
+                    .collect();
+                out.push(row(ResourceType::AutoScalingGroup, &u.name, Action::Update, f, notes));
+            }
+            Step::ChangeRecords { changes, .. } => {
+                let show = |r: &RecordData| format!("{} (ttl {})", r.values.join(", "), r.ttl);
+                for c in changes {
+                    let notes = match c.action {
+                        Action::Create => vec![format!("with ownership record {DNS_OWNER_PREFIX}{}", c.key.name)],
+                        Action::Delete => vec!["no longer declared; its ownership record goes with it".into()],
+                        Action::Update => vec![],
+                    };
+                    let field = FieldChange { field: "values".into(), old: c.before.as_ref().map(show), new: c.after.as_ref().map(show), sensitive: false };
+                    out.push(row(ResourceType::DnsRecord, &c.key.to_string(), c.action, vec![field], notes));
+                }
+            }
+            Step::DeleteAutoScalingGroup { name, instances } => {
+                let n = *instances;
+                out.push(row(
+                    ResourceType::AutoScalingGroup,
+                    name,
+                    Action::Delete,
+                    vec![],
+                    vec![format!("no longer declared; deleting it terminates its {n} instance{}", if n == 1 { "" } else { "s" })],
+                ));
+            }
+            Step::DeleteLaunchTemplate { name } => out.push(row(ResourceType::LaunchTemplate, name, Action::Delete, vec![], vec!["no longer declared".into()])),
+        }
+    }
+    out.sort_by(|a, b| (a.resource_type, &a.name, a.action).cmp(&(b.resource_type, &b.name, b.action)));
+    out
+}
+
 /// Which version of `lt` the group is compared with: the one it uses when that was read,
 /// else the template's default.
 fn current_version<'a>(lt: &'a LiveLaunchTemplate, asg: Option<&LiveAsg>) -> Option<(i64, &'a LaunchTemplateData)> {
@@ -208,11 +484,14 @@ fn current_version<'a>(lt: &'a LiveLaunchTemplate, asg: Option<&LiveAsg>) -> Opt
 
 /// The plan of one cluster.
 pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
-    let mut changes = Vec::new();
+    let mut template_steps = Vec::new();
+    let mut group_steps = Vec::new();
+    let mut delete_steps = Vec::new();
     let mut unchanged = Vec::new();
     let mut conflicts = Vec::new();
     let mut replacements = Vec::new();
-    let mut versions = std::collections::BTreeMap::new();
+    let mut interrupted_rolls = Vec::new();
+    let mut versions = BTreeMap::new();
 
     for (name, g) in &d.groups {
         if let Some(owner) = live.foreign_launch_templates.get(name) {
@@ -228,26 +507,13 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         // 1. The launch template: which version will hold the desired data.
         let (target_version, lt_fields) = match live_lt {
             None => {
-                let fields = diff_launch_template(None, &g.launch_template);
-                changes.push(Change {
-                    resource_type: ResourceType::LaunchTemplate,
-                    name: name.clone(),
-                    action: Action::Create,
-                    fields: fields.clone(),
-                    notes: vec!["version 1 becomes the default".into()],
-                });
-                (1, fields)
+                template_steps.push(Step::CreateLaunchTemplate { name: name.clone(), data: g.launch_template.clone(), tags: g.launch_template_tags.clone() });
+                (1, diff_launch_template(None, &g.launch_template))
             }
             Some(lt) => match current_version(lt, live_asg) {
                 Some((v, data)) if *data == g.launch_template => {
                     if lt.default_version != v {
-                        changes.push(Change {
-                            resource_type: ResourceType::LaunchTemplate,
-                            name: name.clone(),
-                            action: Action::Update,
-                            fields: vec![FieldChange { field: "defaultVersion".into(), old: Some(lt.default_version.to_string()), new: Some(v.to_string()), sensitive: false }],
-                            notes: vec![],
-                        });
+                        template_steps.push(Step::SetDefaultVersion { name: name.clone(), from: lt.default_version, to: v, reason: None });
                     } else {
                         unchanged.push(format!("launch template {name}"));
                     }
@@ -258,28 +524,23 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
                 {
                     // An earlier apply created the version and stopped before making it the default.
                     let v = lt.latest_version;
-                    changes.push(Change {
-                        resource_type: ResourceType::LaunchTemplate,
+                    template_steps.push(Step::SetDefaultVersion {
                         name: name.clone(),
-                        action: Action::Update,
-                        fields: vec![FieldChange { field: "defaultVersion".into(), old: Some(lt.default_version.to_string()), new: Some(v.to_string()), sensitive: false }],
-                        notes: vec![format!("version {v} already holds the declared data (an earlier apply stopped before making it the default)")],
+                        from: lt.default_version,
+                        to: v,
+                        reason: Some(format!("version {v} already holds the declared data (an earlier apply stopped before making it the default)")),
                     });
-                    let fields = diff_launch_template(current.map(|(_, d)| d), &g.launch_template);
-                    (v, fields)
+                    (v, diff_launch_template(current.map(|(_, d)| d), &g.launch_template))
                 }
                 current => {
                     let next = lt.latest_version + 1;
-                    let fields = diff_launch_template(current.map(|(_, d)| d), &g.launch_template);
-                    let from = current.map_or("an unreadable version".to_string(), |(v, _)| format!("version {v}"));
-                    changes.push(Change {
-                        resource_type: ResourceType::LaunchTemplate,
+                    template_steps.push(Step::CreateLaunchTemplateVersion {
                         name: name.clone(),
-                        action: Action::Update,
-                        fields: fields.clone(),
-                        notes: vec![format!("new version {next} (from {from}) becomes the default")],
+                        version: next,
+                        from: current.map(|(v, d)| TemplateVersion { version: v, data: d.clone() }),
+                        data: g.launch_template.clone(),
                     });
-                    (next, fields)
+                    (next, diff_launch_template(current.map(|(_, d)| d), &g.launch_template))
                 }
             },
         };
@@ -288,32 +549,28 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         let mut want = g.asg.clone();
         want.launch_template_version = target_version.to_string();
         match live_asg {
-            None => changes.push(Change {
-                resource_type: ResourceType::AutoScalingGroup,
-                name: name.clone(),
-                action: Action::Create,
-                fields: {
-                    let mut f = diff_asg(None, &want);
-                    f.insert(2, FieldChange { field: "desiredCapacity".into(), old: None, new: Some(want.min_size.to_string()), sensitive: false });
-                    f
-                },
-                notes: vec![],
-            }),
+            None => group_steps.push(Step::CreateAutoScalingGroup { name: name.clone(), desired_capacity: want.min_size, config: want }),
             Some(a) => {
-                let mut fields = diff_asg(Some(&a.config), &want);
                 let clamped = a.desired_capacity.clamp(want.min_size, want.max_size.max(want.min_size));
-                if clamped != a.desired_capacity {
-                    fields.push(FieldChange {
-                        field: "desiredCapacity".into(),
-                        old: Some(a.desired_capacity.to_string()),
-                        new: Some(clamped.to_string()),
-                        sensitive: false,
-                    });
+                let desired_capacity = (clamped != a.desired_capacity).then_some((a.desired_capacity, clamped));
+                let rolling_hold = a.rolling_hold.map(|(held, actual)| RollingHold {
+                    held,
+                    declared: GroupSizes { min: want.min_size, max: want.max_size, desired: clamped },
+                    actual,
+                });
+                if let Some((held, actual)) = a.rolling_hold {
+                    interrupted_rolls.push(InterruptedRoll { group: name.clone(), held, actual });
                 }
-                if fields.is_empty() {
+                let u = GroupUpdate { name: name.clone(), before: a.config.clone(), after: want, desired_capacity, rolling_hold };
+                if u.before == u.after && u.desired_capacity.is_none() {
                     unchanged.push(format!("auto scaling group {name}"));
                 } else {
-                    changes.push(Change { resource_type: ResourceType::AutoScalingGroup, name: name.clone(), action: Action::Update, fields, notes: vec![] });
+                    // With a hold, the declared sizes go into the tag, not into min/max/desired.
+                    let u = match u.rolling_hold {
+                        Some(_) => GroupUpdate { desired_capacity: None, ..u },
+                        None => u,
+                    };
+                    group_steps.push(Step::UpdateAutoScalingGroup(u));
                 }
                 replacements.extend(replacements_of(name, g, a, target_version, &lt_fields));
             }
@@ -323,33 +580,30 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
     // Owned resources no longer declared.
     for (name, a) in &live.asgs {
         if !d.groups.contains_key(name) {
-            let n = a.instances.len();
-            changes.push(Change {
-                resource_type: ResourceType::AutoScalingGroup,
-                name: name.clone(),
-                action: Action::Delete,
-                fields: vec![],
-                notes: vec![format!("no longer declared; deleting it terminates its {n} instance{}", if n == 1 { "" } else { "s" })],
-            });
+            delete_steps.push(Step::DeleteAutoScalingGroup { name: name.clone(), instances: a.instances.len() });
         }
     }
     for name in live.launch_templates.keys() {
         if !d.groups.contains_key(name) {
-            changes.push(Change { resource_type: ResourceType::LaunchTemplate, name: name.clone(), action: Action::Delete, fields: vec![], notes: vec!["no longer declared".into()] });
+            delete_steps.push(Step::DeleteLaunchTemplate { name: name.clone() });
         }
     }
-
-    plan_records(d, live, &mut changes, &mut unchanged, &mut conflicts);
-
-    changes.sort_by(|a, b| (a.resource_type, &a.name, a.action).cmp(&(b.resource_type, &b.name, b.action)));
+    // Templates before the groups that use them, DNS after the groups, deletions last (groups
+    // before the templates they launched from).
+    let mut steps = template_steps;
+    steps.extend(group_steps);
+    steps.extend(plan_records(d, live, &mut unchanged, &mut conflicts));
+    delete_steps.sort_by_key(|s| matches!(s, Step::DeleteLaunchTemplate { .. }));
+    steps.extend(delete_steps);
     ClusterPlan {
         cluster: d.name.clone(),
         region: d.region.clone(),
         fingerprint: live.fingerprint(),
-        changes,
+        steps,
         unchanged,
         conflicts,
         replacements,
+        interrupted_rolls,
         launch_template_versions: versions,
     }
 }
@@ -399,45 +653,35 @@ fn replacements_of(name: &str, g: &DesiredGroup, a: &LiveAsg, target: i64, lt_fi
     out
 }
 
-fn plan_records(d: &DesiredCluster, live: &LiveCluster, changes: &mut Vec<Change>, unchanged: &mut Vec<String>, conflicts: &mut Vec<Conflict>) {
+fn plan_records(d: &DesiredCluster, live: &LiveCluster, unchanged: &mut Vec<String>, conflicts: &mut Vec<Conflict>) -> Option<Step> {
     if d.records.is_empty() && live.records.values().all(|r| r.owner.as_deref() != Some(&d.name)) {
-        return;
+        return None;
     }
-    if d.dns_zone.is_some() && live.zone_id.is_none() && !d.records.is_empty() {
-        conflicts.push(Conflict {
-            resource_type: ResourceType::DnsRecord,
-            name: d.dns_zone.clone().unwrap_or_default(),
-            reason: "hosted zone not found in Route53; create it (fleetform references zones, never creates them) or fix spec.dnsZone".into(),
-        });
-        return;
-    }
-    let show = |r: &RecordData| format!("{} (ttl {})", r.values.join(", "), r.ttl);
-    for (key, want) in &d.records {
-        let name = key.to_string();
-        match live.records.get(key) {
-            None => changes.push(Change {
+    let zone = d.dns_zone.clone().unwrap_or_default();
+    let Some(zone_id) = live.zone_id.clone() else {
+        if d.dns_zone.is_some() && !d.records.is_empty() {
+            conflicts.push(Conflict {
                 resource_type: ResourceType::DnsRecord,
-                name,
-                action: Action::Create,
-                fields: vec![FieldChange { field: "values".into(), old: None, new: Some(show(want)), sensitive: false }],
-                notes: vec![format!("with ownership record {DNS_OWNER_PREFIX}{}", key.name)],
-            }),
+                name: zone,
+                reason: "hosted zone not found in Route53; create it (fleetform references zones, never creates them) or fix spec.dnsZone".into(),
+            });
+        }
+        return None;
+    };
+    let mut changes = Vec::new();
+    for (key, want) in &d.records {
+        match live.records.get(key) {
+            None => changes.push(RecordChange { key: key.clone(), action: Action::Create, before: None, after: Some(want.clone()) }),
             Some(have) if have.owner.as_deref() == Some(&d.name) => {
                 if have.data == *want {
-                    unchanged.push(format!("dns record {name}"));
+                    unchanged.push(format!("dns record {key}"));
                 } else {
-                    changes.push(Change {
-                        resource_type: ResourceType::DnsRecord,
-                        name,
-                        action: Action::Update,
-                        fields: vec![FieldChange { field: "values".into(), old: Some(show(&have.data)), new: Some(show(want)), sensitive: false }],
-                        notes: vec![],
-                    });
+                    changes.push(RecordChange { key: key.clone(), action: Action::Update, before: Some(have.data.clone()), after: Some(want.clone()) });
                 }
             }
             Some(have) => conflicts.push(Conflict {
                 resource_type: ResourceType::DnsRecord,
-                name,
+                name: key.to_string(),
                 reason: match &have.owner {
                     Some(c) => format!("exists and belongs to cluster `{c}`"),
                     None => format!(
@@ -451,15 +695,10 @@ fn plan_records(d: &DesiredCluster, live: &LiveCluster, changes: &mut Vec<Change
     }
     for (key, have) in &live.records {
         if have.owner.as_deref() == Some(&d.name) && !d.records.contains_key(key) {
-            changes.push(Change {
-                resource_type: ResourceType::DnsRecord,
-                name: key.to_string(),
-                action: Action::Delete,
-                fields: vec![FieldChange { field: "values".into(), old: Some(show(&have.data)), new: None, sensitive: false }],
-                notes: vec!["no longer declared; its ownership record goes with it".into()],
-            });
+            changes.push(RecordChange { key: key.clone(), action: Action::Delete, before: Some(have.data.clone()), after: None });
         }
     }
+    (!changes.is_empty()).then(|| Step::ChangeRecords { zone, zone_id, cluster: d.name.clone(), changes })
 }
 
 /// What AWS would look like after a perfect apply of `d` (for tests and for the property).
@@ -477,7 +716,7 @@ pub fn live_of(d: &DesiredCluster) -> LiveCluster {
         );
         let mut config = g.asg.clone();
         config.launch_template_version = "1".into();
-        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![] });
+        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None });
     }
     if d.dns_zone.is_some() {
         live.zone_id = Some("Z1".into());
@@ -543,7 +782,7 @@ mod tests {
                 let m = example(c, v);
                 let d = desired(&m, &facts(&m)).unwrap();
                 let p = plan(&d, &with_facts(live_of(&d), &m));
-                assert!(p.is_empty(), "{c} {v:?}: {:#?}", p.changes);
+                assert!(p.is_empty(), "{c} {v:?}: {:#?}", p.changes());
                 assert!(p.replacements.is_empty());
                 assert_eq!(p.unchanged.len(), 2 * m.groups.len() + m.cluster.spec.dns_records.len());
             }
@@ -557,7 +796,8 @@ mod tests {
         let p = plan(&d, &facts(&m));
         let s = p.summary();
         assert_eq!((s.create, s.update, s.delete), (2 * m.groups.len() + 2, 0, 0));
-        let asg = p.changes.iter().find(|c| c.name == "spot-nodes-app-4x.prod-customer.k8s.foo.bar" && c.resource_type == ResourceType::AutoScalingGroup).unwrap();
+        let changes = p.changes();
+        let asg = changes.iter().find(|c| c.name == "spot-nodes-app-4x.prod-customer.k8s.foo.bar" && c.resource_type == ResourceType::AutoScalingGroup).unwrap();
         let f = |n: &str| asg.fields.iter().find(|f| f.field == n).and_then(|f| f.new.clone());
         assert_eq!(f("maxSize").as_deref(), Some("100"));
         assert_eq!(f("desiredCapacity").as_deref(), Some("1"));
@@ -586,8 +826,8 @@ mod tests {
             private_dns_name: Some("ip-10-0-0-1.eu-west-3.compute.internal".into()),
         });
         let p = plan(&d, &live);
-        assert_eq!(p.changes.len(), 1, "{:#?}", p.changes);
-        let c = &p.changes[0];
+        assert_eq!(p.changes().len(), 1, "{:#?}", p.changes());
+        let c = &p.changes()[0];
         assert_eq!((c.action, c.name.as_str()), (Action::Update, name));
         let fields: Vec<(&str, Option<&str>, Option<&str>)> = c.fields.iter().map(|f| (f.field.as_str(), f.old.as_deref(), f.new.as_deref())).collect();
         assert_eq!(fields, vec![("maxSize", Some("7"), Some("50")), ("desiredCapacity", Some("60"), Some("50"))]);
@@ -601,10 +841,11 @@ mod tests {
         let mut live2 = live.clone();
         live2.images = facts2.images.clone();
         let p2 = plan(&d2, &live2);
-        let lt = p2.changes.iter().find(|c| c.name == name && c.resource_type == ResourceType::LaunchTemplate).unwrap();
+        let changes2 = p2.changes();
+        let lt = changes2.iter().find(|c| c.name == name && c.resource_type == ResourceType::LaunchTemplate).unwrap();
         assert_eq!(lt.fields[0].field, "image");
         assert_eq!(lt.notes, vec!["new version 2 (from version 1) becomes the default".to_string()]);
-        let asg = p2.changes.iter().find(|c| c.name == name && c.resource_type == ResourceType::AutoScalingGroup).unwrap();
+        let asg = changes2.iter().find(|c| c.name == name && c.resource_type == ResourceType::AutoScalingGroup).unwrap();
         assert!(asg.fields.iter().any(|f| f.field == "launchTemplate" && f.new.as_deref() == Some(&format!("{name} version 2")[..])));
         assert_eq!(p2.replacements.len(), 1);
         assert_eq!(p2.replacements[0].reasons, vec!["launch template version 1 -> 2: image ami-760aaa0f -> ami-0new".to_string()]);
@@ -622,11 +863,12 @@ mod tests {
         live.launch_templates.remove(taken);
         live.foreign_asgs.insert(taken.into(), None);
         let p = plan(&d, &live);
-        let del: Vec<&str> = p.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.name.as_str()).collect();
+        let changes = p.changes();
+        let del: Vec<&str> = changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.name.as_str()).collect();
         assert_eq!(del, vec!["retired.staging.k8s.foo.bar"]);
         assert_eq!(p.conflicts.len(), 1);
         assert!(p.conflicts[0].reason.contains("not managed by fleetform"));
-        assert!(!p.changes.iter().any(|c| c.name == taken), "a foreign group is never planned for change");
+        assert!(!p.changes().iter().any(|c| c.name == taken), "a foreign group is never planned for change");
     }
 
     #[test]
@@ -643,7 +885,8 @@ mod tests {
         let p = plan(&d, &live);
         assert_eq!(p.conflicts.len(), 1, "{:#?}", p.conflicts);
         assert_eq!(p.conflicts[0].name, key.to_string());
-        let del: Vec<&str> = p.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.name.as_str()).collect();
+        let changes = p.changes();
+        let del: Vec<&str> = changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.name.as_str()).collect();
         assert_eq!(del, vec!["old.staging.k8s.foo.bar. A"]);
     }
 }

@@ -22,7 +22,7 @@ pub const TAG_GROUP: &str = "fleetform.io/group";
 pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
 
 /// A group's min, max and desired sizes, as the rolling-update tag holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSizes {
     pub min: i32,
     pub max: i32,

@@ -72,7 +72,9 @@ pub fn schedule(plan: &ClusterPlan, d: &DesiredCluster, live: &LiveCluster, forc
         } else {
             plan.replacements.iter().filter(|r| r.group == *name).cloned().collect()
         };
-        if todo.is_empty() {
+        // A group a killed roll left raised is scheduled even with nothing to replace: the
+        // roll restores its declared sizes first.
+        if todo.is_empty() && a.rolling_hold.is_none() {
             continue;
         }
         todo.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));

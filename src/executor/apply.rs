@@ -1,27 +1,20 @@
-//! Apply one cluster's plan: lock, steps in a safe order, audit record, unlock.
+//! Carry out one cluster's plan: its typed steps, in order, one AWS call kind per step kind.
+//!
+//! The executor makes no decision of its own: it matches on the steps the pure plan computed
+//! (under the lock, from a fresh read) and never compares desired and live again. Between steps
+//! it checks for an interrupt (Ctrl-C, SIGTERM) and stops cleanly; a failed step stops the
+//! cluster and lists the rest as not done. The lock, the read, the plan and the audit record are
+//! the orchestration's business (`crate::ops`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use aws_sdk_route53::types::ChangeAction;
 use serde::Serialize;
 
-use super::progress::{timestamp, ClusterProgress};
-use crate::aws::state::{Acquire, HistoryRecord, LockInfo, StateStore};
-use crate::aws::{autoscaling, ec2, route53, Aws};
-use crate::core::desired::DesiredCluster;
-use crate::core::live::LiveCluster;
-use crate::core::plan::{Action, ClusterPlan, ResourceType};
-use crate::core::resources::{owner_record, RecordKey};
-
-pub struct ApplyOptions {
-    pub allow_delete: bool,
-    pub lock_timeout: Duration,
-    pub interrupted: Arc<AtomicBool>,
-    pub command: String,
-    pub commit: Option<String>,
-}
+use super::progress::ClusterProgress;
+use crate::aws::cloud::Cloud;
+use crate::core::plan::{record_writes, Action, Step};
+use crate::core::resources::{AsgConfig, AsgTag, TAG_ROLLING};
 
 /// What happened to one cluster.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,290 +37,292 @@ impl ClusterReport {
     pub fn ok(&self) -> bool {
         self.failed.is_none() && !self.interrupted
     }
-}
 
-/// One unit of work.
-struct Step {
-    label: String,
-    kind: StepKind,
-}
-
-enum StepKind {
-    CreateTemplate(String),
-    NewVersion(String),
-    DefaultVersion(String, i64),
-    CreateGroup(String),
-    UpdateGroup(String, Option<i32>),
-    Records(Vec<(ChangeAction, RecordKey, crate::core::resources::RecordData)>, Vec<String>),
-    DeleteGroup(String),
-    DeleteTemplate(String),
-}
-
-fn steps(plan: &ClusterPlan, desired: &DesiredCluster, live: &LiveCluster, allow_delete: bool, report: &mut ClusterReport) -> Vec<Step> {
-    let mut out = Vec::new();
-    for c in plan.changes.iter().filter(|c| c.resource_type == ResourceType::LaunchTemplate) {
-        let n = c.name.clone();
-        match c.action {
-            Action::Create => out.push(Step { label: format!("create launch template {n}"), kind: StepKind::CreateTemplate(n) }),
-            Action::Update if c.fields.len() == 1 && c.fields[0].field == "defaultVersion" => {
-                let v = plan.launch_template_versions.get(&n).copied().unwrap_or(1);
-                out.push(Step { label: format!("make version {v} the default of launch template {n}"), kind: StepKind::DefaultVersion(n, v) });
-            }
-            Action::Update => out.push(Step { label: format!("new version of launch template {n}"), kind: StepKind::NewVersion(n) }),
-            Action::Delete => {}
-        }
-    }
-    for c in plan.changes.iter().filter(|c| c.resource_type == ResourceType::AutoScalingGroup) {
-        let n = c.name.clone();
-        match c.action {
-            Action::Create => out.push(Step { label: format!("create auto scaling group {n}"), kind: StepKind::CreateGroup(n) }),
-            Action::Update => {
-                let desired_cap = c.fields.iter().find(|f| f.field == "desiredCapacity").and_then(|f| f.new.as_ref()).and_then(|v| v.parse().ok());
-                out.push(Step { label: format!("update auto scaling group {n}"), kind: StepKind::UpdateGroup(n, desired_cap) });
-            }
-            Action::Delete => {}
-        }
-    }
-    // Records: one atomic batch with their ownership records.
-    let mut rec = Vec::new();
-    let mut names = Vec::new();
-    for c in plan.changes.iter().filter(|c| c.resource_type == ResourceType::DnsRecord) {
-        let Some(key) = desired.records.keys().chain(live.records.keys()).find(|k| k.to_string() == c.name).cloned() else { continue };
-        match c.action {
-            Action::Create | Action::Update => {
-                let data = desired.records[&key].clone();
-                rec.push((ChangeAction::Upsert, key.clone(), data));
-                let (ok, od) = owner_record(&key.name, &desired.name);
-                rec.push((ChangeAction::Upsert, ok, od));
-                names.push(format!("{} {}", if c.action == Action::Create { "create" } else { "update" }, c.name));
-            }
-            Action::Delete if allow_delete => {
-                let data = live.records[&key].data.clone();
-                rec.push((ChangeAction::Delete, key.clone(), data));
-                let (ok, od) = owner_record(&key.name, &desired.name);
-                rec.push((ChangeAction::Delete, ok, od));
-                names.push(format!("delete {}", c.name));
-            }
-            Action::Delete => report.not_deleted.push(format!("dns record {}", c.name)),
-        }
-    }
-    if !rec.is_empty() {
-        out.push(Step { label: format!("change {} dns record(s)", names.len()), kind: StepKind::Records(rec, names) });
-    }
-    for c in plan.changes.iter().filter(|c| c.action == Action::Delete) {
-        let n = c.name.clone();
-        match (c.resource_type, allow_delete) {
-            (ResourceType::AutoScalingGroup, true) => out.push(Step { label: format!("delete auto scaling group {n}"), kind: StepKind::DeleteGroup(n) }),
-            (ResourceType::LaunchTemplate, true) => {}
-            (ResourceType::DnsRecord, _) => {}
-            (rt, false) => report.not_deleted.push(format!("{} {n}", rt.label())),
-        }
-    }
-    if allow_delete {
-        for c in plan.changes.iter().filter(|c| c.action == Action::Delete && c.resource_type == ResourceType::LaunchTemplate) {
-            out.push(Step { label: format!("delete launch template {}", c.name), kind: StepKind::DeleteTemplate(c.name.clone()) });
-        }
-    }
-    out
-}
-
-/// Take the cluster's lock, waiting up to `timeout`.
-pub async fn lock(store: &StateStore, info: &LockInfo, timeout: Duration, progress: &ClusterProgress, interrupted: &AtomicBool) -> Result<(), String> {
-    let start = Instant::now();
-    let mut wait = Duration::from_millis(500);
-    let mut announced = false;
-    loop {
-        match store.try_lock(info).await? {
-            Acquire::Acquired => return Ok(()),
-            Acquire::Held(holder) => {
-                let who = holder.map_or("an unreadable lock".to_string(), |h| h.to_string());
-                if start.elapsed() >= timeout || interrupted.load(Ordering::SeqCst) {
-                    return Err(format!(
-                        "the cluster is locked: {who} (s3://{}/{}). Wait for that apply to finish; if it died, break the lock with `fleetform unlock --cluster {} LOCK_ID`",
-                        store.bucket,
-                        store.lock_key(),
-                        progress.cluster()
-                    ));
-                }
-                if !announced {
-                    progress.start(&format!("waiting for the lock: {who}"));
-                    announced = true;
-                }
-                tokio::time::sleep(wait.min(timeout.saturating_sub(start.elapsed())).max(Duration::from_millis(50))).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-        }
+    /// True when anything on AWS was changed (the audit trail must say so).
+    pub fn changed_anything(&self) -> bool {
+        !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
     }
 }
 
-pub fn lock_info(command: &str) -> LockInfo {
-    let id = {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        format!("{:x}", (nanos ^ (u128::from(std::process::id()) << 64)) & 0xffff_ffff_ffff)
-    };
-    LockInfo {
-        id,
-        who: std::env::var("USER")
-            .or_else(|_| std::env::var("BUILD_USER"))
-            .ok()
-            .or_else(|| {
-                let o = std::process::Command::new("id").arg("-un").output().ok()?;
-                o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into()),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
-        pid: std::process::id(),
-        command: command.to_string(),
-        created: timestamp(),
-    }
-}
-
-/// Carry out one cluster's plan. The lock is taken before the first step and always released.
-pub async fn apply_cluster(
-    aws: &Aws,
-    plan: &ClusterPlan,
-    desired: &DesiredCluster,
-    live: &LiveCluster,
-    store: &StateStore,
-    opts: &ApplyOptions,
-    progress: &ClusterProgress,
-) -> ClusterReport {
-    let mut report = ClusterReport { cluster: plan.cluster.clone(), ..Default::default() };
-    let info = lock_info(&opts.command);
-    let started = timestamp();
-    if let Err(e) = lock(store, &info, opts.lock_timeout, progress, &opts.interrupted).await {
-        report.failed = Some(e);
-        return report;
-    }
-    let steps = steps(plan, desired, live, opts.allow_delete, &mut report);
-    run_steps(aws, plan, desired, live, &steps, opts, progress, &mut report).await;
-
-    let rec = HistoryRecord {
-        id: info.id.clone(),
-        cluster: plan.cluster.clone(),
-        who: info.who.clone(),
-        host: info.host.clone(),
-        started,
-        finished: timestamp(),
-        commit: opts.commit.clone(),
-        command: opts.command.clone(),
-        result: if report.interrupted {
-            "interrupted".into()
-        } else if report.failed.is_some() {
-            "failed".into()
-        } else {
-            "ok".into()
-        },
-        created: report.created.clone(),
-        updated: report.updated.clone(),
-        deleted: report.deleted.clone(),
-        failed: report.failed.iter().cloned().collect(),
-    };
-    if !(rec.created.is_empty() && rec.updated.is_empty() && rec.deleted.is_empty() && rec.failed.is_empty()) {
-        if let Err(e) = store.record(&rec).await {
-            progress.done(&format!("warning: the audit record was not written: {e}"));
-        }
-    }
-    if let Err(e) = store.unlock(&info.id).await {
-        report.failed.get_or_insert(format!("releasing the lock failed: {e}; break it with `fleetform unlock --cluster {} {}`", plan.cluster, info.id));
-    }
-    report
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_steps(
-    aws: &Aws,
-    plan: &ClusterPlan,
-    desired: &DesiredCluster,
-    live: &LiveCluster,
-    steps: &[Step],
-    opts: &ApplyOptions,
-    progress: &ClusterProgress,
-    report: &mut ClusterReport,
-) {
-    let region = desired.region.as_str();
-    let ec2c = aws.ec2(region);
-    let asgc = aws.autoscaling(region);
-    let r53 = aws.route53();
-    // Versions actually created in this run (AWS may number them otherwise than predicted).
-    let mut versions = plan.launch_template_versions.clone();
+/// Carry out `steps` in `region`, recording what was done in `report`.
+pub async fn run_steps<C: Cloud>(cloud: &C, region: &str, steps: &[Step], interrupted: &AtomicBool, progress: &ClusterProgress, report: &mut ClusterReport) {
+    // Versions AWS numbered otherwise than the plan predicted: name → (predicted, created).
+    let mut renumbered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
-        if opts.interrupted.load(Ordering::SeqCst) {
+        if interrupted.load(Ordering::SeqCst) {
             report.interrupted = true;
-            report.not_done = steps[i..].iter().map(|s| s.label.clone()).collect();
+            report.not_done = steps[i..].iter().map(Step::label).collect();
             return;
         }
-        progress.start(&step.label);
-        let r: Result<(), String> = async {
-            match &step.kind {
-                StepKind::CreateTemplate(n) => {
-                    let g = &desired.groups[n];
-                    ec2::create_template(&ec2c, region, n, &g.launch_template, &g.launch_template_tags).await?;
-                    versions.insert(n.clone(), 1);
-                    report.created.push(format!("launch template {n}"));
-                }
-                StepKind::NewVersion(n) => {
-                    let v = ec2::create_version(&ec2c, region, n, &desired.groups[n].launch_template).await?;
-                    ec2::set_default_version(&ec2c, region, n, v).await?;
-                    versions.insert(n.clone(), v);
-                    report.updated.push(format!("launch template {n} (version {v})"));
-                }
-                StepKind::DefaultVersion(n, v) => {
-                    ec2::set_default_version(&ec2c, region, n, *v).await?;
-                    report.updated.push(format!("launch template {n} (default version {v})"));
-                }
-                StepKind::CreateGroup(n) => {
-                    let mut cfg = desired.groups[n].asg.clone();
-                    cfg.launch_template_version = versions.get(n).copied().unwrap_or(1).to_string();
-                    autoscaling::create_group(&asgc, region, n, &cfg, cfg.min_size).await?;
-                    report.created.push(format!("auto scaling group {n}"));
-                }
-                StepKind::UpdateGroup(n, desired_cap) => {
-                    let mut cfg = desired.groups[n].asg.clone();
-                    cfg.launch_template_version = versions.get(n).copied().unwrap_or(1).to_string();
-                    let have = live.asgs.get(n).map(|a| a.config.clone()).unwrap_or_default();
-                    let mut core_have = have.clone();
-                    core_have.tags = cfg.tags.clone();
-                    if core_have != cfg || desired_cap.is_some() {
-                        autoscaling::update_group(&asgc, region, n, &cfg, *desired_cap).await?;
-                    }
-                    autoscaling::sync_tags(&asgc, region, n, &have.tags, &cfg.tags).await?;
-                    report.updated.push(format!("auto scaling group {n}"));
-                }
-                StepKind::Records(changes, names) => {
-                    let zone = desired.dns_zone.clone().unwrap_or_default();
-                    let id = live.zone_id.clone().ok_or_else(|| format!("hosted zone {zone} not found"))?;
-                    route53::change_records(&r53, &zone, &id, changes).await?;
-                    for n in names {
-                        let (verb, name) = n.split_once(' ').unwrap_or(("update", n));
-                        let list = match verb {
-                            "create" => &mut report.created,
-                            "delete" => &mut report.deleted,
-                            _ => &mut report.updated,
-                        };
-                        list.push(format!("dns record {name}"));
-                    }
-                }
-                StepKind::DeleteGroup(n) => {
-                    autoscaling::delete_group(&asgc, region, n).await?;
-                    report.deleted.push(format!("auto scaling group {n}"));
-                }
-                StepKind::DeleteTemplate(n) => {
-                    ec2::delete_template(&ec2c, region, n).await?;
-                    report.deleted.push(format!("launch template {n}"));
-                }
-            }
-            Ok(())
-        }
-        .await;
-        match r {
-            Ok(()) => progress.done(&format!("done: {}", step.label)),
+        let label = step.label();
+        progress.start(&label);
+        match run_step(cloud, region, step, &mut renumbered, report).await {
+            Ok(()) => progress.done(&format!("done: {label}")),
             Err(e) => {
-                progress.done(&format!("FAILED: {}", step.label));
-                report.failed = Some(e);
-                report.not_done = steps[i + 1..].iter().map(|s| s.label.clone()).collect();
+                progress.done(&format!("FAILED: {label}"));
+                report.failed = Some(e.to_string());
+                report.not_done = steps[i + 1..].iter().map(Step::label).collect();
                 return;
             }
         }
+    }
+}
+
+/// A group configuration pointed at the version AWS really created.
+fn renumber(cfg: &AsgConfig, renumbered: &BTreeMap<String, (i64, i64)>) -> AsgConfig {
+    let mut c = cfg.clone();
+    if let Some((predicted, created)) = renumbered.get(&c.launch_template) {
+        if c.launch_template_version == predicted.to_string() {
+            c.launch_template_version = created.to_string();
+        }
+    }
+    c
+}
+
+async fn run_step<C: Cloud>(
+    cloud: &C,
+    region: &str,
+    step: &Step,
+    renumbered: &mut BTreeMap<String, (i64, i64)>,
+    report: &mut ClusterReport,
+) -> Result<(), crate::aws::AwsError> {
+    match step {
+        Step::CreateLaunchTemplate { name, data, tags } => {
+            cloud.create_template(region, name, data, tags).await?;
+            report.created.push(format!("launch template {name}"));
+        }
+        Step::CreateLaunchTemplateVersion { name, version, data, .. } => {
+            let v = cloud.create_version(region, name, data).await?;
+            if v != *version {
+                renumbered.insert(name.clone(), (*version, v));
+            }
+            cloud.set_default_version(region, name, v).await?;
+            report.updated.push(format!("launch template {name} (version {v})"));
+        }
+        Step::SetDefaultVersion { name, to, .. } => {
+            cloud.set_default_version(region, name, *to).await?;
+            report.updated.push(format!("launch template {name} (default version {to})"));
+        }
+        Step::CreateAutoScalingGroup { name, config, desired_capacity } => {
+            cloud.create_group(region, name, &renumber(config, renumbered), *desired_capacity).await?;
+            report.created.push(format!("auto scaling group {name}"));
+        }
+        Step::UpdateAutoScalingGroup(u) => {
+            if let Some(h) = &u.rolling_hold {
+                // First the tag: from here on the declared sizes the next roll restores are
+                // the new ones, whether or not the rest of this step happens.
+                let tag = BTreeMap::from([(TAG_ROLLING.to_string(), AsgTag { value: h.declared.to_string(), propagate_at_launch: false })]);
+                cloud.set_group_tags(region, &u.name, &tag).await?;
+            }
+            if u.config_changes() {
+                cloud.update_group(region, &u.name, &renumber(&u.after, renumbered), u.sizes_to_send()).await?;
+            }
+            let set = u.tags_to_set();
+            if !set.is_empty() {
+                cloud.set_group_tags(region, &u.name, &set).await?;
+            }
+            let remove = u.tags_to_remove();
+            if !remove.is_empty() {
+                cloud.remove_group_tags(region, &u.name, &remove).await?;
+            }
+            report.updated.push(format!("auto scaling group {}", u.name));
+        }
+        Step::ChangeRecords { zone, zone_id, cluster, changes } => {
+            cloud.change_records(zone, zone_id, &record_writes(cluster, changes)).await?;
+            for c in changes {
+                let list = match c.action {
+                    Action::Create => &mut report.created,
+                    Action::Update => &mut report.updated,
+                    Action::Delete => &mut report.deleted,
+                };
+                list.push(format!("dns record {}", c.key));
+            }
+        }
+        Step::DeleteAutoScalingGroup { name, .. } => {
+            cloud.delete_group(region, name).await?;
+            report.deleted.push(format!("auto scaling group {name}"));
+        }
+        Step::DeleteLaunchTemplate { name } => {
+            cloud.delete_template(region, name).await?;
+            report.deleted.push(format!("launch template {name}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The executor against an in-memory cloud: every step kind dispatches to the right call
+    //! with the step's own data, a failure stops the cluster with the rest listed, an
+    //! interrupt stops between steps, and a version AWS numbers otherwise is followed.
+
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::aws::{AwsError, AwsErrorKind};
+    use crate::core::plan::{GroupUpdate, RecordChange, RecordWrite, RollingHold};
+    use crate::core::resources::{GroupSizes, LaunchTemplateData, RecordData, RecordKey};
+    use crate::executor::progress::Progress;
+
+    #[derive(Default)]
+    struct Fake {
+        calls: RefCell<Vec<String>>,
+        fail_on: Option<&'static str>,
+        next_version: i64,
+    }
+
+    impl Fake {
+        fn call(&self, c: String) -> Result<(), AwsError> {
+            let fail = self.fail_on.is_some_and(|f| c.starts_with(f));
+            self.calls.borrow_mut().push(c);
+            if fail {
+                return Err(AwsError { kind: AwsErrorKind::Throttled, what: "fake".into(), code: Some("Throttling".into()), message: "Rate exceeded".into(), status: Some(400) });
+            }
+            Ok(())
+        }
+    }
+
+    impl Cloud for Fake {
+        async fn create_template(&self, region: &str, name: &str, d: &LaunchTemplateData, _: &BTreeMap<String, String>) -> Result<(), AwsError> {
+            self.call(format!("create_template {region} {name} {}", d.image_id.clone().unwrap_or_default()))
+        }
+        async fn create_version(&self, _: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, AwsError> {
+            self.call(format!("create_version {name} {}", d.image_id.clone().unwrap_or_default()))?;
+            Ok(self.next_version)
+        }
+        async fn set_default_version(&self, _: &str, name: &str, v: i64) -> Result<(), AwsError> {
+            self.call(format!("set_default_version {name} {v}"))
+        }
+        async fn create_group(&self, _: &str, name: &str, c: &AsgConfig, desired: i32) -> Result<(), AwsError> {
+            self.call(format!("create_group {name} v{} desired {desired}", c.launch_template_version))
+        }
+        async fn update_group(&self, _: &str, name: &str, c: &AsgConfig, s: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
+            self.call(format!("update_group {name} v{} {s:?}", c.launch_template_version))
+        }
+        async fn set_group_tags(&self, _: &str, name: &str, t: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {
+            self.call(format!("set_group_tags {name} {}", t.iter().map(|(k, v)| format!("{k}={}", v.value)).collect::<Vec<_>>().join(",")))
+        }
+        async fn remove_group_tags(&self, _: &str, name: &str, t: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {
+            self.call(format!("remove_group_tags {name} {}", t.keys().cloned().collect::<Vec<_>>().join(",")))
+        }
+        async fn change_records(&self, zone: &str, _: &str, w: &[RecordWrite]) -> Result<(), AwsError> {
+            self.call(format!("change_records {zone} {}", w.iter().map(|w| format!("{}{}", if w.upsert { "+" } else { "-" }, w.key)).collect::<Vec<_>>().join(",")))
+        }
+        async fn delete_group(&self, _: &str, name: &str) -> Result<(), AwsError> {
+            self.call(format!("delete_group {name}"))
+        }
+        async fn delete_template(&self, _: &str, name: &str) -> Result<(), AwsError> {
+            self.call(format!("delete_template {name}"))
+        }
+    }
+
+    fn lt(image: &str) -> LaunchTemplateData {
+        LaunchTemplateData { image_id: Some(image.into()), ..Default::default() }
+    }
+
+    fn group(name: &str, version: &str, max: i32) -> AsgConfig {
+        AsgConfig { min_size: 1, max_size: max, launch_template: name.into(), launch_template_version: version.into(), ..Default::default() }
+    }
+
+    fn steps() -> Vec<Step> {
+        let mut after = group("a", "2", 5);
+        after.tags.insert("team".into(), AsgTag { value: "x".into(), propagate_at_launch: true });
+        let mut before = group("a", "1", 3);
+        before.tags.insert("old".into(), AsgTag { value: "y".into(), propagate_at_launch: true });
+        let key = RecordKey { name: "api.example.com.".into(), record_type: "A".into() };
+        vec![
+            Step::CreateLaunchTemplate { name: "b".into(), data: lt("ami-b"), tags: BTreeMap::new() },
+            Step::CreateLaunchTemplateVersion { name: "a".into(), version: 2, from: None, data: lt("ami-new") },
+            Step::CreateAutoScalingGroup { name: "b".into(), config: group("b", "1", 2), desired_capacity: 1 },
+            Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: None }),
+            Step::ChangeRecords {
+                zone: "example.com.".into(),
+                zone_id: "Z1".into(),
+                cluster: "c".into(),
+                changes: vec![RecordChange { key, action: Action::Create, before: None, after: Some(RecordData { ttl: 60, values: vec!["192.0.2.1".into()] }) }],
+            },
+            Step::DeleteAutoScalingGroup { name: "old".into(), instances: 2 },
+            Step::DeleteLaunchTemplate { name: "old".into() },
+        ]
+    }
+
+    fn run(fake: &Fake, steps: &[Step], interrupted: bool) -> ClusterReport {
+        let progress = Progress::new(false, true);
+        let cp = progress.cluster("c", steps.len());
+        let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
+        let flag = AtomicBool::new(interrupted);
+        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, &flag, &cp, &mut report));
+        report
+    }
+
+    #[test]
+    fn every_step_dispatches_to_its_call_with_its_own_data() {
+        let fake = Fake { next_version: 2, ..Default::default() };
+        let r = run(&fake, &steps(), false);
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(
+            *fake.calls.borrow(),
+            vec![
+                "create_template eu-west-1 b ami-b",
+                "create_version a ami-new",
+                "set_default_version a 2",
+                "create_group b v1 desired 1",
+                "update_group a v2 (1, 5, None)",
+                "set_group_tags a team=x",
+                "remove_group_tags a old",
+                "change_records example.com. +api.example.com. A,+_fleetform.api.example.com. TXT",
+                "delete_group old",
+                "delete_template old",
+            ]
+        );
+        assert_eq!(r.created, vec!["launch template b", "auto scaling group b", "dns record api.example.com. A"]);
+        assert_eq!(r.deleted, vec!["auto scaling group old", "launch template old"]);
+    }
+
+    #[test]
+    fn a_version_numbered_otherwise_is_followed_by_the_group() {
+        let fake = Fake { next_version: 7, ..Default::default() };
+        run(&fake, &steps(), false);
+        let calls = fake.calls.borrow();
+        assert!(calls.contains(&"set_default_version a 7".to_string()), "{calls:?}");
+        assert!(calls.contains(&"update_group a v7 (1, 5, None)".to_string()), "{calls:?}");
+    }
+
+    #[test]
+    fn a_failed_step_stops_the_cluster_and_lists_the_rest() {
+        let fake = Fake { next_version: 2, fail_on: Some("create_group"), ..Default::default() };
+        let r = run(&fake, &steps(), false);
+        assert!(r.failed.as_deref().unwrap().contains("Throttling"), "{r:?}");
+        assert_eq!(r.not_done.len(), 4, "{r:?}");
+        assert_eq!(r.not_done[0], "update auto scaling group a");
+        assert!(!fake.calls.borrow().iter().any(|c| c.starts_with("update_group")), "nothing after the failure");
+    }
+
+    #[test]
+    fn an_interrupt_stops_before_the_next_step() {
+        let fake = Fake::default();
+        let r = run(&fake, &steps(), true);
+        assert!(r.interrupted && fake.calls.borrow().is_empty());
+        assert_eq!(r.not_done.len(), 7);
+    }
+
+    #[test]
+    fn a_held_roll_gets_its_tag_rewritten_first_and_keeps_its_surge() {
+        let fake = Fake::default();
+        let hold = RollingHold {
+            held: GroupSizes { min: 1, max: 3, desired: 2 },
+            declared: GroupSizes { min: 1, max: 5, desired: 2 },
+            actual: GroupSizes { min: 1, max: 4, desired: 4 },
+        };
+        let mut before = group("a", "1", 3);
+        before.min_size = 1;
+        let after = group("a", "1", 5);
+        let s = vec![Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: Some(hold) })];
+        run(&fake, &s, false);
+        assert_eq!(*fake.calls.borrow(), vec![format!("set_group_tags a {TAG_ROLLING}=1,5,2"), "update_group a v1 (1, 5, None)".to_string()]);
+        // Declared max below the surge: the surge instances stay until the roll removes them.
+        let hold2 = RollingHold { declared: GroupSizes { min: 1, max: 2, desired: 2 }, ..hold };
+        let u = GroupUpdate { name: "a".into(), before: group("a", "1", 3), after: group("a", "1", 2), desired_capacity: None, rolling_hold: Some(hold2) };
+        assert_eq!(u.sizes_to_send(), (1, 4, None));
     }
 }

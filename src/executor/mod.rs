@@ -5,7 +5,7 @@
 //! a killed apply is finished by the next one without duplicates. Steps run in a safe order — a
 //! template version before the group that uses it, records after groups, and deletions (only
 //! with --allow-delete) last, once what replaces them exists. Between steps it checks for an
-//! interrupt (Ctrl-C), stops cleanly, and the lock is released.
+//! interrupt (Ctrl-C or SIGTERM), stops cleanly, and the lock is released.
 
 pub mod apply;
 pub mod hooks;
@@ -16,13 +16,24 @@ pub mod validate;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// On Ctrl-C, set `flag` (the executors check it between steps) and say what happens next.
-/// Must be called inside a Tokio runtime.
+/// On Ctrl-C (SIGINT) or SIGTERM (how Jenkins and Kubernetes cancel a job), set `flag` (the
+/// executors check it between steps) and say what happens next. Must be called inside a Tokio
+/// runtime.
 pub fn stop_on_interrupt(flag: Arc<AtomicBool>, what_next: &'static str) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupt: stopping after the current step; {what_next}");
-        }
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let which = tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { "interrupt" } else { return },
+            _ = term => "terminated",
+        };
+        flag.store(true, Ordering::SeqCst);
+        eprintln!("\n{which}: stopping after the current step; {what_next}");
     });
 }

@@ -96,6 +96,12 @@ enum Stop {
     Interrupted,
 }
 
+impl From<crate::aws::AwsError> for Stop {
+    fn from(e: crate::aws::AwsError) -> Stop {
+        Stop::Failed(e.to_string())
+    }
+}
+
 pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], opts: &RollOptions, progress: &Progress) -> RollReport {
     let v = &d.validation;
     let timeout = v.validation_timeout.as_deref().and_then(|t| duration::parse(t).ok()).unwrap_or(Duration::from_secs(900));
@@ -137,7 +143,7 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
     let asg = ctx.aws.autoscaling(region);
     let name = g.name.as_str();
     // A killed run may have left the group raised: restore its declared sizes first.
-    let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
+    let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
     if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(GroupSizes::parse) {
         ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
         // Remove the surplus ourselves, choosing up-to-date instances: left to the group, its
@@ -152,7 +158,7 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
             .take(extra)
             .map(str::to_string)
             .collect();
-        restore(ctx, name, orig, &spare).await.map_err(Stop::Failed)?;
+        restore(ctx, name, orig, &spare).await.map_err(Stop::from)?;
         wait_group(ctx, name, orig.desired, &spare.iter().cloned().collect(), SystemTime::now(), "the restored group to settle").await?;
     }
     for (bi, batch) in g.batches.iter().enumerate() {
@@ -160,7 +166,7 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
             report.left_as_is.push(format!("group {name}: batches {}..{} not started", bi + 1, g.batches.len()));
             return Err(Stop::Interrupted);
         }
-        let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+        let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
         let members: BTreeSet<&str> = group.instances().iter().filter_map(|i| i.instance_id()).collect();
         let present: Vec<_> = batch.iter().filter(|r| members.contains(r.instance_id.as_str())).collect();
         if present.is_empty() {
@@ -218,9 +224,9 @@ async fn run_batch(
     if surge > 0 {
         let raised = orig.desired + surge;
         let before: BTreeSet<String> = member_ids(ctx, name).await?;
-        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::Failed)?;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::from)?;
         ctx.progress.start(&format!("{label}: surge to {raised} instances"));
-        autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::Failed)?;
+        autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::from)?;
         let waited = wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await;
         surged.extend(member_ids(ctx, name).await?.into_iter().filter(|id| !before.contains(id)));
         waited?;
@@ -242,7 +248,7 @@ async fn run_batch(
             ctx.opts.events.emit(json!({"event": "drained", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "node": node}));
         }
         let decrement = (i as i32) < surge;
-        autoscaling::terminate_instance(&asg, region, &r.instance_id, decrement).await.map_err(Stop::Failed)?;
+        autoscaling::terminate_instance(&asg, region, &r.instance_id, decrement).await.map_err(Stop::from)?;
         if decrement {
             // This termination balances one surged instance: it stays.
             surged.pop();
@@ -271,7 +277,7 @@ async fn node_names(ctx: &Ctx<'_>, ids: &[String]) -> Vec<(String, String)> {
 
 /// Give the group its declared sizes back: first remove `surplus` (instances we choose, with
 /// the desired count going down with them), then set min/max/desired and drop the tag.
-async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> Result<(), String> {
+async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> Result<(), crate::aws::AwsError> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     for id in surplus {
@@ -283,7 +289,7 @@ async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> 
 
 async fn member_ids(ctx: &Ctx<'_>, name: &str) -> Result<BTreeSet<String>, Stop> {
     let asg = ctx.aws.autoscaling(&ctx.d.region);
-    let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::Failed)?;
+    let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::from)?;
     Ok(g.iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect())
 }
 
@@ -294,7 +300,7 @@ async fn wait_group(ctx: &Ctx<'_>, name: &str, target: i32, gone: &BTreeSet<Stri
     let asg = ctx.aws.autoscaling(region);
     let start = Instant::now();
     loop {
-        let g = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::Failed)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+        let g = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
         let healthy = g
             .instances()
             .iter()
@@ -305,7 +311,7 @@ async fn wait_group(ctx: &Ctx<'_>, name: &str, target: i32, gone: &BTreeSet<Stri
         if healthy >= target && !lingering {
             return Ok(());
         }
-        let failed = autoscaling::failed_activities_since(&asg, region, name, since).await.map_err(Stop::Failed)?;
+        let failed = autoscaling::failed_activities_since(&asg, region, name, since).await.map_err(Stop::from)?;
         if let Some(f) = failed.first() {
             return Err(Stop::Failed(format!("waiting for {what}: a launch failed: {f}")));
         }
@@ -333,9 +339,9 @@ async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label:
     // EC2 status checks of every member.
     loop {
         let asg = ctx.aws.autoscaling(&ctx.d.region);
-        let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::Failed)?;
+        let g = autoscaling::describe_group(&asg, &ctx.d.region, name).await.map_err(Stop::from)?;
         let ids: Vec<String> = g.iter().flat_map(|g| g.instances()).filter_map(|i| i.instance_id().map(str::to_string)).collect();
-        let checks = ec2::status_checks(&ctx.aws.ec2(&ctx.d.region), &ctx.d.region, &ids).await.map_err(Stop::Failed)?;
+        let checks = ec2::status_checks(&ctx.aws.ec2(&ctx.d.region), &ctx.d.region, &ids).await.map_err(Stop::from)?;
         let bad: Vec<String> = checks.iter().filter_map(|(id, b)| b.as_ref().map(|b| format!("{id}: {b}"))).collect();
         if bad.is_empty() {
             break;

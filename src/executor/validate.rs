@@ -79,7 +79,7 @@ pub async fn validate_cluster(aws: &Aws, d: &DesiredCluster, live: &LiveCluster,
                 let bad: Vec<String> = m.iter().filter_map(|(id, b)| b.as_ref().map(|b| format!("{id}: {b}"))).collect();
                 out.push(check(&d.name, "ec2 status checks".into(), bad.is_empty(), if bad.is_empty() { format!("{} instances ok", m.len()) } else { bad.join("; ") }));
             }
-            Err(e) => out.push(check(&d.name, "ec2 status checks".into(), false, e)),
+            Err(e) => out.push(check(&d.name, "ec2 status checks".into(), false, e.to_string())),
         }
     }
     out.extend(dns_checks(d, live));

@@ -52,7 +52,7 @@ fn ready(port: u16) -> bool {
 pub struct Moto {
     child: Child,
     pub endpoint: String,
-    proxy: Option<Child>,
+    proxies: Vec<Child>,
 }
 
 impl Moto {
@@ -65,7 +65,7 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the local AWS emulator");
-        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxy: None };
+        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxies: Vec::new() };
         let start = Instant::now();
         while !ready(port) {
             assert!(start.elapsed() < Duration::from_secs(60), "the local AWS emulator did not answer within 60 s");
@@ -85,7 +85,7 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the proxy");
-        self.proxy = Some(child);
+        self.proxies.push(child);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(start.elapsed() < Duration::from_secs(20), "the proxy did not start");
@@ -158,6 +158,23 @@ impl Moto {
             .unwrap()
     }
 
+    /// Remove a lock left by a killed run (as an operator would with `fleetform unlock`).
+    pub fn break_stale_lock(&self, repo: &Repo, cluster: &str) {
+        let id = self.py(&format!(
+            r#"
+try:
+    print(json.loads(s3.get_object(Bucket='foo-bar-fleet-state', Key='{cluster}/fleetform/lock.json')['Body'].read())['id'])
+except s3.exceptions.NoSuchKey:
+    print('')
+"#
+        ));
+        let id = id.trim();
+        if !id.is_empty() {
+            let o = self.run(repo, &["unlock", "--cluster", cluster, id, "--yes"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+
     pub fn run(&self, repo: &Repo, args: &[&str]) -> std::process::Output {
         self.fleetform(repo, None).args(args).output().unwrap()
     }
@@ -165,7 +182,7 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        if let Some(p) = &mut self.proxy {
+        for p in &mut self.proxies {
             let _ = p.kill();
             let _ = p.wait();
         }

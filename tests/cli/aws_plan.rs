@@ -16,7 +16,7 @@ fn empty_account_plans_every_create() {
     let o = moto.run(&repo, &["plan", "--all", "--output", "json"]);
     assert_eq!(code(&o), 0, "without --detailed-exitcode, changes exit 0");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["schemaVersion"], 2);
     assert_eq!(v["summary"]["create"], 28, "6 templates + 6 groups + 2 records, twice");
     assert_eq!(v["changes"], true);
     // Requests grow with pages, not with groups: a handful per region plus the zone.

@@ -191,6 +191,8 @@ fn killed_in_the_middle_then_run_again_converges() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    // A SIGKILLed run cannot release its lock (as with Terraform): the operator breaks it.
+    moto.break_stale_lock(&repo, STAGING);
     let o = roll(&moto, &repo, &["--set", set]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = sizes(&moto);
@@ -303,4 +305,61 @@ fn json_output_is_a_schedule_then_one_event_per_line() {
     let events: Vec<&str> = lines[1..].iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(events, vec!["group-start", "batch-start", "drained", "terminated", "batch-done", "group-done", "cluster-done"]);
     assert_eq!(lines.last().unwrap()["report"]["replaced"].as_array().unwrap().len(), 1);
+}
+
+/// Two rolling updates of one cluster at once: the second waits for the first's lock, then
+/// finds nothing left to roll. No node is drained twice; nobody restores sizes the other holds.
+#[test]
+fn two_rolling_updates_at_once_drain_each_node_once() {
+    let (moto, repo) = setup("");
+    let set = "admin.machineType=m5.2xlarge";
+    assert_eq!(code(&moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set])), 0);
+    let args = ["rolling-update", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s", "--lock-timeout", "5m", "--set", set];
+    let (a, b) = (moto.spawn(&repo, &args, true), moto.spawn(&repo, &args, true));
+    for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let log = hooks_log(&repo);
+    let drained: Vec<&str> = log.lines().filter(|l| l.starts_with("drain")).map(|l| l.split_whitespace().nth(2).unwrap()).collect();
+    let mut unique = drained.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(drained.len(), 2, "the two admin instances, once each:\n{log}");
+    assert_eq!(unique.len(), drained.len(), "no node drained twice:\n{log}");
+    assert_eq!(sizes(&moto)[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 3, 2, 2, []]));
+}
+
+/// A roll killed while it held a group raised, then an apply that changes the group's sizes:
+/// the apply rewrites the roll's record of the declared sizes, so plan converges, the next
+/// roll restores the new sizes (not the old ones), and nothing is wedged.
+#[test]
+fn a_roll_killed_during_surge_then_a_size_change_does_not_wedge() {
+    let (moto, repo) = setup("");
+    // The state a roll killed mid-surge leaves: declared sizes in the tag, the group raised.
+    moto.py(&format!(
+        r#"
+a = asg('eu-west-1')
+a.create_or_update_tags(Tags=[{{'ResourceId': 'admin-nodes.{STAGING}', 'ResourceType': 'auto-scaling-group', 'Key': 'fleetform.io/rolling-update', 'Value': '2,3,2', 'PropagateAtLaunch': False}}])
+a.update_auto_scaling_group(AutoScalingGroupName='admin-nodes.{STAGING}', MinSize=2, MaxSize=3, DesiredCapacity=3)
+"#
+    ));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "the declared sizes did not change: {}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&format!("group admin-nodes.{STAGING} still carries a rolling update that was interrupted")), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("`fleetform rolling-update --cluster {STAGING} --yes`")), "{}", stdout(&o));
+
+    let set = "admin.maxSize=4";
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("0 created, 1 updated, 0 deleted"), "{}", stderr(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode", "--set", set]);
+    assert_eq!(code(&o), 0, "converged, not wedged: {}{}", stdout(&o), stderr(&o));
+    let tag = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]\nprint([t['Value'] for t in g['Tags'] if t['Key'] == 'fleetform.io/rolling-update'], g['MaxSize'], g['DesiredCapacity'])"));
+    assert_eq!(tag.trim(), "['2,4,2'] 4 3", "the tag holds the new declared sizes; the surge instance stays for the roll to remove");
+
+    let o = roll(&moto, &repo, &["--set", set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(sizes(&moto)[format!("admin-nodes.{STAGING}")], serde_json::json!([2, 4, 2, 2, []]), "the new declared sizes, restored");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode", "--set", set]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }

@@ -5,6 +5,7 @@ mod aws;
 mod aws_apply;
 mod aws_plan;
 mod aws_rolling;
+mod aws_safety;
 mod bad_input;
 mod common;
 mod lint;

@@ -61,3 +61,21 @@ fn closed_stdout_is_not_an_error() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_write_error_on_stdout_fails_but_a_closed_pipe_does_not() {
+    let repo = Repo::example();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform")).current_dir(repo.path()).arg("schema").stdout(full).output().unwrap();
+    assert_eq!(code(&o), 1, "a full disk is an error");
+    assert!(stderr(&o).contains("writing the result to stdout failed"), "{}", stderr(&o));
+    // A reader that goes away early (`| head`) is not an error.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+        .current_dir(repo.path())
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -86,7 +86,7 @@ fn json_output_is_versioned() {
     let o = repo.run(&["render", "--check", "--output", "json"]);
     assert_eq!(code(&o), 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["schemaVersion"], 2);
     assert_eq!(v["stale"], false);
     let prod = &v["clusters"][0];
     assert_eq!(prod["name"], "prod-customer.k8s.foo.bar");

@@ -14,7 +14,13 @@ It listens on 127.0.0.1 only, forwards every request to --target (the emulator),
                        forwarding them (e.g. a scale-up that AWS accepts but cannot fulfil);
   --activity-failure MSG
                        answer DescribeScalingActivities with one Failed activity started now,
-                       with MSG as its status message (the emulator never reports one).
+                       with MSG as its status message (the emulator never reports one);
+  --drop-reply TEXT    forward the first --drop-count requests whose "METHOD PATH" contains TEXT,
+                       then close the connection without answering (a reply lost on the network:
+                       the request took effect, the client never heard);
+  --drop-count N       how many replies --drop-reply loses (default 1);
+  --log FILE           append "METHOD PATH SERVICE REGION" per request (service and region from
+                       the request's signature), to see which region a request was signed for.
 GET /__proxy/count answers the number of requests forwarded or faulted so far;
 POST /__proxy/reset sets it to zero.
 """
@@ -35,10 +41,13 @@ p.add_argument("--match", default="")
 p.add_argument("--swallow", default=None)
 p.add_argument("--deny", action="store_true")
 p.add_argument("--activity-failure", default=None)
+p.add_argument("--drop-reply", default=None)
+p.add_argument("--drop-count", type=int, default=1)
+p.add_argument("--log", default=None)
 args = p.parse_args()
 target = urllib.parse.urlparse(args.target)
 lock = threading.Lock()
-state = {"count": 0, "throttle": args.throttle, "fail": args.fail5xx}
+state = {"count": 0, "throttle": args.throttle, "fail": args.fail5xx, "drop": args.drop_count}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -65,6 +74,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self._reply(200, str(state["count"]), "text/plain")
         matches = args.match in (self.path + body.decode("utf-8", "replace"))
         auth = self.headers.get("Authorization", "")
+        if args.log:
+            scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+            service, region = (scope[3], scope[2]) if len(scope) >= 4 else ("-", "-")
+            with lock, open(args.log, "a") as f:
+                f.write(f"{self.command} {self.path} {service} {region}\n")
+        drop = False
+        if args.drop_reply and args.drop_reply in f"{self.command} {self.path}":
+            with lock:
+                if state["drop"] > 0:
+                    state["drop"] -= 1
+                    drop = True
         fault = None
         with lock:
             state["count"] += 1
@@ -113,6 +133,11 @@ class Handler(BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read()
+        if drop:
+            # The request took effect upstream; the client never hears the answer.
+            conn.close()
+            self.close_connection = True
+            return
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -125,5 +150,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
 
-ThreadingHTTPServer.daemon_threads = True
-ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # fleetform opens a dozen connections at once; the default backlog of 5 drops some.
+    request_queue_size = 128
+
+
+Server(("127.0.0.1", args.port), Handler).serve_forever()

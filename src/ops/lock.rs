@@ -1,0 +1,157 @@
+//! Taking and releasing a cluster's lock, and writing its audit record.
+//!
+//! Every mutating command (apply, apply --rolling, rolling-update) takes the lock of each
+//! cluster before it reads AWS, and releases it after the audit record is written. The wait
+//! for a held lock is visible ("waiting for the lock held by …"); a lock that cannot be read is
+//! never mistaken for "no lock".
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::aws::state::{Acquire, HistoryRecord, LockInfo, LockState, StateStore};
+use crate::aws::Aws;
+use crate::executor::progress::{timestamp, ClusterProgress};
+
+/// A lock we hold.
+pub struct Held {
+    pub cluster: String,
+    pub store: StateStore,
+    pub info: LockInfo,
+    pub started: String,
+}
+
+/// Who holds a lock, in words.
+pub fn holder(state: &LockState) -> String {
+    match state {
+        LockState::Held(h) => h.to_string(),
+        LockState::Absent => "nobody (it was just released)".to_string(),
+        LockState::Unreadable { reason } => format!("an unreadable lock object: {reason}"),
+    }
+}
+
+/// Take `cluster`'s lock, waiting up to `timeout`.
+pub async fn acquire(
+    aws: &Aws,
+    cluster: &str,
+    state_store: Option<&str>,
+    info: &LockInfo,
+    timeout: Duration,
+    progress: &ClusterProgress,
+    interrupted: &AtomicBool,
+) -> Result<Held, String> {
+    let url = state_store.ok_or_else(|| format!("cluster {cluster} declares no spec.stateStore: fleetform needs it for the lock and the audit trail"))?;
+    let store = StateStore::open(aws, url).await.map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut wait = Duration::from_millis(250);
+    let mut announced = String::new();
+    // A lock released between our write and our read is free: take it at once (a few times at
+    // most, so that two runs trading it cannot spin).
+    let mut freed = 0;
+    loop {
+        match store.try_lock(info).await.map_err(|e| e.to_string())? {
+            Acquire::Acquired => return Ok(Held { cluster: cluster.to_string(), store, info: info.clone(), started: timestamp() }),
+            Acquire::Held(LockState::Absent) if freed < 5 => freed += 1,
+            Acquire::Held(state) => {
+                let who = holder(&state);
+                if start.elapsed() >= timeout || interrupted.load(Ordering::SeqCst) {
+                    let fix = match &state {
+                        LockState::Unreadable { .. } => format!(
+                            "if no fleetform run is using it, remove it with `fleetform unlock --cluster {cluster} --force-unreadable` (or delete {} by hand)",
+                            store.lock_location()
+                        ),
+                        LockState::Held(h) => format!("wait for that run to finish (or pass --lock-timeout); if it died, break the lock with `fleetform unlock --cluster {cluster} {}`", h.id),
+                        LockState::Absent => "run the command again".to_string(),
+                    };
+                    return Err(format!("the cluster is locked: {who} ({}). {fix}", store.lock_location()));
+                }
+                if announced != who {
+                    progress.start(&format!("waiting for the lock: {who}"));
+                    announced = who;
+                }
+                tokio::time::sleep(wait.min(timeout.saturating_sub(start.elapsed())).max(Duration::from_millis(50))).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Release a lock we hold. An error says how to break it by hand.
+pub async fn release(held: &Held) -> Result<(), String> {
+    match held.store.unlock(&held.info.id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("the lock {} was no longer ours when we released it: someone broke it while this run held it", held.store.lock_location())),
+        Err(e) => Err(format!("releasing the lock failed: {e}; break it with `fleetform unlock --cluster {} {}`", held.cluster, held.info.id)),
+    }
+}
+
+/// What a cluster's audit record will say, gathered while the run acts.
+#[derive(Debug, Default)]
+pub struct Audit {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    pub replaced: Vec<String>,
+    pub failed: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl Audit {
+    /// A record is written for every run that changed anything, failed or interrupted ones too.
+    pub fn worth_recording(&self) -> bool {
+        !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty() && self.replaced.is_empty() && self.failed.is_empty()) || self.interrupted
+    }
+
+    pub fn result(&self) -> &'static str {
+        if self.interrupted {
+            "interrupted"
+        } else if self.failed.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        }
+    }
+}
+
+/// Write the audit record of a run.
+pub async fn record(held: &Held, commit: Option<&str>, a: &Audit) -> Result<(), String> {
+    let rec = HistoryRecord {
+        id: held.info.id.clone(),
+        cluster: held.cluster.clone(),
+        who: held.info.who.clone(),
+        host: held.info.host.clone(),
+        started: held.started.clone(),
+        finished: timestamp(),
+        commit: commit.map(str::to_string),
+        command: held.info.command.clone(),
+        result: a.result().to_string(),
+        created: a.created.clone(),
+        updated: a.updated.clone(),
+        deleted: a.deleted.clone(),
+        failed: a.failed.clone(),
+        replaced: a.replaced.clone(),
+    };
+    held.store.record(&rec).await.map_err(|e| e.to_string())
+}
+
+/// A new lock identity for this run: unique per process and instant.
+pub fn lock_info(command: &str) -> LockInfo {
+    let id = {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{:x}", (nanos ^ (u128::from(std::process::id()) << 64)) & 0xffff_ffff_ffff)
+    };
+    LockInfo {
+        id,
+        who: std::env::var("USER")
+            .or_else(|_| std::env::var("BUILD_USER"))
+            .ok()
+            .or_else(|| {
+                let o = std::process::Command::new("id").arg("-un").output().ok()?;
+                o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into()),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
+        pid: std::process::id(),
+        command: command.to_string(),
+        created: timestamp(),
+    }
+}
