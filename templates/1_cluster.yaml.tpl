@@ -49,3 +49,5 @@ spec:
     validationTimeout: {{ validation.validationTimeout }}
     interval: {{ validation.interval }}
   wave: {{ wave }}
+  eks:
+    bootstrap: al2023

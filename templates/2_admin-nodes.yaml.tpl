@@ -15,10 +15,12 @@ spec:
   subnets: {{ zones | json_encode() }}
   autoscale: false
   nodeLabels:
-    node-role.kubernetes.io/admin: ""
+    node.kubernetes.io/role: admin
   taints:
   {{ include("admin_taints.yaml") | indent(2) }}
   rootVolume:
     size: 50
     type: gp3
     encryption: true
+  iam:
+    profile: {{ nodeInstanceProfile }}

@@ -25,4 +25,8 @@ spec:
     encryption: true
   additionalUserData:
   {{ include("node_user_data.yaml") | indent(2) }}
+  iam:
+    profile: {{ nodeInstanceProfile }}
+  kubelet:
+    {{ include("kubelet_reservations.yaml") | indent(4) }}
 {% endfor %}{% endfor %}

@@ -20,3 +20,9 @@ spec:
     size: 200
     type: gp3
     encryption: true
+  iam:
+    profile: {{ nodeInstanceProfile }}
+  # Bottlerocket: a minimal, image-based OS for a stateful, dedicated group.
+  bootstrap: bottlerocket
+  kubelet:
+    {{ include("kubelet_reservations.yaml") | indent(4) }}

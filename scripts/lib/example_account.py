@@ -5,8 +5,11 @@ references but never creates. Usage: example_account.py ENDPOINT
 - per cluster, a VPC and one subnet per zone, tagged kubernetes.io/cluster/<cluster>=shared
   (how kops and EKS mark shared subnets; fleetform finds a cluster's subnets by that tag);
 - the Route53 hosted zone k8s.foo.bar;
-- the state-store bucket foo-bar-fleet-state (locks and audit trail).
+- the state-store bucket foo-bar-fleet-state (locks and audit trail);
+- the node instance profile eks-node (its role is what EKS lets join);
+- per cluster, its EKS control plane (named after the cluster, dots as dashes), Kubernetes 1.31.
 """
+import json
 import sys
 
 import boto3
@@ -15,16 +18,29 @@ ep = sys.argv[1]
 assert ep.startswith("http://127.0.0.1:") or ep.startswith("http://localhost:"), "loopback only"
 
 
+iam = boto3.client("iam", endpoint_url=ep, region_name="us-east-1")
+trust = lambda service: json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+cluster_role = iam.create_role(RoleName="eks-cluster", AssumeRolePolicyDocument=trust("eks.amazonaws.com"))["Role"]["Arn"]
+iam.create_role(RoleName="eks-node", AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
+iam.create_instance_profile(InstanceProfileName="eks-node")
+iam.add_role_to_instance_profile(InstanceProfileName="eks-node", RoleName="eks-node")
+
+
 def net(region, cluster, zones):
     c = boto3.client("ec2", endpoint_url=ep, region_name=region)
     vpc = c.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = []
     for i, z in enumerate(zones):
-        c.create_subnet(
+        subnets.append(c.create_subnet(
             VpcId=vpc,
             CidrBlock=f"10.0.{i * 32}.0/19",
             AvailabilityZone=z,
             TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": f"kubernetes.io/cluster/{cluster}", "Value": "shared"}]}],
-        )
+        )["Subnet"]["SubnetId"])
+    boto3.client("eks", endpoint_url=ep, region_name=region).create_cluster(
+        name=cluster.replace(".", "-"), version="1.31", roleArn=cluster_role, resourcesVpcConfig={"subnetIds": subnets},
+        kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16"},
+    )
 
 
 net("eu-west-3", "prod-customer.k8s.foo.bar", ["eu-west-3a", "eu-west-3b", "eu-west-3c"])

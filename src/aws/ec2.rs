@@ -97,6 +97,69 @@ pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Imag
     Ok(r.images().to_vec())
 }
 
+/// The newest image of `owner` whose name matches `name` (wildcards allowed), as kops resolves
+/// `owner/name`; None when nothing matches.
+pub async fn newest_image_named(c: &Client, region: &str, owner: &str, name: &str) -> Result<Option<String>, AwsError> {
+    let r = c
+        .describe_images()
+        .owners(owner)
+        .filters(filter("name", [name.to_string()]))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("looking up image {owner}/{name} in {region}"), &e))?;
+    let mut images: Vec<&Image> = r.images().iter().collect();
+    images.sort_by(|a, b| (a.creation_date(), a.image_id()).cmp(&(b.creation_date(), b.image_id())));
+    Ok(images.last().and_then(|i| i.image_id()).map(str::to_string))
+}
+
+/// Security groups by id, and by name (group name, else the `Name` tag) in a VPC: reference →
+/// id, or why not.
+pub async fn security_groups(c: &Client, region: &str, vpc: Option<&str>, refs: &[String]) -> Result<std::collections::BTreeMap<String, Result<String, String>>, AwsError> {
+    let (ids, names): (Vec<String>, Vec<String>) = refs.iter().cloned().partition(|r| r.starts_with("sg-"));
+    let what = format!("reading security groups in {region}");
+    let mut found = Vec::new();
+    if !ids.is_empty() {
+        let mut pages = c.describe_security_groups().filters(filter("group-id", ids.iter().cloned())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            found.extend(page.map_err(|e| AwsError::from_sdk(&what, &e))?.security_groups().iter().cloned());
+        }
+    }
+    if !names.is_empty() {
+        for f in ["group-name", "tag:Name"] {
+            let mut req = c.describe_security_groups().filters(filter(f, names.iter().cloned()));
+            if let Some(v) = vpc {
+                req = req.filters(filter("vpc-id", [v.to_string()]));
+            }
+            let mut pages = req.into_paginator().send();
+            while let Some(page) = pages.next().await {
+                found.extend(page.map_err(|e| AwsError::from_sdk(&what, &e))?.security_groups().iter().cloned());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for r in refs {
+        let hits: Vec<&str> = found
+            .iter()
+            .filter(|g| {
+                g.group_id() == Some(r.as_str())
+                    || g.group_name() == Some(r.as_str())
+                    || g.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some(r.as_str()))
+            })
+            .filter_map(|g| g.group_id())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let answer = match hits.as_slice() {
+            [one] => Ok(one.to_string()),
+            [] if r.starts_with("sg-") => Err(format!("does not exist in {region}")),
+            [] => Err(format!("no security group of that name in {}", vpc.map_or(region.to_string(), |v| format!("VPC {v}")))),
+            many => Err(format!("{} security groups match ({}); name it by id", many.len(), many.join(", "))),
+        };
+        out.insert(r.clone(), answer);
+    }
+    Ok(out)
+}
+
 /// Subnets by id, and subnets tagged `kubernetes.io/cluster/<cluster>` for the given keys.
 pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[String]) -> Result<Vec<Subnet>, AwsError> {
     let mut out = Vec::new();
@@ -141,8 +204,13 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
             encrypted: ebs.and_then(|e| e.encrypted()),
         }
     });
+    let nic = d.network_interfaces().iter().find(|n| n.device_index().unwrap_or(0) == 0);
     let mut sgs: Vec<String> = d.security_group_ids().to_vec();
+    if let Some(n) = nic {
+        sgs.extend(n.groups().iter().cloned());
+    }
     sgs.sort();
+    sgs.dedup();
     let md = d.metadata_options();
     LaunchTemplateData {
         image_id: d.image_id().map(str::to_string),
@@ -153,6 +221,7 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
         iam_instance_profile: d.iam_instance_profile().and_then(|p| p.arn().or(p.name())).map(str::to_string),
         http_tokens: md.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string()),
         http_put_response_hop_limit: md.and_then(|m| m.http_put_response_hop_limit()),
+        associate_public_ip: nic.and_then(|n| n.associate_public_ip_address()),
     }
 }
 
@@ -186,8 +255,23 @@ fn request_data(d: &LaunchTemplateData) -> RequestLaunchTemplateData {
                 .build(),
         );
     }
-    for sg in &d.security_group_ids {
-        b = b.security_group_ids(sg);
+    match d.associate_public_ip {
+        // With a network interface, the security groups belong to it (EC2 refuses both).
+        Some(public) => {
+            b = b.network_interfaces(
+                aws_sdk_ec2::types::LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .delete_on_termination(true)
+                    .set_groups(Some(d.security_group_ids.clone()))
+                    .build(),
+            );
+        }
+        None => {
+            for sg in &d.security_group_ids {
+                b = b.security_group_ids(sg);
+            }
+        }
     }
     if let Some(p) = &d.iam_instance_profile {
         let spec = if p.starts_with("arn:") {

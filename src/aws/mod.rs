@@ -13,9 +13,12 @@
 pub mod autoscaling;
 pub mod cloud;
 pub mod ec2;
+pub mod eks;
 pub mod error;
+pub mod iam;
 pub mod read;
 pub mod route53;
+pub mod ssm;
 pub mod state;
 
 pub use error::{AwsError, AwsErrorKind};
@@ -65,6 +68,9 @@ pub struct Aws {
     pub requests: RequestCounter,
     ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
     asg: Mutex<HashMap<String, aws_sdk_autoscaling::Client>>,
+    eks: Mutex<HashMap<String, aws_sdk_eks::Client>>,
+    ssm: Mutex<HashMap<String, aws_sdk_ssm::Client>>,
+    iam: aws_sdk_iam::Client,
     /// S3 clients by the region they sign for.
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     /// Bucket → its region, looked up once per run.
@@ -92,11 +98,15 @@ impl Aws {
                 .interceptor(requests.clone())
                 .build(),
         );
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&sdk).region(Region::new("us-east-1")).interceptor(requests.clone()).build());
         Aws {
             sdk,
             requests,
             ec2: Mutex::default(),
             asg: Mutex::default(),
+            eks: Mutex::default(),
+            ssm: Mutex::default(),
+            iam,
             s3: Mutex::default(),
             bucket_regions: tokio::sync::Mutex::default(),
             route53,
@@ -129,6 +139,25 @@ impl Aws {
                 )
             })
             .clone()
+    }
+
+    pub fn eks(&self, region: &str) -> aws_sdk_eks::Client {
+        let mut m = self.eks.lock().unwrap();
+        m.entry(region.to_string())
+            .or_insert_with(|| aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&self.sdk).region(Region::new(region.to_string())).interceptor(self.requests.clone()).build()))
+            .clone()
+    }
+
+    pub fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+        let mut m = self.ssm.lock().unwrap();
+        m.entry(region.to_string())
+            .or_insert_with(|| aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(&self.sdk).region(Region::new(region.to_string())).interceptor(self.requests.clone()).build()))
+            .clone()
+    }
+
+    /// IAM is global.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam.clone()
     }
 
     pub fn sdk(&self) -> &SdkConfig {

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 
-use super::{autoscaling, ec2, route53, Aws, AwsError};
-use crate::core::live::{ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
+use super::{autoscaling, ec2, eks, iam, route53, ssm, Aws, AwsError};
+use crate::core::desired::{image_ref, ImageRef};
+use crate::core::live::{EksCluster, ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
 use crate::core::model::Manifest;
 use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_ROLLING};
 
@@ -108,9 +109,12 @@ fn records_for(m: &Manifest, zone: Option<&ZoneRecords>, live: &mut LiveCluster)
 async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeMap<String, LiveCluster>, AwsError> {
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
-    let mut image_ids: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().map(|g| g.spec().image.clone())).collect();
+    // Images named by id are read at once; the others once resolved (below).
+    let mut image_ids: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().map(|g| g.spec().image.trim().to_string())).filter(|i| i.starts_with("ami-")).collect();
     image_ids.sort();
     image_ids.dedup();
+    let eks_names: BTreeSet<String> = ms.iter().filter_map(|m| m.eks_name()).collect();
+    let eksc = aws.eks(region);
     let mut subnet_ids = Vec::new();
     let mut subnet_tags = Vec::new();
     for m in ms {
@@ -126,14 +130,89 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
     subnet_tags.sort();
     subnet_tags.dedup();
 
-    let (groups, templates, defaults, instances, images, subnets) = tokio::try_join!(
+    let (groups, templates, defaults, instances, images, subnets, eks_clusters) = tokio::try_join!(
         autoscaling::managed_groups(&asgc, region),
         ec2::managed_templates(&ec2c, region),
         ec2::default_versions(&ec2c, region),
         ec2::managed_instances(&ec2c, region),
         ec2::images(&ec2c, region, &image_ids),
         ec2::subnets(&ec2c, region, &subnet_ids, &subnet_tags),
+        futures::future::try_join_all(eks_names.iter().map(|n| {
+            let c = eksc.clone();
+            async move { Ok::<_, AwsError>((n.clone(), eks::describe(&c, region, n).await?)) }
+        })),
     )?;
+    let eks_clusters: BTreeMap<String, Result<EksCluster, String>> = eks_clusters.into_iter().collect();
+    let mut images = images;
+
+    // What the manifests name rather than give: images behind SSM parameters and names,
+    // security groups by name in the cluster's VPC, instance profiles. All at once.
+    let mut ssm_names = BTreeSet::new();
+    let mut named: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut sg_refs: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
+    let mut profiles = BTreeSet::new();
+    let mut cluster_vpc: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    for m in ms {
+        let eks = m.eks_name().and_then(|n| eks_clusters.get(&n)).and_then(|r| r.as_ref().ok());
+        let vpc = eks.and_then(|e| e.vpc_id.clone()).or_else(|| {
+            subnets
+                .iter()
+                .find(|x| x.tags().iter().any(|t| t.key() == Some(format!("kubernetes.io/cluster/{}", m.name()).as_str())) || m.cluster.spec.subnets.iter().any(|s| s.id.as_deref() == x.subnet_id()))
+                .and_then(|x| x.vpc_id())
+                .map(str::to_string)
+        });
+        cluster_vpc.insert(m.name(), vpc.clone());
+        for g in &m.groups {
+            match image_ref(m, g, eks.map(|e| e.version.as_str())) {
+                Ok(ImageRef::Ssm(p)) => {
+                    ssm_names.insert(p);
+                }
+                Ok(ImageRef::Named { owner, name }) => {
+                    named.insert((owner, name));
+                }
+                _ => {}
+            }
+            for sg in &g.spec().additional_security_groups {
+                sg_refs.entry(vpc.clone()).or_default().insert(sg.clone());
+            }
+            if let Some(i) = &g.spec().iam {
+                profiles.insert(i.profile.clone());
+            }
+        }
+    }
+    let ssmc = aws.ssm(region);
+    let iamc = aws.iam();
+    let ssm_list: Vec<String> = ssm_names.into_iter().collect();
+    let (params, named_ids, sgs, profile_arns) = tokio::try_join!(
+        async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
+        futures::future::try_join_all(named.iter().map(|(o, n)| {
+            let c = ec2c.clone();
+            async move { Ok::<_, AwsError>((format!("{o}/{n}"), ec2::newest_image_named(&c, region, o, n).await?)) }
+        })),
+        futures::future::try_join_all(sg_refs.iter().map(|(vpc, refs)| {
+            let c = ec2c.clone();
+            let refs: Vec<String> = refs.iter().cloned().collect();
+            async move { ec2::security_groups(&c, region, vpc.as_deref(), &refs).await.map(|m| (vpc.clone(), m)) }
+        })),
+        futures::future::try_join_all(profiles.iter().map(|p| {
+            let c = iamc.clone();
+            async move { Ok::<_, AwsError>((p.clone(), iam::instance_profile(&c, p).await?)) }
+        })),
+    )?;
+    let mut image_refs: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+    for (name, v) in params {
+        image_refs.insert(format!("ssm:{name}"), v.map(|id| id.trim().to_string()).and_then(|id| if id.starts_with("ami-") { Ok(id) } else { Err(format!("holds `{id}`, not an AMI id")) }));
+    }
+    for (key, id) in named_ids {
+        image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
+    }
+    // The images those resolved to, read like the others.
+    let more: Vec<String> = image_refs.values().filter_map(|r| r.as_ref().ok()).filter(|id| !image_ids.contains(id)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    if !more.is_empty() {
+        images.extend(ec2::images(&ec2c, region, &more).await?);
+    }
+    let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
+    let profile_arns: BTreeMap<String, Result<String, String>> = profile_arns.into_iter().collect();
 
     // Declared names not among the managed resources of their own cluster: absent, or taken?
     let owned_asg: BTreeMap<&str, Option<&str>> = groups
@@ -216,7 +295,15 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
     let mut out = BTreeMap::new();
     for m in ms {
         let cluster = m.name();
-        let mut live = LiveCluster { images: images.clone(), ..Default::default() };
+        let vpc = cluster_vpc.get(cluster).cloned().flatten();
+        let mut live = LiveCluster {
+            images: images.clone(),
+            eks: m.eks_name().and_then(|n| eks_clusters.get(&n).cloned()),
+            image_refs: image_refs.clone(),
+            instance_profiles: m.groups.iter().filter_map(|g| g.spec().iam.as_ref()).filter_map(|i| Some((i.profile.clone(), profile_arns.get(&i.profile)?.clone()))).collect(),
+            security_groups: sgs.get(&vpc).cloned().unwrap_or_default(),
+            ..Default::default()
+        };
         for t in &templates {
             let (Some(name), Some(id)) = (t.launch_template_name(), t.launch_template_id()) else { continue };
             if ec2::template_tag(t, TAG_CLUSTER) != Some(cluster) {

@@ -188,6 +188,9 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
         }
         return out;
     };
+    if let Some(cp) = &plan.control_plane {
+        out.push((' ', format!("EKS cluster {} (Kubernetes {}, {})", cp.name, cp.version, cp.status)));
+    }
     for c in &plan.changes() {
         let sign = match c.action {
             Action::Create => '+',
@@ -205,11 +208,18 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
                     _ => format!("{} -> {} lines, changed", lines(&f.old), lines(&f.new)),
                 };
                 out.push((' ', format!("      {:<width$}  (sensitive: {what}; --show-sensitive prints it)", f.field)));
-            } else if f.sensitive {
+            } else if f.sensitive || f.old.as_deref().is_some_and(|v| v.contains('\n')) || f.new.as_deref().is_some_and(|v| v.contains('\n')) {
+                // A document (a NodeConfig, Bottlerocket TOML, user data): shown as it is when
+                // created, as a unified diff when it changes.
                 out.push((' ', format!("      {}:", f.field)));
-                let d = similar::TextDiff::from_lines(f.old.as_deref().unwrap_or(""), f.new.as_deref().unwrap_or(""));
-                for line in d.unified_diff().context_radius(2).to_string().lines() {
-                    out.push((' ', format!("        {line}")));
+                match (&f.old, &f.new) {
+                    (None, Some(n)) if !f.sensitive => out.extend(n.lines().map(|l| (' ', format!("          {l}")))),
+                    (o, n) => {
+                        let d = similar::TextDiff::from_lines(o.as_deref().unwrap_or(""), n.as_deref().unwrap_or(""));
+                        for line in d.unified_diff().context_radius(2).to_string().lines() {
+                            out.push((' ', format!("        {line}")));
+                        }
+                    }
                 }
             } else {
                 let v = match (&f.old, &f.new) {
@@ -221,6 +231,11 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
         }
         for n in &c.notes {
             out.push((' ', format!("      # {n}")));
+        }
+        if c.resource_type == crate::core::plan::ResourceType::LaunchTemplate && c.action != Action::Delete {
+            if let Some(src) = plan.image_sources.get(&c.name) {
+                out.push((' ', format!("      # image {src}")));
+            }
         }
     }
     for c in &plan.conflicts {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::autoscaler::discovery_tags;
+use super::bootstrap::{self, ClusterConnection};
 use super::live::LiveCluster;
-use super::model::{Hooks, IntOrPercent, Manifest, NodeGroup, Role, ValidationConfig};
+use super::model::{Bootstrap, Hooks, IntOrPercent, Manifest, NodeGroup, Role, ValidationConfig};
 use super::resources::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,18 @@ pub struct DesiredCluster {
     pub validation: ValidationConfig,
     #[serde(default)]
     pub wave: u32,
+    /// The EKS cluster the nodes join, as it was read.
+    #[serde(default)]
+    pub eks: Option<ControlPlane>,
+}
+
+/// The EKS control plane, as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlane {
+    pub name: String,
+    pub version: String,
+    pub status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +61,77 @@ pub struct DesiredGroup {
     pub max_surge: Option<IntOrPercent>,
     #[serde(default)]
     pub max_unavailable: Option<IntOrPercent>,
+    /// How the nodes join.
+    #[serde(default = "custom")]
+    pub bootstrap: Bootstrap,
+    /// Where the image id came from, when the manifest names it (`ssm:…`, `owner/name`,
+    /// `eks-optimized`).
+    #[serde(default)]
+    pub image_source: Option<String>,
+}
+
+fn custom() -> Bootstrap {
+    Bootstrap::Custom
+}
+
+/// What the manifest's `image` of a group is, for the reader and for the desired state alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    Id(String),
+    /// An SSM parameter holding an AMI id (`ssm:/path`, or the public parameter behind
+    /// `eks-optimized`).
+    Ssm(String),
+    /// The newest image of `owner` named `name` (wildcards allowed), as kops resolves it.
+    Named { owner: String, name: String },
+}
+
+impl ImageRef {
+    /// The key of the live view's resolutions.
+    pub fn key(&self) -> String {
+        match self {
+            ImageRef::Id(id) => id.clone(),
+            ImageRef::Ssm(p) => format!("ssm:{p}"),
+            ImageRef::Named { owner, name } => format!("{owner}/{name}"),
+        }
+    }
+}
+
+/// AWS's public SSM parameter of the EKS-optimized image of a Kubernetes version, bootstrap
+/// family and architecture.
+pub fn eks_optimized_parameter(family: Bootstrap, version: &str, arch: &str) -> Option<String> {
+    match family {
+        Bootstrap::Al2023 => Some(format!("/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/{arch}/standard/recommended/image_id")),
+        Bootstrap::Bottlerocket => Some(format!("/aws/service/bottlerocket/aws-k8s-{version}/{arch}/latest/image_id")),
+        Bootstrap::Custom => None,
+    }
+}
+
+/// The image reference of a group. `eks_version`: the control plane's version, as read (the
+/// manifest's `spec.eks.kubernetesVersion` wins).
+pub fn image_ref(m: &Manifest, g: &NodeGroup, eks_version: Option<&str>) -> Result<ImageRef, String> {
+    let image = g.spec().image.trim();
+    if image.starts_with("ami-") {
+        return Ok(ImageRef::Id(image.to_string()));
+    }
+    if let Some(p) = image.strip_prefix("ssm:") {
+        return Ok(ImageRef::Ssm(p.to_string()));
+    }
+    if image == "eks-optimized" {
+        let family = m.bootstrap_of(g);
+        let version = m.cluster.spec.eks.as_ref().and_then(|e| e.kubernetes_version.clone()).or(eks_version.map(str::to_string)).ok_or_else(|| {
+            format!("node group `{}`: `eks-optimized` needs the cluster's Kubernetes version: set spec.eks.kubernetesVersion, or let fleetform read it from the EKS cluster", g.name())
+        })?;
+        let arch = super::instance_types::lookup(&g.spec().machine_type).map(|t| t.arch).ok_or_else(|| {
+            format!("node group `{}`: the architecture of {} is not in fleetform's table, so `eks-optimized` cannot choose an image; write the image as ssm:/… or an AMI id", g.name(), g.spec().machine_type)
+        })?;
+        return eks_optimized_parameter(family, &version, arch)
+            .map(ImageRef::Ssm)
+            .ok_or_else(|| format!("node group `{}`: `eks-optimized` needs bootstrap al2023 or bottlerocket (it is custom)", g.name()));
+    }
+    match image.split_once('/') {
+        Some((owner, name)) if !owner.is_empty() && !name.is_empty() => Ok(ImageRef::Named { owner: owner.to_string(), name: name.to_string() }),
+        _ => Err(format!("node group `{}`: image `{image}` is neither an AMI id, `owner/name`, `ssm:/path` nor `eks-optimized`", g.name())),
+    }
 }
 
 /// Build the desired state; errors are the live facts that are missing (unknown image, subnet).
@@ -55,22 +139,66 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
     let cluster = m.name();
     let mut errors = Vec::new();
     let mut groups = BTreeMap::new();
-    // One error per missing image, naming every group that uses it.
-    let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for g in &m.groups {
-        if !live.images.contains_key(&g.spec().image) {
-            missing.entry(&g.spec().image).or_default().push(g.name());
+    // The EKS control plane the nodes join: it must exist and be ACTIVE.
+    let mut conn = None;
+    let mut control_plane = None;
+    if let Some(name) = m.eks_name() {
+        match &live.eks {
+            Some(Ok(e)) if e.status == "ACTIVE" => {
+                conn = Some(ClusterConnection { name: e.name.clone(), endpoint: e.endpoint.clone(), certificate_authority: e.certificate_authority.clone(), service_cidr: e.service_cidr.clone() });
+                control_plane = Some(ControlPlane { name: e.name.clone(), version: e.version.clone(), status: e.status.clone() });
+            }
+            Some(Ok(e)) => errors.push(format!(
+                "EKS cluster {name} in {} is {}, not ACTIVE: nodes cannot join it yet; wait until it is ACTIVE (aws eks describe-cluster --name {name})",
+                m.cluster.spec.region, e.status
+            )),
+            Some(Err(why)) => errors.push(format!("EKS cluster {name}: {why}")),
+            None => errors.push(format!("EKS cluster {name} was not read")),
         }
     }
-    for (image, users) in &missing {
-        errors.push(format!(
-            "image {image} was not found in {} (node groups {}); check the AMI id and that it is shared with this account",
-            m.cluster.spec.region,
-            users.join(", ")
-        ));
+    let eks_version = match &live.eks {
+        Some(Ok(e)) => Some(e.version.as_str()),
+        _ => None,
+    };
+    // One error per image that cannot be resolved, naming every group that uses it.
+    let mut missing: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut resolved: BTreeMap<&str, (String, Option<String>)> = BTreeMap::new();
+    for g in &m.groups {
+        let r = match image_ref(m, g, eks_version) {
+            Ok(r) => r,
+            Err(e) => {
+                if m.eks_name().is_none() || conn.is_some() {
+                    errors.push(e);
+                }
+                continue;
+            }
+        };
+        let id = match &r {
+            ImageRef::Id(id) => Ok(id.clone()),
+            other => live.image_refs.get(&other.key()).cloned().unwrap_or_else(|| Err("was not resolved".to_string())),
+        };
+        match id {
+            Ok(id) if live.images.contains_key(&id) => {
+                let source = (!matches!(r, ImageRef::Id(_))).then(|| if g.spec().image.trim() == "eks-optimized" { format!("eks-optimized: {}", r.key()) } else { r.key() });
+                resolved.insert(g.name(), (id, source));
+            }
+            Ok(id) => missing
+                .entry(format!(
+                    "image {id}{} was not found in {}",
+                    if matches!(r, ImageRef::Id(_)) { String::new() } else { format!(" (from {})", r.key()) },
+                    m.cluster.spec.region
+                ))
+                .or_default()
+                .push(g.name()),
+            Err(why) => missing.entry(format!("image {}: {why}", r.key())).or_default().push(g.name()),
+        }
     }
-    for g in m.groups.iter().filter(|g| live.images.contains_key(&g.spec().image)) {
-        match desired_group(m, g, live) {
+    for (what, users) in &missing {
+        errors.push(format!("{what} (node groups {}); check the image and that it is shared with this account", users.join(", ")));
+    }
+    for g in m.groups.iter() {
+        let Some((image_id, source)) = resolved.get(g.name()) else { continue };
+        match desired_group(m, g, live, image_id, source.clone(), conn.as_ref()) {
             Ok(d) => {
                 groups.insert(m.aws_name(g.name()), d);
             }
@@ -107,15 +235,16 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         hooks: m.cluster.spec.hooks.clone().unwrap_or_default(),
         validation: m.cluster.spec.validation.clone().unwrap_or_default(),
         wave: m.cluster.spec.wave.unwrap_or(0),
+        eks: control_plane,
     })
 }
 
-fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<DesiredGroup, Vec<String>> {
+fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str, image_source: Option<String>, conn: Option<&ClusterConnection>) -> Result<DesiredGroup, Vec<String>> {
     let s = g.spec();
     let cluster = m.name();
     let region = &m.cluster.spec.region;
     let mut errors = Vec::new();
-    let image = live.images.get(&s.image);
+    let image = live.images.get(image_id);
     let mut subnet_ids = Vec::new();
     for sn in &s.subnets {
         match live.subnets.get(sn) {
@@ -126,10 +255,44 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
             }),
         }
     }
+    // Security groups: the EKS cluster's own (nodes talk to the control plane through it), then
+    // the group's, by id or by name in the cluster's VPC.
+    let mut sgs = Vec::new();
+    if m.cluster.spec.eks.is_some() {
+        if let Some(Ok(e)) = &live.eks {
+            match &e.security_group_id {
+                Some(id) => sgs.push(id.clone()),
+                None => errors.push(format!("EKS cluster {} reports no cluster security group", e.name)),
+            }
+        }
+    }
+    for r in &s.additional_security_groups {
+        match live.security_groups.get(r) {
+            Some(Ok(id)) => sgs.push(id.clone()),
+            Some(Err(why)) => errors.push(format!("node group `{}`: security group `{r}`: {why}", g.name())),
+            None => errors.push(format!("node group `{}`: security group `{r}` was not looked up", g.name())),
+        }
+    }
+    let profile = s.iam.as_ref().map(|i| i.profile.clone());
+    if let Some(p) = &profile {
+        match live.instance_profiles.get(p) {
+            Some(Ok(_)) => {}
+            Some(Err(why)) => errors.push(format!("node group `{}`: instance profile `{p}`: {why}", g.name())),
+            None => errors.push(format!("node group `{}`: instance profile `{p}` was not looked up", g.name())),
+        }
+    }
+    let format = m.bootstrap_of(g);
+    let user_data = match bootstrap::user_data(format, conn, s) {
+        Ok(u) => u,
+        Err(e) => {
+            errors.push(format!("node group `{}`: {e}", g.name()));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
-    let Some(image) = image else { return Err(vec![format!("image {} was not found in {region}", s.image)]) };
+    let Some(image) = image else { return Err(vec![format!("image {image_id} was not found in {region}")]) };
     subnet_ids.sort();
     subnet_ids.dedup();
     let root_volume = s.root_volume.as_ref().map(|rv| BlockDevice {
@@ -140,16 +303,17 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
         throughput: rv.throughput.map(|x| x as i32),
         encrypted: rv.encryption,
     });
-    let mut sgs = s.additional_security_groups.clone();
     sgs.sort();
+    sgs.dedup();
     let md = s.instance_metadata.as_ref();
     let launch_template = LaunchTemplateData {
-        image_id: Some(s.image.clone()),
+        image_id: Some(image_id.to_string()),
         instance_type: Some(s.machine_type.clone()),
-        user_data: user_data(g),
+        user_data,
         root_volume,
         security_group_ids: sgs,
-        iam_instance_profile: s.iam.as_ref().map(|i| i.profile.clone()),
+        iam_instance_profile: profile,
+        associate_public_ip: s.associate_public_ip,
         http_tokens: Some(md.and_then(|m| m.http_tokens.clone()).unwrap_or_else(|| "required".into())),
         http_put_response_hop_limit: Some(md.and_then(|m| m.http_put_response_hop_limit).unwrap_or(1) as i32),
     };
@@ -188,6 +352,8 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster) -> Result<Desi
             .as_ref()
             .and_then(|r| r.max_unavailable)
             .or_else(|| m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_unavailable)),
+        bootstrap: format,
+        image_source,
     })
 }
 
@@ -232,26 +398,4 @@ pub fn asg_tags(m: &Manifest, g: &NodeGroup) -> BTreeMap<String, AsgTag> {
         }
     }
     t
-}
-
-/// User data from `additionalUserData`: one shell script as it is; several parts as a MIME
-/// multipart document with a fixed boundary (deterministic).
-pub fn user_data(g: &NodeGroup) -> Option<String> {
-    let parts = &g.spec().additional_user_data;
-    match parts.len() {
-        0 => None,
-        1 if parts[0].content_type == "text/x-shellscript" => Some(parts[0].content.clone()),
-        _ => {
-            let b = "FLEETFORMBOUNDARY";
-            let mut s = format!("Content-Type: multipart/mixed; boundary=\"{b}\"\nMIME-Version: 1.0\n");
-            for p in parts {
-                s.push_str(&format!(
-                    "\n--{b}\nContent-Type: {}; charset=\"us-ascii\"\nContent-Disposition: attachment; filename=\"{}\"\n\n{}\n",
-                    p.content_type, p.name, p.content.trim_end()
-                ));
-            }
-            s.push_str(&format!("\n--{b}--\n"));
-            Some(s)
-        }
-    }
 }

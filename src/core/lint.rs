@@ -50,6 +50,8 @@ pub const RULES: &[Rule] = &[
         why: "the autoscaler waits max-node-provision-time on each spot group before it falls back; a dozen mostly-spot groups once meant 45 minutes for a node" },
     Rule { id: "unknown-instance-type", default: RuleLevel::Warning,
         why: "vCPU and architecture checks need the type's size; fleetform's table (data/ec2-instance-types.csv) does not know this type: a typo, or a new type to add" },
+    Rule { id: "custom-bootstrap-labels", default: RuleLevel::Warning,
+        why: "with bootstrap: custom, fleetform writes no kubelet configuration: declared nodeLabels and taints reach only the autoscaler's node-template tags, so the autoscaler plans for nodes that register without them unless your user data passes them to the kubelet" },
 ];
 
 pub const RULE_IDS: &[&str] = &[
@@ -63,6 +65,7 @@ pub const RULE_IDS: &[&str] = &[
     "critical-on-demand",
     "fallback-delay",
     "unknown-instance-type",
+    "custom-bootstrap-labels",
 ];
 
 pub fn rule(id: &str) -> &'static Rule {
@@ -137,6 +140,17 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
             if instance_types::lookup(t).is_none() {
                 cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not in fleetform's table", g.name()));
             }
+        }
+        if m.bootstrap_of(g) == super::model::Bootstrap::Custom && (!s.node_labels.is_empty() || !s.taints.is_empty()) {
+            cx.report(
+                "custom-bootstrap-labels",
+                g,
+                None,
+                format!(
+                    "`{}` declares nodeLabels/taints but bootstraps with `custom`: put them in its user data (kubelet --node-labels and --register-with-taints), or use bootstrap al2023 or bottlerocket",
+                    g.name()
+                ),
+            );
         }
         if s.critical && s.uses_spot() {
             cx.report("critical-on-demand", g, None, format!("`{}` is a critical group but runs spot instances", g.name()));

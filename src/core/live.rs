@@ -29,6 +29,33 @@ pub struct LiveCluster {
     pub subnets: BTreeMap<String, String>,
     /// Subnet lookups that failed, with why.
     pub subnet_problems: BTreeMap<String, String>,
+    /// The EKS cluster the manifest names, or why it could not be read (not found, …).
+    #[serde(default)]
+    pub eks: Option<Result<EksCluster, String>>,
+    /// Image references of the manifest (`ssm:/path`, `owner/name`) → AMI id, or why not.
+    #[serde(default)]
+    pub image_refs: BTreeMap<String, Result<String, String>>,
+    /// Instance profiles the manifest names (name or ARN) → ARN, or why not.
+    #[serde(default)]
+    pub instance_profiles: BTreeMap<String, Result<String, String>>,
+    /// Security groups the manifest names (id or name) → id, or why not.
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, Result<String, String>>,
+}
+
+/// An EKS cluster, as DescribeCluster reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EksCluster {
+    pub name: String,
+    pub endpoint: String,
+    /// Base64 PEM, as EKS reports it.
+    pub certificate_authority: String,
+    pub service_cidr: String,
+    pub security_group_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub version: String,
+    pub status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +128,9 @@ impl LiveCluster {
             zone: &'a Option<String>,
             records: &'a BTreeMap<RecordKey, LiveRecord>,
             subnets: &'a BTreeMap<String, String>,
+            eks: &'a Option<Result<EksCluster, String>>,
+            image_refs: &'a BTreeMap<String, Result<String, String>>,
+            security_groups: &'a BTreeMap<String, Result<String, String>>,
         }
         let v = View {
             lts: &self.launch_templates,
@@ -110,6 +140,9 @@ impl LiveCluster {
             zone: &self.zone_id,
             records: &self.records,
             subnets: &self.subnets,
+            eks: &self.eks,
+            image_refs: &self.image_refs,
+            security_groups: &self.security_groups,
         };
         let bytes = serde_json::to_vec(&v).expect("live view serializes");
         let digest = Sha256::digest(&bytes);

@@ -4,6 +4,7 @@
 //! print. That keeps every rule unit-testable and every output deterministic.
 
 pub mod autoscaler;
+pub mod bootstrap;
 pub mod desired;
 pub mod diag;
 pub mod duration;

@@ -80,6 +80,69 @@ pub struct ClusterSpec {
     /// must apply, roll and validate before the next starts. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<u32>,
+    /// The Amazon EKS control plane the nodes join. Without it, nodes bootstrap through their
+    /// own user data (`bootstrap: custom`): kops, kubeadm or a home-made AMI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eks: Option<EksSpec>,
+}
+
+/// The EKS cluster of a Cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EksSpec {
+    /// The EKS cluster's name (letters, digits, `-` and `_`, at most 100). Default: the
+    /// cluster's name with every character EKS refuses (the dots) replaced by `-`
+    /// (`prod-customer.k8s.foo.bar` → `prod-customer-k8s-foo-bar`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The Kubernetes version (`1.31`) the node images follow (`image: eks-optimized`).
+    /// Default: the control plane's version, as EKS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// How node groups join by default: `al2023` (nodeadm, the default) or `bottlerocket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Bootstrap>,
+}
+
+/// How a node joins its cluster: the format of the user data fleetform generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bootstrap {
+    /// Amazon Linux 2023: a nodeadm `NodeConfig` (MIME part `application/node.eks.aws`), then
+    /// the group's own `additionalUserData` parts.
+    Al2023,
+    /// Bottlerocket: TOML settings, with the group's `bottlerocket` settings merged in.
+    Bottlerocket,
+    /// Only the group's `additionalUserData`: for kops, kubeadm or home-made AMIs.
+    Custom,
+}
+
+impl Bootstrap {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bootstrap::Al2023 => "al2023",
+            Bootstrap::Bottlerocket => "bottlerocket",
+            Bootstrap::Custom => "custom",
+        }
+    }
+}
+
+/// kubelet settings of a node group, with kops's field names (kops: KubeletConfigSpec).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeletSpec {
+    /// Most pods on one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pods: Option<u32>,
+    /// Resources kept for Kubernetes daemons, e.g. `{cpu: 500m, memory: 1Gi}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kube_reserved: BTreeMap<String, String>,
+    /// Resources kept for the operating system.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub system_reserved: BTreeMap<String, String>,
+    /// Hard eviction thresholds, e.g. `{memory.available: 500Mi}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub eviction_hard: BTreeMap<String, String>,
 }
 
 /// Hooks: shell commands (`sh -c`), run from the repository root with FLEETFORM_CLUSTER,
@@ -250,7 +313,11 @@ pub struct NodeGroupManifest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeGroupSpec {
     pub role: Role,
-    /// AMI id (`ami-…`) of the instances.
+    /// The node image: an AMI id (`ami-…`); `owner/name` (the newest image of that owner — an
+    /// account id, `amazon` or `self` — with that name, wildcards allowed, as kops resolves it);
+    /// `ssm:/path/to/parameter` (an SSM parameter holding an AMI id); or `eks-optimized`, the
+    /// EKS-optimized image of the cluster's Kubernetes version, the group's bootstrap family and
+    /// its instances' architecture (AWS's public SSM parameters).
     pub image: String,
     /// Instance type of the launch template; with a mixedInstancesPolicy, its first type.
     pub machine_type: String,
@@ -297,6 +364,21 @@ pub struct NodeGroupSpec {
     /// Admin/critical group (CoreDNS, autoscaler, ingress) (fleetform): must be on-demand.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub critical: bool,
+    /// How the nodes join: `al2023`, `bottlerocket` or `custom`. Default: the cluster's
+    /// (`spec.eks.bootstrap`, else `al2023`) when it declares `eks`, else `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Bootstrap>,
+    /// kubelet settings (max pods, reservations, eviction thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet: Option<KubeletSpec>,
+    /// Extra Bottlerocket settings, merged into the generated ones (`bootstrap: bottlerocket`),
+    /// e.g. `{settings: {kernel: {sysctl: {vm.max_map_count: "262144"}}}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub bottlerocket: Option<serde_json::Value>,
+    /// Give instances a public IP address (kops: associatePublicIp). Default: the subnet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_public_ip: Option<bool>,
 }
 
 /// Instance role, with kops's names.
@@ -535,4 +617,28 @@ impl Manifest {
     pub fn group(&self, name: &str) -> Option<&NodeGroup> {
         self.groups.iter().find(|g| g.name() == name)
     }
+
+    /// The EKS cluster's name, when the cluster declares one (see [`EksSpec::name`]).
+    pub fn eks_name(&self) -> Option<String> {
+        let eks = self.cluster.spec.eks.as_ref()?;
+        Some(eks.name.clone().unwrap_or_else(|| default_eks_name(self.name())))
+    }
+
+    /// How a group's nodes join: its own setting, else the cluster's.
+    pub fn bootstrap_of(&self, g: &NodeGroup) -> Bootstrap {
+        g.spec().bootstrap.unwrap_or(match &self.cluster.spec.eks {
+            Some(e) => e.bootstrap.unwrap_or(Bootstrap::Al2023),
+            None => Bootstrap::Custom,
+        })
+    }
+}
+
+/// An EKS name from a cluster name: every character EKS refuses becomes `-`.
+pub fn default_eks_name(cluster: &str) -> String {
+    cluster.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+}
+
+/// EKS accepts `^[0-9A-Za-z][A-Za-z0-9\-_]*$`, at most 100 characters.
+pub fn valid_eks_name(n: &str) -> bool {
+    n.len() <= 100 && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -246,6 +246,13 @@ pub struct ClusterPlan {
     pub replacements: Vec<Replacement>,
     #[serde(default)]
     pub interrupted_rolls: Vec<InterruptedRoll>,
+    /// The EKS control plane the nodes join.
+    #[serde(default)]
+    pub control_plane: Option<super::desired::ControlPlane>,
+    /// Per group whose manifest names its image (`ssm:…`, `owner/name`, `eks-optimized`): the
+    /// reference and the AMI id it resolved to.
+    #[serde(default)]
+    pub image_sources: BTreeMap<String, String>,
     /// Per group: the launch-template version the group will use after apply.
     pub launch_template_versions: BTreeMap<String, i64>,
 }
@@ -355,7 +362,16 @@ pub fn diff_launch_template(old: Option<&LaunchTemplateData>, new: &LaunchTempla
     push(&mut f, "image", opt(&o.image_id), opt(&new.image_id));
     push(&mut f, "instanceType", opt(&o.instance_type), opt(&new.instance_type));
     if o.user_data != new.user_data {
-        f.push(FieldChange { field: "userData".into(), old: o.user_data.clone(), new: new.user_data.clone(), sensitive: true });
+        // The generated bootstrap (NodeConfig, Bottlerocket TOML) is shown; the user's own parts
+        // may hold secrets and are hidden unless --show-sensitive.
+        let split = |u: &Option<String>| u.as_deref().map(super::bootstrap::split_for_display).unwrap_or((None, None));
+        let ((ob, oc), (nb, nc)) = (split(&o.user_data), split(&new.user_data));
+        if ob != nb {
+            f.push(FieldChange { field: "bootstrap".into(), old: ob, new: nb, sensitive: false });
+        }
+        if oc != nc {
+            f.push(FieldChange { field: "userData".into(), old: oc, new: nc, sensitive: true });
+        }
     }
     let (ov, nv) = (o.root_volume.clone().unwrap_or_default(), new.root_volume.clone().unwrap_or_default());
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -370,6 +386,7 @@ pub fn diff_launch_template(old: Option<&LaunchTemplateData>, new: &LaunchTempla
     push(&mut f, "iamInstanceProfile", opt(&o.iam_instance_profile), opt(&new.iam_instance_profile));
     push(&mut f, "metadata.httpTokens", opt(&o.http_tokens), opt(&new.http_tokens));
     push(&mut f, "metadata.httpPutResponseHopLimit", opt(&o.http_put_response_hop_limit), opt(&new.http_put_response_hop_limit));
+    push(&mut f, "associatePublicIp", opt(&o.associate_public_ip), opt(&new.associate_public_ip));
     f
 }
 
@@ -604,6 +621,12 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         conflicts,
         replacements,
         interrupted_rolls,
+        control_plane: d.eks.clone(),
+        image_sources: d
+            .groups
+            .iter()
+            .filter_map(|(n, g)| Some((n.clone(), format!("{} -> {}", g.image_source.as_ref()?, g.launch_template.image_id.as_deref().unwrap_or("?")))))
+            .collect(),
         launch_template_versions: versions,
     }
 }
@@ -626,6 +649,7 @@ fn replacements_of(name: &str, g: &DesiredGroup, a: &LiveAsg, target: i64, lt_fi
         .iter()
         .map(|f| match (&f.sensitive, &f.old, &f.new) {
             (true, _, _) => format!("{} changes", f.field),
+            (_, o, n) if o.as_deref().is_some_and(|v| v.contains('\n')) || n.as_deref().is_some_and(|v| v.contains('\n')) => format!("{} changes", f.field),
             (false, o, n) => format!("{} {} -> {}", f.field, o.as_deref().unwrap_or("(none)"), n.as_deref().unwrap_or("(none)")),
         })
         .collect();
@@ -742,10 +766,35 @@ mod tests {
         render_cluster(&repo, cluster, &sets).unwrap().manifest
     }
 
+    /// What the AWS layer would read for `m`: its EKS cluster, images (every reference
+    /// resolving to ami-760aaa0f unless it names an id), subnets, instance profiles.
     fn facts(m: &Manifest) -> LiveCluster {
         let mut live = LiveCluster { zone_id: Some("Z1".into()), ..Default::default() };
+        live.eks = m.eks_name().map(|name| {
+            Ok(crate::core::live::EksCluster {
+                name,
+                endpoint: "https://EXAMPLE.gr7.eu-west-3.eks.amazonaws.com".into(),
+                certificate_authority: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==".into(),
+                service_cidr: "172.20.0.0/16".into(),
+                security_group_id: Some("sg-0cluster".into()),
+                vpc_id: Some("vpc-1".into()),
+                version: "1.31".into(),
+                status: "ACTIVE".into(),
+            })
+        });
         for g in &m.groups {
-            live.images.insert(g.spec().image.clone(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+            match crate::core::desired::image_ref(m, g, Some("1.31")).unwrap() {
+                crate::core::desired::ImageRef::Id(id) => {
+                    live.images.insert(id, ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+                }
+                other => {
+                    live.image_refs.insert(other.key(), Ok("ami-760aaa0f".into()));
+                    live.images.insert("ami-760aaa0f".into(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+                }
+            }
+            if let Some(i) = &g.spec().iam {
+                live.instance_profiles.insert(i.profile.clone(), Ok(format!("arn:aws:iam::123456789012:instance-profile/{}", i.profile)));
+            }
         }
         for s in &m.cluster.spec.subnets {
             live.subnets.insert(s.name.clone(), format!("subnet-{}", s.zone));
@@ -757,6 +806,9 @@ mod tests {
         let f = facts(m);
         live.images = f.images;
         live.subnets = f.subnets;
+        live.eks = f.eks;
+        live.image_refs = f.image_refs;
+        live.instance_profiles = f.instance_profiles;
         live
     }
 

@@ -756,6 +756,19 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
         ))
         .with_help("write `name: {{ clusterName }}`, or rename the vars file after the cluster"));
     }
+    if let Some(eks) = &s.eks {
+        let name = eks.name.clone().unwrap_or_else(|| default_eks_name(cluster));
+        if !valid_eks_name(&name) {
+            return Err(at(&["spec", "eks", "name"], format!("`{name}` is not a valid EKS cluster name"))
+                .with_help("EKS names start with a letter or digit and hold only letters, digits, `-` and `_` (at most 100); set spec.eks.name"));
+        }
+        if let Some(v) = &eks.kubernetes_version {
+            if !valid_minor_version(v) {
+                return Err(at(&["spec", "eks", "kubernetesVersion"], format!("`{v}` is not a Kubernetes minor version"))
+                    .with_help("write it as EKS does, e.g. \"1.31\" (quoted, or YAML reads 1.30 as 1.3)"));
+            }
+        }
+    }
     if !valid_region(&s.region) {
         return Err(at(&["spec", "region"], format!("`{}` is not an AWS region name", s.region))
             .with_help("write a region such as eu-west-3 or us-east-1"));
@@ -858,6 +871,11 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
     Ok(())
 }
 
+/// `1.31`: a Kubernetes minor version as EKS writes it.
+fn valid_minor_version(v: &str) -> bool {
+    v.split_once('.').is_some_and(|(a, b)| a == "1" && !b.is_empty() && b.len() <= 3 && b.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn valid_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
@@ -896,9 +914,47 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         return Err(at(&["spec", "minSize"], format!("node group `{name}`: minSize ({}) is greater than maxSize ({})", s.min_size, s.max_size))
             .with_help("make minSize at most maxSize (check the values both come from)"));
     }
-    if !s.image.starts_with("ami-") {
-        return Err(at(&["spec", "image"], format!("node group `{name}`: image `{}` is not an AMI id", s.image))
-            .with_help("write the AMI id (ami-…) of the region; launch templates take ids, not names"));
+    let image = s.image.trim();
+    let image_ok = image.starts_with("ami-")
+        || image == "eks-optimized"
+        || image.strip_prefix("ssm:").is_some_and(|p| p.starts_with('/') && p.len() > 1)
+        || image.split_once('/').is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !o.contains(':'));
+    if !image_ok {
+        return Err(at(&["spec", "image"], format!("node group `{name}`: image `{}` is not an image reference", s.image))
+            .with_help("write an AMI id (ami-…), owner/name (e.g. amazon/al2023-ami-2023.*-x86_64), ssm:/path/to/parameter, or eks-optimized"));
+    }
+    let bootstrap = s.bootstrap.unwrap_or(match &cs.eks {
+        Some(e) => e.bootstrap.unwrap_or(Bootstrap::Al2023),
+        None => Bootstrap::Custom,
+    });
+    if bootstrap != Bootstrap::Custom && cs.eks.is_none() {
+        return Err(at(&["spec", "bootstrap"], format!("node group `{name}`: bootstrap `{}` joins an EKS cluster, and the Cluster declares none", bootstrap.name()))
+            .with_help("declare the EKS cluster in the Cluster's spec.eks, or use bootstrap: custom with your own user data"));
+    }
+    if image == "eks-optimized" && bootstrap == Bootstrap::Custom {
+        return Err(at(&["spec", "image"], format!("node group `{name}`: `eks-optimized` chooses an image for bootstrap al2023 or bottlerocket, and this group's bootstrap is custom"))
+            .with_help("set bootstrap: al2023 or bottlerocket, or name the image (ami-…, owner/name, ssm:/…)"));
+    }
+    for (k, v) in &s.node_labels {
+        if let Err(e) = super::bootstrap::check_label(k, v) {
+            return Err(at(&["spec", "nodeLabels", k], format!("node group `{name}`: {e}")).with_help("Kubernetes label syntax: [prefix/]name, name and value at most 63 characters"));
+        }
+        if bootstrap != Bootstrap::Custom && !super::bootstrap::kubelet_may_set_label(k) {
+            return Err(at(&["spec", "nodeLabels", k], format!("node group `{name}`: the kubelet may not set label `{k}` on its own node: the NodeRestriction admission plugin refuses kubernetes.io and k8s.io labels it does not list, and the node would not register"))
+                .with_help("use your own prefix (example.com/role), or node.kubernetes.io/… or kubelet.kubernetes.io/…; a label such as node-role.kubernetes.io/… must be set by an admin (kubectl label), not by the node"));
+        }
+    }
+    if s.kubelet.is_some() && bootstrap == Bootstrap::Custom {
+        return Err(at(&["spec", "kubelet"], format!("node group `{name}`: kubelet settings reach the node only through a generated bootstrap, and this group's is custom"))
+            .with_help("use bootstrap: al2023 or bottlerocket, or put the kubelet flags in your own user data"));
+    }
+    if s.bottlerocket.is_some() && bootstrap != Bootstrap::Bottlerocket {
+        return Err(at(&["spec", "bottlerocket"], format!("node group `{name}`: `bottlerocket` settings need bootstrap: bottlerocket (it is {})", bootstrap.name()))
+            .with_help("set bootstrap: bottlerocket, or remove the settings"));
+    }
+    if bootstrap == Bootstrap::Bottlerocket && !s.additional_user_data.is_empty() {
+        return Err(at(&["spec", "additionalUserData"], format!("node group `{name}`: Bottlerocket takes TOML settings, not user-data parts"))
+            .with_help("put extra settings under `bottlerocket: {settings: …}`"));
     }
     if s.subnets.is_empty() {
         return Err(at(&["spec", "subnets"], format!("node group `{name}` lists no subnets"))

@@ -59,6 +59,10 @@ pub struct LaunchTemplateData {
     pub iam_instance_profile: Option<String>,
     pub http_tokens: Option<String>,
     pub http_put_response_hop_limit: Option<i32>,
+    /// A public IP address on the primary network interface (kops: associatePublicIp); None:
+    /// the subnet decides.
+    #[serde(default)]
+    pub associate_public_ip: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,25 +53,39 @@ pub struct Moto {
     child: Child,
     pub endpoint: String,
     proxies: Vec<Child>,
+    /// The launcher's stand-in for AWS's public SSM parameters reads overrides from this file.
+    public_parameters: tempfile::NamedTempFile,
 }
 
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
+        let public_parameters = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(public_parameters.path(), "{}").unwrap();
         let child = Command::new(python())
             .arg(project_root().join("tests/support/moto_launcher.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("FLEETFORM_PUBLIC_PARAMETERS", public_parameters.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the local AWS emulator");
-        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxies: Vec::new() };
+        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxies: Vec::new(), public_parameters };
         let start = Instant::now();
         while !ready(port) {
             assert!(start.elapsed() < Duration::from_secs(60), "the local AWS emulator did not answer within 60 s");
             std::thread::sleep(Duration::from_millis(100));
         }
         m
+    }
+
+    /// Publish a value of one of AWS's public SSM parameters (a new image release), through the
+    /// launcher's stand-in (tests/support/moto_launcher.py, correction 5).
+    pub fn publish_public_parameter(&self, name: &str, value: &str) {
+        let path = self.public_parameters.path();
+        let mut all: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        all.insert(name.to_string(), value.into());
+        std::fs::write(path, serde_json::to_string(&all).unwrap()).unwrap();
     }
 
     /// Put the fault-injecting proxy in front; returns its endpoint.
@@ -98,7 +112,7 @@ impl Moto {
     /// are ready. Returns stdout; panics with stderr on failure.
     pub fn py(&self, code: &str) -> String {
         let prelude = format!(
-            "import boto3, json, os\nEP='{}'\ndef ec2(r): return boto3.client('ec2', endpoint_url=EP, region_name=r)\ndef asg(r): return boto3.client('autoscaling', endpoint_url=EP, region_name=r)\nr53 = boto3.client('route53', endpoint_url=EP, region_name='us-east-1')\ns3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1')\n",
+            "import boto3, json, os\nEP='{}'\ndef ec2(r): return boto3.client('ec2', endpoint_url=EP, region_name=r)\ndef asg(r): return boto3.client('autoscaling', endpoint_url=EP, region_name=r)\ndef eks(r): return boto3.client('eks', endpoint_url=EP, region_name=r)\niam = boto3.client('iam', endpoint_url=EP, region_name='us-east-1')\nr53 = boto3.client('route53', endpoint_url=EP, region_name='us-east-1')\ns3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1')\n",
             self.endpoint
         );
         let out = Command::new(python())
@@ -191,13 +205,39 @@ impl Drop for Moto {
     }
 }
 
-/// Replace ids AWS (or the emulator) made up, so snapshots are stable.
+/// Replace ids AWS (or the emulator) made up, so snapshots are stable: resource ids, EKS
+/// endpoints and certificate authorities.
 pub fn scrub_ids(s: &str) -> String {
+    let s = scrub_resource_ids(s);
+    let mut out = String::with_capacity(s.len());
+    for line in s.split_inclusive('\n') {
+        if let (Some(a), Some(b)) = (line.find("https://"), line.find(".eks.amazonaws.com/")) {
+            out.push_str(&line[..a]);
+            out.push_str("https://[EKS-ENDPOINT]/");
+            out.push_str(&line[b + ".eks.amazonaws.com/".len()..]);
+        } else if let Some(i) = line.find("certificateAuthority: ") {
+            let end = line.find('…').unwrap_or(line.len());
+            out.push_str(&line[..i + "certificateAuthority: ".len()]);
+            out.push_str("[CA]");
+            out.push_str(&line[end..]);
+        } else if let Some(i) = line.find("cluster-certificate = \"") {
+            let end = line.find('…').unwrap_or(line.len());
+            out.push_str(&line[..i + "cluster-certificate = \"".len()]);
+            out.push_str("[CA]");
+            out.push_str(&line[end..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn scrub_resource_ids(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     'outer: while !rest.is_empty() {
         let at_word_start = !out.chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
-        for prefix in ["subnet-", "i-", "lt-", "vpc-"] {
+        for prefix in ["subnet-", "i-", "lt-", "vpc-", "sg-"] {
             if at_word_start && rest.starts_with(prefix) {
                 let hex_len = rest[prefix.len()..].chars().take_while(|c| c.is_ascii_hexdigit()).count();
                 if hex_len >= 8 {

@@ -3,6 +3,7 @@
 
 mod aws;
 mod aws_apply;
+mod aws_nodes;
 mod aws_plan;
 mod aws_rolling;
 mod aws_safety;

@@ -16,6 +16,21 @@ Nothing else is changed; fleetform's code never bends to moto.
    update changes sizes only). Here an update that names no launch configuration, template or
    policy keeps the group's own.
 
+4. (MOTO.md, item 11) describe_cluster of EKS answers no
+   resourcesVpcConfig.clusterSecurityGroupId; AWS creates that security group with every cluster
+   ("eks-cluster-sg-<name>-…", in the cluster's VPC) and always reports it. Here create_cluster
+   creates it the same way in the emulated EC2 of the cluster's region and reports its id.
+
+5. (MOTO.md, item 12) AWS's public SSM parameters of the EKS-optimized images
+   (/aws/service/eks/optimized-ami/<version>/amazon-linux-2023/<arch>/standard/recommended/image_id)
+   and of Bottlerocket (/aws/service/bottlerocket/aws-k8s-<version>/<arch>/latest/image_id) are
+   absent, and moto refuses any put under /aws (as AWS does). A stand-in, written from the
+   parameter paths AWS documents, answers them: every version from 1.28 to 1.35 and both
+   architectures hold ami-760aaa0f (an image moto has in every region), unless the JSON file
+   named by FLEETFORM_PUBLIC_PARAMETERS (written by the tests and the demo, to publish a new
+   image release) says otherwise for a name ("name": value) or for a name in one region
+   ("<region>:name": value). Only names under those two prefixes are touched.
+
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 import sys
@@ -119,6 +134,79 @@ def update(self, *args, **kwargs):
 
 
 FakeAutoScalingGroup.update = update
+
+# 4. EKS: the cluster security group.
+from moto.eks.models import Cluster  # noqa: E402
+from moto.ec2.models import ec2_backends  # noqa: E402
+
+_cluster_init = Cluster.__init__
+
+
+def cluster_init(self, name, role_arn, resources_vpc_config, account_id, region_name, *args, **kwargs):
+    _cluster_init(self, name, role_arn, resources_vpc_config, account_id, region_name, *args, **kwargs)
+    ec2 = ec2_backends[account_id][region_name]
+    subnets = (resources_vpc_config or {}).get("subnetIds") or []
+    vpc = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    sg = ec2.create_security_group(
+        name=f"eks-cluster-sg-{name}-{abs(hash(name)) % 10**10}",
+        description="EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
+        vpc_id=vpc,
+        tags={f"kubernetes.io/cluster/{name}": "owned", "aws:eks:cluster-name": name},
+    )
+    self.resources_vpc_config = dict(resources_vpc_config or {}, clusterSecurityGroupId=sg.id, vpcId=vpc)
+
+
+Cluster.__init__ = cluster_init
+
+# 5. AWS's public SSM parameters of the EKS-optimized and Bottlerocket images.
+import json  # noqa: E402
+import os  # noqa: E402
+
+from moto.core.utils import utcnow  # noqa: E402
+from moto.ssm.models import Parameter, ParameterDict  # noqa: E402
+
+PUBLIC_PREFIXES = ("/aws/service/eks/optimized-ami/", "/aws/service/bottlerocket/")
+
+
+def public_parameters(region):
+    out = {}
+    for minor in range(28, 36):
+        for arch in ("x86_64", "arm64"):
+            v = f"1.{minor}"
+            out[f"/aws/service/eks/optimized-ami/{v}/amazon-linux-2023/{arch}/standard/recommended/image_id"] = "ami-760aaa0f"
+            out[f"/aws/service/bottlerocket/aws-k8s-{v}/{arch}/latest/image_id"] = "ami-760aaa0f"
+    path = os.environ.get("FLEETFORM_PUBLIC_PARAMETERS")
+    if path and os.path.exists(path):
+        with open(path) as f:
+            published = json.load(f)
+        # "name": value for every region; "<region>:name": value for one (wins).
+        out.update({k: v for k, v in published.items() if k.startswith("/")})
+        out.update({k.split(":", 1)[1]: v for k, v in published.items() if k.startswith(f"{region}:/")})
+    return out
+
+
+_check_loading_status = ParameterDict._check_loading_status
+
+
+def check_loading_status(self, key):
+    _check_loading_status(self, key)
+    key = str(key or "")
+    if not key.startswith(PUBLIC_PREFIXES):
+        return
+    value = public_parameters(self.region_name).get(key)
+    if value is None:
+        return
+    versions = dict.get(self, key) or []
+    if versions and versions[-1].value == value:
+        return
+    dict.setdefault(self, key, []).append(
+        Parameter(account_id=self.account_id, name=key, value=value, parameter_type="String", description=None,
+                  allowed_pattern=None, keyid=None, last_modified_date=utcnow(), version=len(versions) + 1,
+                  data_type="aws:ec2:image")
+    )
+
+
+ParameterDict._check_loading_status = check_loading_status
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
