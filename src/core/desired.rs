@@ -156,6 +156,10 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
             None => errors.push(format!("EKS cluster {name} was not read")),
         }
     }
+    // Without a control plane to join, nothing else about the nodes can be decided: one error.
+    if m.eks_name().is_some() && conn.is_none() {
+        return Err(errors);
+    }
     let eks_version = match &live.eks {
         Some(Ok(e)) => Some(e.version.as_str()),
         _ => None,
@@ -167,9 +171,7 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         let r = match image_ref(m, g, eks_version) {
             Ok(r) => r,
             Err(e) => {
-                if m.eks_name().is_none() || conn.is_some() {
-                    errors.push(e);
-                }
+                errors.push(e);
                 continue;
             }
         };

@@ -941,4 +941,20 @@ mod tests {
         let del: Vec<&str> = changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.name.as_str()).collect();
         assert_eq!(del, vec!["old.staging.k8s.foo.bar. A"]);
     }
+
+    #[test]
+    fn an_eks_cluster_that_is_not_active_is_one_error_naming_it() {
+        let m = example(CLUSTERS[1], &[]);
+        let mut live = facts(&m);
+        if let Some(Ok(e)) = &mut live.eks {
+            e.status = "CREATING".into();
+        }
+        let errs = desired(&m, &live).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("EKS cluster staging-k8s-foo-bar in eu-west-1 is CREATING, not ACTIVE"), "{errs:?}");
+        live.eks = Some(Err("no EKS cluster of that name in eu-west-1".into()));
+        let errs = desired(&m, &live).unwrap_err();
+        assert_eq!(errs, vec!["EKS cluster staging-k8s-foo-bar: no EKS cluster of that name in eu-west-1".to_string()]);
+    }
+
 }

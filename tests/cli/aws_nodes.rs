@@ -178,3 +178,21 @@ fn what_the_manifest_references_must_exist_and_nothing_changes_otherwise() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("EKS cluster staging-k8s-foo-bar: no EKS cluster of that name in eu-west-1"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_public_ip_puts_the_security_groups_on_the_network_interface_and_round_trips() {
+    let (moto, repo) = setup();
+    repo.replace("templates/2_admin-nodes.yaml.tpl", "  iam:\n", "  associatePublicIp: true\n  iam:\n");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let d = moto.py(&format!(
+        "d = ec2('eu-west-1').describe_launch_template_versions(LaunchTemplateName='admin-nodes.{STAGING}', Versions=['$Default'])['LaunchTemplateVersions'][0]['LaunchTemplateData']\nprint(json.dumps({{'top': d.get('SecurityGroupIds', []), 'nic': d['NetworkInterfaces']}}))"
+    ));
+    let d: serde_json::Value = serde_json::from_str(d.trim()).unwrap();
+    assert_eq!(d["top"], serde_json::json!([]), "EC2 refuses security groups both on the template and on its interface");
+    assert_eq!(d["nic"][0]["AssociatePublicIpAddress"], true);
+    assert_eq!(d["nic"][0]["DeviceIndex"], 0);
+    assert_eq!(d["nic"][0]["Groups"].as_array().unwrap().len(), 1, "the EKS cluster security group");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "read back as written: {}{}", stdout(&o), stderr(&o));
+}
