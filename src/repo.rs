@@ -29,11 +29,13 @@ pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
         }
     }
     let mut repo = RepoFiles::default();
+    let canon_root = root.canonicalize().map_err(|e| io_diag(root, &e))?;
 
     let mut templates = Vec::new();
     for (rel, path) in list_files(root, Path::new("templates"), false)? {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if TEMPLATE_EXTS.contains(&ext) {
+            inside(&canon_root, &rel, &path)?;
             templates.push(read(root, &rel)?);
         }
     }
@@ -45,6 +47,7 @@ pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
         if !matches!(ext, "yaml" | "yml") {
             continue;
         }
+        inside(&canon_root, &rel, &path)?;
         let file = read(root, &rel)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         if stem.starts_with('_') {
@@ -77,6 +80,19 @@ pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
     }
     repo.snippets = Arc::new(snippets);
     Ok(repo)
+}
+
+/// A file reached through a link that leads outside the repository is never read (its content
+/// would reach errors, warnings and diffs that CI logs and pull requests carry).
+fn inside(canon_root: &Path, rel: &Path, path: &Path) -> Result<(), Diagnostic> {
+    let is_link = fs::symlink_metadata(path).map(|m| m.file_type().is_symlink()).unwrap_or(false);
+    let Ok(target) = path.canonicalize() else { return Ok(()) }; // dangling: reported when read
+    if !target.starts_with(canon_root) {
+        let how = if is_link { "is a symbolic link leading" } else { "lies" };
+        return Err(Diagnostic::file(rel, format!("{} {how} outside the repository ({}): fleetform reads only inside the repository", rel.display(), target.display()))
+            .with_help("copy the file into the repository instead of linking to it"));
+    }
+    Ok(())
 }
 
 fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {

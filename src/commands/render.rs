@@ -63,12 +63,13 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
         return Ok(Status::Failure);
     }
 
+    check_output_dir(&s.root)?;
     let mut changes = Vec::new();
     let mut produced = BTreeSet::new();
     for r in &run.rendered {
         for f in &r.files {
             produced.insert(f.path.clone());
-            let old = fs::read_to_string(s.root.join(&f.path)).ok();
+            let old = read_output(&s.root, &f.path)?;
             let status = match &old {
                 None => FileStatus::Created,
                 Some(o) if *o == f.content => FileStatus::Unchanged,
@@ -222,12 +223,53 @@ fn colour_diff(s: &Settings, diff: &str) -> String {
         .collect()
 }
 
-/// Write through a temporary file and a rename: a reader never sees half a manifest.
+/// `clusters/` must be a directory of the repository itself, never a link leading elsewhere:
+/// fleetform writes only inside the repository.
+fn check_output_dir(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("clusters");
+    match fs::symlink_metadata(&dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(&dir).map(|t| t.display().to_string()).unwrap_or_default();
+            Err(crate::core::diag::Diagnostic::file("clusters", format!("clusters/ is a symbolic link (to {target}): fleetform writes only inside the repository"))
+                .with_help("make clusters/ a directory of the repository (rm clusters && mkdir clusters), then render again")
+                .into())
+        }
+        Ok(m) if !m.is_dir() => Err(crate::core::diag::Diagnostic::file("clusters", "clusters is not a directory").with_help("remove it; render creates clusters/").into()),
+        _ => Ok(()),
+    }
+}
+
+/// The current content of a generated file, if any. A symbolic link there is an error: its
+/// target is never read (it may lie outside the repository, and would end up in a diff).
+fn read_output(root: &Path, rel: &Path) -> anyhow::Result<Option<String>> {
+    let path = root.join(rel);
+    match fs::symlink_metadata(&path) {
+        Err(_) => Ok(None),
+        Ok(m) if m.file_type().is_symlink() => Err(crate::core::diag::Diagnostic::file(
+            rel,
+            format!("{} is a symbolic link: fleetform neither reads nor writes through links in clusters/", rel.display()),
+        )
+        .with_help(format!("remove it (rm {}), then render again", rel.display()))
+        .into()),
+        Ok(_) => Ok(fs::read_to_string(&path).ok()),
+    }
+}
+
+/// Write through a temporary file and a rename: a reader never sees half a manifest. The
+/// temporary file has a unique name and is created exclusively (never through a link someone
+/// planted), so concurrent renders into one clusters/ each rename a whole file of their own.
 pub fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
     let dir = path.parent().expect("output paths have a parent");
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
-    fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(content.as_bytes()).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.as_file().sync_all().ok();
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -121,3 +121,52 @@ fn values_no_template_reads_are_warned_about() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valueWarnings"][0]["message"], "`spot.maxSzie` is not used by any template");
 }
+
+#[test]
+fn render_never_writes_or_reads_through_links() {
+    let repo = Repo::example();
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "precious\n").unwrap();
+    // A link planted where an older fleetform put its temporary file.
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("clusters/.staging.k8s.foo.bar.yaml.tmp")).unwrap();
+    std::fs::write(repo.path().join("clusters/staging.k8s.foo.bar.yaml"), "stale").unwrap();
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(outside.path()).unwrap(), "precious\n", "the link's target is untouched");
+    let meta = std::fs::symlink_metadata(repo.path().join("clusters/staging.k8s.foo.bar.yaml")).unwrap();
+    assert!(meta.file_type().is_file(), "a regular file of the repository");
+
+    // A generated file replaced by a link leading out: refused, and the target's content never
+    // reaches the diff.
+    std::fs::remove_file(repo.path().join("clusters/staging.k8s.foo.bar.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("clusters/staging.k8s.foo.bar.yaml")).unwrap();
+    for args in [&["render", "--check"][..], &["render"][..]] {
+        let o = repo.run(args);
+        assert_eq!(code(&o), 1, "{args:?}");
+        assert!(stderr(&o).contains("clusters/staging.k8s.foo.bar.yaml is a symbolic link"), "{}", stderr(&o));
+        assert!(!stdout(&o).contains("precious") && !stderr(&o).contains("precious"), "never printed");
+        assert_eq!(std::fs::read_to_string(outside.path()).unwrap(), "precious\n");
+    }
+}
+
+#[test]
+fn concurrent_renders_into_one_clusters_dir_each_write_whole_files() {
+    let repo = Repo::example();
+    let want = repo.clusters_snapshot();
+    std::fs::remove_file(repo.path().join("clusters/staging.k8s.foo.bar.yaml")).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
+                .current_dir(repo.path())
+                .arg("render")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(repo.clusters_snapshot(), want, "every file whole, none spliced, no temporary file left");
+}
