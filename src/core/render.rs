@@ -136,6 +136,7 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
         context,
         failure: Mutex::new(None),
         included: Mutex::new(BTreeSet::new()),
+        structure: Mutex::new(std::collections::HashSet::new()),
     });
 
     let mut outputs = Vec::new();
@@ -165,6 +166,45 @@ struct Shared {
     failure: Mutex<Option<Diagnostic>>,
     /// Snippets included while rendering the current template, to locate its errors.
     included: Mutex<BTreeSet<String>>,
+    /// Text that is YAML structure on purpose (the output of include, to_yaml, json_encode and
+    /// of indent over those): `indent` passes it through; any other text is one scalar.
+    structure: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Shared {
+    fn structure(&self, s: String) -> tera::Value {
+        self.structure.lock().unwrap().insert(s.clone());
+        tera::Value::String(s)
+    }
+
+    fn is_structure(&self, s: &str) -> bool {
+        self.structure.lock().unwrap().contains(s)
+    }
+}
+
+/// What `{{ value }}` becomes in a manifest: the value as one YAML scalar, whatever it holds.
+/// Plain when YAML reads it back as the same string (no `: `, ` #`, flow indicators, quotes,
+/// line breaks, leading indicators, nothing YAML would read as a number, bool or null);
+/// otherwise double-quoted (JSON string syntax, which YAML reads as the same string). Numbers and
+/// booleans from the values are not strings and are written as they are.
+pub fn yaml_scalar(s: &str) -> String {
+    if plain_scalar_ok(s) {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).expect("a string serializes")
+    }
+}
+
+fn plain_scalar_ok(s: &str) -> bool {
+    let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '$' | '(' | '+' | '~'));
+    first_ok
+        && s.len() <= 1024
+        && s.trim() == s
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.ends_with(':')
+        && !s.chars().any(|c| c.is_control() || matches!(c, ',' | '[' | ']' | '{' | '}' | '"' | '\'' | '`' | '|' | '>' | '*' | '&' | '!' | '%' | '@'))
+        && matches!(serde_yaml::from_str::<Value>(s), Ok(Value::String(ref v)) if v == s)
 }
 
 struct TemplateOutput {
@@ -177,9 +217,15 @@ struct TemplateOutput {
 fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) -> Result<String, Diagnostic> {
     let name = file.path.to_string_lossy().to_string();
     let mut tera = tera::Tera::default();
-    tera.autoescape_on(vec![]);
-    tera.register_filter("indent", indent_filter);
-    tera.register_filter("nindent", nindent_filter);
+    // Every `{{ }}` whose result is text goes through yaml_scalar, unless it is structure on
+    // purpose (include, to_yaml, json_encode, or `| safe`): a value never changes the
+    // manifest's structure.
+    tera.autoescape_on(vec![""]);
+    tera.set_escape_fn(yaml_scalar);
+    tera.register_filter("indent", IndentFilter { shared: shared.clone(), newline: false });
+    tera.register_filter("nindent", IndentFilter { shared: shared.clone(), newline: true });
+    tera.register_filter("json_encode", JsonEncode { shared: shared.clone() });
+    tera.register_filter("to_yaml", ToYaml { shared: shared.clone() });
     tera.register_function("include", IncludeFn { shared: shared.clone(), stack, caller: file.clone() });
     let src = preprocess(&file.text);
     if let Err(e) = tera.add_raw_template(&name, &src) {
@@ -262,10 +308,78 @@ impl tera::Function for IncludeFn {
                 if s.ends_with('\n') {
                     s.pop();
                 }
-                Ok(tera::Value::String(s))
+                Ok(self.shared.structure(s))
             }
             Err(d) => Err(self.fail(d)),
         }
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `json_encode`: a value as JSON, which YAML reads as one flow node (a list, a map, a quoted
+/// string): structure on purpose, never more than that node.
+struct JsonEncode {
+    shared: Arc<Shared>,
+}
+
+impl tera::Filter for JsonEncode {
+    fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let pretty = args.get("pretty").and_then(|v| v.as_bool()).unwrap_or(false);
+        let s = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }.map_err(tera::Error::json)?;
+        Ok(self.shared.structure(s))
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `to_yaml`: a map or list of the values as block YAML, for templates that want structure on
+/// purpose: `{{ labels | to_yaml | nindent(4) }}`.
+struct ToYaml {
+    shared: Arc<Shared>,
+}
+
+impl tera::Filter for ToYaml {
+    fn filter(&self, value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let mut s = serde_yaml::to_string(value).map_err(|e| tera::Error::msg(format!("to_yaml: {e}")))?;
+        if s.ends_with('\n') {
+            s.pop();
+        }
+        Ok(self.shared.structure(s))
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `indent` / `nindent`: indent structure (include, to_yaml, json_encode); any other text is
+/// first made one scalar, so `{{ value | indent(2) }}` cannot add fields either.
+struct IndentFilter {
+    shared: Arc<Shared>,
+    newline: bool,
+}
+
+impl tera::Filter for IndentFilter {
+    fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let which = if self.newline { "nindent" } else { "indent" };
+        let text = match value {
+            tera::Value::String(s) if self.shared.is_structure(s) => s.clone(),
+            tera::Value::String(s) => yaml_scalar(s),
+            tera::Value::Number(_) | tera::Value::Bool(_) => value.to_string(),
+            _ => return Err(tera::Error::msg(format!("{which} applies to text: include a snippet, or format a list or map with to_yaml first"))),
+        };
+        let (prefix, first, blank) = indent_args(args)?;
+        let out = if self.newline { format!("\n{}", indent_text(&text, &prefix, true, blank)) } else { indent_text(&text, &prefix, first, blank) };
+        Ok(self.shared.structure(out))
+    }
+
+    fn is_safe(&self) -> bool {
+        true
     }
 }
 
@@ -324,18 +438,6 @@ fn indent_text(s: &str, prefix: &str, first: bool, blank: bool) -> String {
         out.push_str(line);
     }
     out
-}
-
-fn indent_filter(value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
-    let s = value.as_str().ok_or_else(|| tera::Error::msg("indent applies to text; include a snippet or format the value first"))?;
-    let (prefix, first, blank) = indent_args(args)?;
-    Ok(tera::Value::String(indent_text(s, &prefix, first, blank)))
-}
-
-fn nindent_filter(value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
-    let s = value.as_str().ok_or_else(|| tera::Error::msg("nindent applies to text; include a snippet or format the value first"))?;
-    let (prefix, _, blank) = indent_args(args)?;
-    Ok(tera::Value::String(format!("\n{}", indent_text(s, &prefix, true, blank))))
 }
 
 /// A Tera error as a located diagnostic in `file`.
@@ -582,6 +684,21 @@ fn locate_output(out: &TemplateOutput, repo: &RepoFiles, cluster: &str, out_line
                 }
             }
         }
+        // Of several template lines a rendered line could come from, the most specific ones
+        // (most literal text): `- name: api.{{ c }}` rather than `- name: {{ zone }}`.
+        if hits.len() > 1 {
+            let literal = |l: &str| {
+                let mut n = 0;
+                let mut rest = l;
+                while let Some(i) = rest.find("{{") {
+                    n += i;
+                    rest = rest[i..].find("}}").map_or("", |j| &rest[i + j + 2..]);
+                }
+                n + rest.len()
+            };
+            let best = hits.iter().map(|h| literal(h.2.trim())).max().unwrap_or(0);
+            hits.retain(|h| literal(h.2.trim()) == best);
+        }
         if !hits.is_empty() {
             // Earlier output lines that any of the hits could have written.
             let srcs: Vec<&str> = hits.iter().map(|h| h.2.trim()).collect();
@@ -815,6 +932,28 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
                 return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record `{}` needs {} value", r.name, if r.record_type == "CNAME" { "exactly one" } else { "at least one" }))
                     .with_help("list the record's values under `values:`"));
             }
+            if !valid_host_name(name) {
+                return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record name `{}` is not a DNS name", r.name))
+                    .with_help("labels of letters, digits and `-` (at most 63 each, 253 in all), `*.` first for a wildcard"));
+            }
+            for v in &r.values {
+                let ok = match r.record_type.as_str() {
+                    "A" => v.parse::<std::net::Ipv4Addr>().is_ok(),
+                    "AAAA" => v.parse::<std::net::Ipv6Addr>().is_ok(),
+                    "CNAME" => valid_host_name(v.trim_end_matches('.')),
+                    _ => v.len() <= 255 && !v.chars().any(char::is_control),
+                };
+                if !ok {
+                    let want = match r.record_type.as_str() {
+                        "A" => "an IPv4 address",
+                        "AAAA" => "an IPv6 address",
+                        "CNAME" => "one host name",
+                        _ => "text of at most 255 characters without control characters",
+                    };
+                    return Err(at(&["spec", "dnsRecords", &format!("={}", r.name)], format!("record `{}` ({}): value `{}` is not {want}", r.name, r.record_type, v.escape_debug()))
+                        .with_help(format!("records of type {} hold {want}", r.record_type)));
+                }
+            }
         }
     }
     if let Some(ca) = &s.cluster_autoscaler {
@@ -871,6 +1010,17 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
     Ok(())
 }
 
+/// A DNS host name: labels of letters, digits and `-`, not starting or ending with `-`, at most
+/// 63 characters each and 253 in all; `*` alone as the first label (a wildcard).
+fn valid_host_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').enumerate().all(|(i, l)| {
+            (i == 0 && l == "*")
+                || (!l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        })
+}
+
 /// `1.31`: a Kubernetes minor version as EKS writes it.
 fn valid_minor_version(v: &str) -> bool {
     v.split_once('.').is_some_and(|(a, b)| a == "1" && !b.is_empty() && b.len() <= 3 && b.chars().all(|c| c.is_ascii_digit()))
@@ -915,12 +1065,14 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
             .with_help("make minSize at most maxSize (check the values both come from)"));
     }
     let image = s.image.trim();
-    let image_ok = image.starts_with("ami-")
+    let image_ok = !image.chars().any(|c| c.is_whitespace() || c.is_control())
+        && image.len() <= 2048
+        && (image.starts_with("ami-")
         || image == "eks-optimized"
         || image.strip_prefix("ssm:").is_some_and(|p| p.starts_with('/') && p.len() > 1)
-        || image.split_once('/').is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !o.contains(':'));
+        || image.split_once('/').is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !o.contains(':')));
     if !image_ok {
-        return Err(at(&["spec", "image"], format!("node group `{name}`: image `{}` is not an image reference", s.image))
+        return Err(at(&["spec", "image"], format!("node group `{name}`: image `{}` is not an image reference", s.image.escape_debug()))
             .with_help("write an AMI id (ami-…), owner/name (e.g. amazon/al2023-ami-2023.*-x86_64), ssm:/path/to/parameter, or eks-optimized"));
     }
     let bootstrap = s.bootstrap.unwrap_or(match &cs.eks {
@@ -1061,6 +1213,31 @@ fn output_files(m: &Manifest, a: &AutoscalerArtefacts) -> Vec<OutputFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_one_yaml_scalar_whatever_it_holds() {
+        for plain in ["eks-optimized", "ami-0123", "500m", "s3://bucket/prefix", "ssm:/aws/service/x", "c5.4xlarge", "a b"] {
+            assert_eq!(yaml_scalar(plain), plain, "{plain}");
+        }
+        for (raw, why) in [
+            ("ami-1\n  instanceMetadata: {httpTokens: optional}", "a line break"),
+            ("x: y", "a key"),
+            ("a, b", "a flow separator"),
+            ("[1, 2]", "a flow list"),
+            ("1.30", "a number"),
+            ("true", "a bool"),
+            ("null", "null"),
+            ("- item", "a list item"),
+            ("x #comment", "a comment"),
+            ("'quoted'", "quotes"),
+            ("", "empty"),
+            (" padded", "spaces"),
+        ] {
+            let out = yaml_scalar(raw);
+            let back: Value = serde_yaml::from_str(&format!("k: {out}")).unwrap();
+            assert_eq!(back["k"], Value::String(raw.to_string()), "{why}: {out}");
+        }
+    }
 
     #[test]
     fn preprocess_names_positional_arguments() {

@@ -170,3 +170,28 @@ fn concurrent_renders_into_one_clusters_dir_each_write_whole_files() {
     }
     assert_eq!(repo.clusters_snapshot(), want, "every file whole, none spliced, no temporary file left");
 }
+
+#[test]
+fn values_never_change_the_manifests_structure_unless_a_template_asks() {
+    let repo = Repo::example();
+    // A value with YAML in it stays one scalar: the tag's value, nothing more.
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar", "--set", "team=\"platform\\n    iam: {profile: attacker}\""]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&repo.read("clusters/staging.k8s.foo.bar.yaml")).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    assert_eq!(m[0]["spec"]["cloudLabels"]["team"], serde_yaml::Value::String("platform\n    iam: {profile: attacker}".into()));
+    assert_eq!(m[0]["spec"]["cloudLabels"].as_mapping().unwrap().len(), 2);
+    assert!(m[1..].iter().all(|g| g["spec"]["iam"]["profile"] == "eks-node"), "no group's profile changed");
+
+    // Structure on purpose: to_yaml of a map, indented.
+    repo.replace("templates/2_admin-nodes.yaml.tpl", "  nodeLabels:\n    node.kubernetes.io/role: admin", "  nodeLabels: {{ adminLabels | to_yaml | nindent(4) }}");
+    repo.write("vars/_admin.yaml", "adminLabels:\n  node.kubernetes.io/role: admin\n  example.com/team: platform\n");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(repo.read("clusters/staging.k8s.foo.bar.yaml").contains("  nodeLabels:\n    example.com/team: platform\n    node.kubernetes.io/role: admin\n"));
+    // indent of a plain value is still one scalar.
+    repo.replace("templates/2_admin-nodes.yaml.tpl", "  machineType: {{ admin.machineType }}", "  machineType: {{ admin.machineType | indent(2) }}");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar", "--set", "admin.machineType=\"m5.xlarge\\ncritical: false\""]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = repo.read("clusters/staging.k8s.foo.bar.yaml");
+    assert!(text.contains("machineType: |-") || text.contains("machineType: \"m5.xlarge"), "{text}");
+}
