@@ -50,7 +50,7 @@ pub struct RenderFailure {
 
 /// The selected clusters, rendered; failures are collected, not fatal, so all are reported.
 pub struct RenderRun {
-    pub repo: RepoFiles,
+    pub repo: std::sync::Arc<RepoFiles>,
     pub sets: Vec<crate::core::values::SetOverride>,
     pub clusters: Vec<String>,
     pub rendered: Vec<Rendered>,
@@ -80,15 +80,47 @@ impl RenderRun {
     }
 }
 
+/// How long rendering may take in all (FLEETFORM_RENDER_TIMEOUT, default 30s): a template
+/// that loops too long is an error naming its cluster, not a hung pipeline.
+fn render_timeout() -> std::time::Duration {
+    std::env::var("FLEETFORM_RENDER_TIMEOUT").ok().and_then(|v| crate::core::duration::parse(&v).ok()).unwrap_or(std::time::Duration::from_secs(30))
+}
+
+/// Render the selected clusters, side by side, each on a thread of its own (with a large stack
+/// for deep templates), within the render timeout.
 pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<RenderRun> {
-    let repo = crate::repo::load(&s.root)?;
+    let repo = std::sync::Arc::new(crate::repo::load(&s.root)?);
     let clusters = s.select(&repo, default_all)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, c) in clusters.iter().enumerate() {
+        let (repo, sets, c, tx) = (repo.clone(), s.sets.clone(), c.clone(), tx.clone());
+        std::thread::Builder::new().name(format!("render {c}")).stack_size(64 << 20).spawn(move || {
+            let _ = tx.send((i, render_cluster(&repo, &c, &sets)));
+        })?;
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + render_timeout();
+    let mut results: Vec<Option<Result<Rendered, Diagnostic>>> = (0..clusters.len()).map(|_| None).collect();
+    while results.iter().any(Option::is_none) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok((i, r)) => results[i] = Some(r),
+            Err(_) => break,
+        }
+    }
     let mut rendered = Vec::new();
     let mut failures = Vec::new();
-    for c in &clusters {
-        match render_cluster(&repo, c, &s.sets) {
-            Ok(r) => rendered.push(r),
-            Err(d) => failures.push(RenderFailure { cluster: c.clone(), diagnostic: d }),
+    for (c, r) in clusters.iter().zip(results) {
+        match r {
+            Some(Ok(r)) => rendered.push(r),
+            Some(Err(d)) => failures.push(RenderFailure { cluster: c.clone(), diagnostic: d }),
+            None => failures.push(RenderFailure {
+                cluster: c.clone(),
+                diagnostic: Diagnostic::file(
+                    "templates",
+                    format!("rendering cluster `{c}` took longer than {}s (FLEETFORM_RENDER_TIMEOUT): a loop over too many values?", render_timeout().as_secs()),
+                )
+                .with_help("loop over fewer values; a fleet's manifests render in milliseconds"),
+            }),
         }
     }
     Ok(RenderRun { repo, sets: s.sets.clone(), clusters, rendered, failures })

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The longest duration accepted: a year.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
 /// Parse `1h30m`, `5m`, `300s`, `500ms`. A bare number is refused: the unit must be said.
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -32,6 +35,11 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         total += n * secs;
         rest = &rest[unit_len..];
     }
+    // A year is more than any timeout or interval means; beyond it (or infinite) is a typo,
+    // and Duration::from_secs_f64 would panic on an overflow.
+    if !total.is_finite() || total > MAX_SECONDS {
+        return Err(format!("`{s}` is longer than a year; durations here are timeouts and intervals (e.g. `15m`)"));
+    }
     Ok(Duration::from_secs_f64(total))
 }
 
@@ -46,4 +54,13 @@ mod tests {
         assert!(parse("5").is_err());
         assert!(parse("5 minutes").is_err());
     }
+
+    #[test]
+    fn huge_durations_are_an_error_not_a_panic() {
+        assert!(parse("18446744073709551615s").unwrap_err().contains("longer than a year"));
+        assert!(parse("1e400s").is_err());
+        assert!(parse("9999999h").is_err());
+        assert!(parse("8760h").is_ok());
+    }
+
 }

@@ -137,6 +137,7 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
         failure: Mutex::new(None),
         included: Mutex::new(BTreeSet::new()),
         structure: Mutex::new(std::collections::HashSet::new()),
+        range_budget: std::sync::atomic::AtomicUsize::new(RANGE_BUDGET),
     });
 
     let mut outputs = Vec::new();
@@ -169,6 +170,55 @@ struct Shared {
     /// Text that is YAML structure on purpose (the output of include, to_yaml, json_encode and
     /// of indent over those): `indent` passes it through; any other text is one scalar.
     structure: Mutex<std::collections::HashSet<String>>,
+    /// Items `range()` may still produce in this cluster's render (loops are bounded).
+    range_budget: std::sync::atomic::AtomicUsize,
+}
+
+/// Most items `range()` may produce over one cluster's render: far more than any fleet needs,
+/// few enough that a template cannot loop for hours or fill the memory.
+pub const RANGE_BUDGET: usize = 100_000;
+/// Largest rendered output of one template (bytes).
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// `range(end=…)` with Tera's arguments (start, end, step_by), bounded by the render's budget.
+struct BoundedRange {
+    shared: Arc<Shared>,
+}
+
+impl tera::Function for BoundedRange {
+    fn call(&self, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let num = |k: &str, d: i64| -> tera::Result<i64> {
+            match args.get(k) {
+                None => Ok(d),
+                Some(v) => v.as_i64().ok_or_else(|| tera::Error::msg(format!("range: `{k}` must be a whole number"))),
+            }
+        };
+        let end = args.get("end").ok_or_else(|| tera::Error::msg("range needs `end`"))?;
+        let end = end.as_i64().ok_or_else(|| tera::Error::msg("range: `end` must be a whole number"))?;
+        let (start, step) = (num("start", 0)?, num("step_by", 1)?);
+        if step <= 0 {
+            return Err(tera::Error::msg("range: `step_by` must be 1 or more"));
+        }
+        let n = if end > start { ((end - start) as u128).div_ceil(step as u128) } else { 0 };
+        let left = self.shared.range_budget.load(std::sync::atomic::Ordering::Relaxed) as u128;
+        if n > left {
+            return Err(tera::Error::msg(format!(
+                "range of {n} items goes past fleetform's loop limit ({RANGE_BUDGET} items over a cluster's render); loop over the values instead"
+            )));
+        }
+        self.shared.range_budget.fetch_sub(n as usize, std::sync::atomic::Ordering::Relaxed);
+        Ok(tera::Value::Array((0..n as i64).map(|i| tera::Value::from(start + i * step)).collect()))
+    }
+}
+
+/// A Tera function templates may not use: it would read outside vars (the environment CI runs
+/// in) or make output differ from run to run.
+struct Refused(&'static str);
+
+impl tera::Function for Refused {
+    fn call(&self, _: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        Err(tera::Error::msg(self.0))
+    }
 }
 
 impl Shared {
@@ -227,11 +277,20 @@ fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) ->
     tera.register_filter("json_encode", JsonEncode { shared: shared.clone() });
     tera.register_filter("to_yaml", ToYaml { shared: shared.clone() });
     tera.register_function("include", IncludeFn { shared: shared.clone(), stack, caller: file.clone() });
+    tera.register_function("range", BoundedRange { shared: shared.clone() });
+    tera.register_function("get_env", Refused("get_env is not available: templates read only vars/ and --set (a repository from a pull request must not read the environment CI runs in)"));
+    tera.register_function("now", Refused("now is not available: the same input must give the same bytes"));
+    tera.register_function("get_random", Refused("get_random is not available: the same input must give the same bytes"));
+    if let Some(d) = recursive_macro(file) {
+        return Err(d);
+    }
     let src = preprocess(&file.text);
     if let Err(e) = tera.add_raw_template(&name, &src) {
         return Err(tera_diag(&e, file));
     }
     match tera.render(&name, &shared.context) {
+        Ok(s) if s.len() > MAX_OUTPUT => Err(Diagnostic::new(&file.path, 0, 0, format!("the output of {name} is {} MiB, past fleetform's limit of {} MiB", s.len() >> 20, MAX_OUTPUT >> 20))
+            .with_help("a loop too large? a manifest of hundreds of groups is well under a MiB")),
         Ok(s) => Ok(s),
         Err(e) => {
             if let Some(d) = shared.failure.lock().unwrap().take() {
@@ -383,6 +442,51 @@ impl tera::Filter for IndentFilter {
     }
 }
 
+/// A macro that calls itself, directly or through others of the file (`self::name(`): Tera
+/// has no depth limit, and the recursion would overflow the stack. Refused before rendering.
+fn recursive_macro(file: &SourceFile) -> Option<Diagnostic> {
+    let text = &file.text;
+    let mut macros: Vec<(String, usize, Vec<String>)> = Vec::new(); // name, line, calls
+    let mut rest = text.as_str();
+    let mut offset = 0;
+    while let Some(i) = rest.find("{%") {
+        let tag_start = offset + i;
+        let Some(j) = text[tag_start..].find("%}") else { break };
+        let tag = text[tag_start + 2..tag_start + j].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        if let Some(def) = tag.strip_prefix("macro ") {
+            let name: String = def.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let body_start = tag_start + j + 2;
+            let body_end = text[body_start..].find("endmacro").map_or(text.len(), |k| body_start + k);
+            let body = &text[body_start..body_end];
+            let calls = body.match_indices("self::").map(|(k, _)| body[k + 6..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()).collect();
+            let line = text[..tag_start].matches('\n').count() + 1;
+            macros.push((name, line, calls));
+        }
+        offset = tag_start + j + 2;
+        rest = &text[offset..];
+    }
+    for (name, line, _) in &macros {
+        // Depth-first from `name`: reaching it again is a cycle.
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&str> = macros.iter().find(|m| m.0 == *name).map(|m| m.2.iter().map(String::as_str).collect()).unwrap_or_default();
+        while let Some(n) = todo.pop() {
+            if n == name {
+                return Some(
+                    Diagnostic::new(&file.path, *line, 1, format!("macro `{name}` calls itself (through self::): recursion has no depth limit here"))
+                        .with_source(text)
+                        .with_help("loop over the values instead of recursing"),
+                );
+            }
+            if seen.insert(n) {
+                if let Some(m) = macros.iter().find(|m| m.0 == n) {
+                    todo.extend(m.2.iter().map(String::as_str));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Rewrite positional arguments that Tera does not know into named ones (lines never move).
 fn preprocess(src: &str) -> String {
     let s = name_first_argument(src, "include(", "name=", |t| !starts_with_keyword_arg(t) && !t.starts_with(')'));
@@ -482,7 +586,9 @@ fn tera_diag(err: &tera::Error, file: &SourceFile) -> Diagnostic {
         }
     }
     let last = chain.last().cloned().unwrap_or_default();
-    let word = between(&last, "`", "`").or_else(|| between(&last, "'", "'"));
+    // A function or filter that failed: Tera names it ("Function call 'range' failed").
+    let called = chain.iter().find_map(|m| between(m, "Function call '", "'").or_else(|| between(m, "Filter call '", "'")));
+    let word = called.or_else(|| between(&last, "`", "`")).or_else(|| between(&last, "'", "'"));
     let (line, column) = word.and_then(|w| find_in_tags(&file.text, &w)).unwrap_or((0, 0));
     Diagnostic::new(&file.path, line, column, format!("template error: {last}"))
         .with_source(&file.text)

@@ -195,3 +195,16 @@ fn values_never_change_the_manifests_structure_unless_a_template_asks() {
     let text = repo.read("clusters/staging.k8s.foo.bar.yaml");
     assert!(text.contains("machineType: |-") || text.contains("machineType: \"m5.xlarge"), "{text}");
 }
+
+#[test]
+fn a_template_that_loops_too_long_is_stopped_and_named() {
+    let repo = Repo::example();
+    let items: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    repo.write("vars/_many.yaml", &format!("many: [{}]\n", items.join(", ")));
+    repo.write("templates/9_loops.yaml.tpl", "{% for a in many %}{% for b in many %}{% for c in many %}#\n{% endfor %}{% endfor %}{% endfor %}");
+    let start = std::time::Instant::now();
+    let o = repo.cmd().env("FLEETFORM_RENDER_TIMEOUT", "2s").args(["render", "--cluster", "staging.k8s.foo.bar"]).output().unwrap();
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("rendering cluster `staging.k8s.foo.bar` took longer than 2s"), "{}", stderr(&o));
+    assert!(start.elapsed() < std::time::Duration::from_secs(60), "stopped, not left to run");
+}
