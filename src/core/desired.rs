@@ -291,6 +291,12 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
             None
         }
     };
+    if let Some(u) = &user_data {
+        let encoded = u.len().div_ceil(3) * 4;
+        if encoded > 16 * 1024 {
+            errors.push(format!("node group `{}`: its user data is {encoded} bytes after base64; EC2 takes 16384 (move large files to S3 or the image)", g.name()));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }

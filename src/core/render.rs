@@ -946,6 +946,7 @@ fn assemble(docs: Vec<Doc>, outputs: &[TemplateOutput], repo: &RepoFiles, cluste
                 .with_help("node group names are unique within a cluster: rename one of them"));
         }
         validate_group(g, &cm.spec, &here)?;
+        aws_limits(g, &cm.spec, cluster, &here)?;
         seen.insert(g.metadata.name.clone(), d);
         let loc = at(d, &["metadata", "name"], String::new());
         groups.push(NodeGroup { manifest: g.clone(), origin: Origin { file: loc.file, line: loc.line } });
@@ -960,6 +961,60 @@ fn here_location(d: &Doc, outputs: &[TemplateOutput], repo: &RepoFiles, cluster:
 }
 
 type At<'a> = &'a dyn Fn(&[&str], String) -> Diagnostic;
+
+/// AWS's documented limits, checked at render time so that an apply never stops half-way on a
+/// name, a tag or a size AWS refuses: launch-template names (128, `[A-Za-z0-9().-/_]`),
+/// Auto Scaling group names (255), tag keys (128) and values (256), 50 tags per group, sizes
+/// within a 32-bit integer, user data of 16 KB after base64.
+fn aws_limits(g: &NodeGroupManifest, cs: &ClusterSpec, cluster: &str, at: At) -> Result<(), Diagnostic> {
+    let name = &g.metadata.name;
+    let s = &g.spec;
+    let aws_name = format!("{name}.{cluster}");
+    if aws_name.len() > 128 {
+        return Err(at(&["metadata", "name"], format!("`{aws_name}` ({} characters) is longer than a launch-template name may be (128)", aws_name.len()))
+            .with_help("shorten the node group's or the cluster's name"));
+    }
+    for (what, v) in [("maxSize", s.max_size), ("minSize", s.min_size)] {
+        if v > i32::MAX as u32 {
+            return Err(at(&["spec", what], format!("node group `{name}`: {what} {v} is larger than AWS takes ({})", i32::MAX)).with_help("a group of that size is a typo"));
+        }
+    }
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (k, v) in cs.cloud_labels.iter().chain(&s.cloud_labels) {
+        tags.push((k.clone(), v.clone()));
+    }
+    let autoscaled = s.autoscale.unwrap_or(s.role == Role::Node);
+    if autoscaled {
+        for (k, v) in &s.node_labels {
+            tags.push((format!("k8s.io/cluster-autoscaler/node-template/label/{k}"), v.clone()));
+        }
+        for t in &s.taints {
+            let key = t.split(['=', ':']).next().unwrap_or(t);
+            tags.push((format!("k8s.io/cluster-autoscaler/node-template/taint/{key}"), t.clone()));
+        }
+    }
+    tags.push((format!("kubernetes.io/cluster/{cluster}"), "owned".into()));
+    for (k, v) in &tags {
+        if k.len() > 128 {
+            return Err(at(&["spec"], format!("node group `{name}`: tag key `{k}` is {} characters; AWS takes 128", k.len())).with_help("shorten the label, taint or cloudLabel it comes from"));
+        }
+        if v.len() > 256 {
+            return Err(at(&["spec"], format!("node group `{name}`: the value of tag `{k}` is {} characters; AWS takes 256", v.len())).with_help("shorten the value"));
+        }
+    }
+    // fleetform's own: Name, managed-by, cluster, group, KubernetesCluster, role, and the two
+    // autoscaler discovery tags.
+    let count = tags.len() + 6 + if autoscaled { 2 } else { 0 };
+    if count > 50 {
+        return Err(at(&["spec", "cloudLabels"], format!("node group `{name}` would carry {count} tags; an Auto Scaling group takes 50")).with_help("fewer cloudLabels, nodeLabels or taints"));
+    }
+    let custom: usize = s.additional_user_data.iter().map(|p| p.content.len() + p.name.len() + p.content_type.len() + 120).sum();
+    if custom.div_ceil(3) * 4 > 16 * 1024 {
+        return Err(at(&["spec", "additionalUserData"], format!("node group `{name}`: its user data is about {} bytes after base64; EC2 takes 16384", custom.div_ceil(3) * 4))
+            .with_help("move large files to S3 or the image, and fetch them at boot"));
+    }
+    Ok(())
+}
 
 fn check_api_version(v: &str, at: At) -> Result<(), Diagnostic> {
     if v != API_VERSION {
@@ -991,6 +1046,10 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
                     .with_help("write it as EKS does, e.g. \"1.31\" (quoted, or YAML reads 1.30 as 1.3)"));
             }
         }
+    }
+    if !(valid_host_name(cluster) && cluster.len() <= 100 && cluster.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')) {
+        return Err(at(&["metadata", "name"], format!("cluster name `{}` is not a DNS name of at most 100 characters", cluster.escape_debug()))
+            .with_help("lowercase letters, digits, `-` and `.`, like prod-customer.k8s.foo.bar; rename the vars file"));
     }
     if !valid_region(&s.region) {
         return Err(at(&["spec", "region"], format!("`{}` is not an AWS region name", s.region))
