@@ -145,3 +145,48 @@ impl Printer {
         eprintln!("{} {msg}", self.paint_err("error:", Style::Red));
     }
 }
+
+/// Text from the repository (names, values, messages) made inert in Markdown and in the HTML a
+/// pull-request comment allows: it can neither close a fence or a `<details>`, nor add a link,
+/// a heading or a table cell.
+pub fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' => out.push_str("&#124;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fenced code block around `body`: the fence is longer than any run of backticks in it
+/// (CommonMark), so the body cannot close it.
+pub fn md_fence(info: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let nl = if body.ends_with('\n') || body.is_empty() { "" } else { "\n" };
+    format!("{fence}{info}\n{body}{nl}{fence}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_from_the_repository_is_inert() {
+        let evil = "x```\n</details>\n**no changes, safe to merge** [link](http://e) | a";
+        let t = md_text(evil);
+        assert!(!t.contains("</details>") && !t.contains("```") && !t.contains('\n') && !t.contains('|'), "{t}");
+        let f = md_fence("diff", evil);
+        assert!(f.starts_with("````diff\n") && f.ends_with("\n````\n"), "{f}");
+    }
+}

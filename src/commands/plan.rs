@@ -13,7 +13,7 @@ use crate::core::plan::{Action, FieldChange, Summary};
 pub use crate::ops::plan::ClusterOutcome;
 use crate::ops::plan::{plan_clusters, SavedCluster, SavedPlan};
 use crate::ops::Session;
-use crate::output::{OutputFormat, Printer, Style};
+use crate::output::{md_fence, md_text, OutputFormat, Printer, Style};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -297,17 +297,19 @@ pub fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool
 }
 
 fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
+    // Everything that comes from the repository or AWS is escaped (md_text) or fenced
+    // (md_fence): a value cannot close the comment's blocks or write text of its own.
     let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
         match &o.result {
             Ok((plan, _)) => {
                 let x = plan.summary();
                 s.push_str(&format!(
-                    "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
-                    o.name, o.region, x.create, x.update, x.delete, x.unchanged, x.replace_instances, x.conflicts
+                    "| <code>{}</code> | {} | {} | {} | {} | {} | {} | {} |\n",
+                    md_text(&o.name), md_text(&o.region), x.create, x.update, x.delete, x.unchanged, x.replace_instances, x.conflicts
                 ));
             }
-            Err(_) => s.push_str(&format!("| `{}` | {} | ❌ could not be planned | | | | | |\n", o.name, o.region)),
+            Err(_) => s.push_str(&format!("| <code>{}</code> | {} | ❌ could not be planned | | | | | |\n", md_text(&o.name), md_text(&o.region))),
         }
     }
     s.push_str(&format!("\n**Plan:** {}.\n", summary_line(&total)));
@@ -320,12 +322,13 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
         if lines.is_empty() {
             continue;
         }
-        s.push_str(&format!("\n<details><summary><code>{name}</code>: {}</summary>\n\n```diff\n", heading(o).split(": ").skip(1).collect::<Vec<_>>().join(": ")));
-        for (_, l) in lines {
-            s.push_str(&l);
-            s.push('\n');
-        }
-        s.push_str("```\n\n</details>\n");
+        let body: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+        s.push_str(&format!(
+            "\n<details><summary><code>{}</code>: {}</summary>\n\n{}\n</details>\n",
+            md_text(name),
+            md_text(&heading(o).split(": ").skip(1).collect::<Vec<_>>().join(": ")),
+            md_fence("diff", &body)
+        ));
     }
     s
 }

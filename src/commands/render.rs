@@ -93,7 +93,7 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
                 out.push_str(&colour_diff(s, &unified(c)));
             }
             if p.format == OutputFormat::Markdown && !out.is_empty() {
-                out = format!("```diff\n{out}```\n");
+                out = crate::output::md_fence("diff", &out);
             }
             p.data(&out);
         }

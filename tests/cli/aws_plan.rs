@@ -165,7 +165,7 @@ fn markdown_for_pull_requests_and_saved_plans() {
     assert_eq!(code(&o), 0);
     let md = stdout(&o);
     assert!(md.starts_with("### fleetform plan\n\n| cluster | region | create |"), "{md}");
-    assert!(md.contains("| `staging.k8s.foo.bar` | eu-west-1 | 14 | 0 | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| <code>staging.k8s.foo.bar</code> | eu-west-1 | 14 | 0 | 0 | 0 | 0 | 0 |"), "{md}");
     assert!(md.contains("<details><summary><code>prod-customer.k8s.foo.bar</code>"), "{md}");
     assert!(!md.contains("sysctl"), "user data is hidden by default");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--show-sensitive"]);
@@ -199,4 +199,34 @@ fn access_denied_and_unknown_subnets_are_named() {
     let o = moto.run(&repo, &["plan", "--cluster", STAGING]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("subnet `eu-west-1a`: subnet subnet-0000000000000dead does not exist in eu-west-1"), "{}", stderr(&o));
+}
+
+#[test]
+fn markdown_cannot_be_injected_by_a_value() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let evil = "x\\n```\\n</details>\\n\\n**No changes. Safe to merge.**\\n\\n<details><summary>";
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "markdown", "--set", &format!("team=\"{evil}\"")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let md = stdout(&o);
+    // Outside code fences (where GitHub reads HTML and Markdown), only fleetform's own block.
+    let fence = md.lines().find(|l| l.starts_with("```")).unwrap().trim_end_matches("diff").to_string();
+    assert!(fence.starts_with("````"), "a fence longer than any backtick run in the value: {fence}");
+    let mut outside = String::new();
+    let mut inside = String::new();
+    let mut in_fence = false;
+    for l in md.lines() {
+        if l.starts_with(&fence) {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence { inside.push_str(l) } else { outside.push_str(l) }
+        if in_fence { inside.push('\n') } else { outside.push('\n') }
+    }
+    assert!(!in_fence, "every fence closed");
+    assert_eq!(outside.matches("<details>").count(), 1, "only fleetform's own block opens:\n{md}");
+    assert_eq!(outside.matches("</details>").count(), 1, "and closes:\n{md}");
+    assert!(!outside.contains("Safe to merge"), "the text is never Markdown:\n{md}");
+    assert!(inside.contains("**No changes. Safe to merge.**"), "it is code, shown as such:\n{md}");
 }
