@@ -137,8 +137,10 @@ fn list_files(root: &Path, dir: &Path, recursive: bool) -> Result<Vec<(PathBuf, 
 fn read(root: &Path, rel: &Path) -> Result<SourceFile, Diagnostic> {
     let path = root.join(rel);
     let bytes = fs::read(&path).map_err(|e| io_diag(rel, &e))?;
-    match std::str::from_utf8(&bytes) {
+    // A UTF-8 byte-order mark (editors on Windows add one) is not content.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    match std::str::from_utf8(bytes) {
         Ok(s) => Ok(SourceFile::new(rel, s)),
-        Err(e) => Err(non_utf8(rel, &bytes, &e)),
+        Err(e) => Err(non_utf8(rel, bytes, &e)),
     }
 }

@@ -16,9 +16,13 @@ pub fn parse_values(file: &SourceFile) -> Result<Mapping, Diagnostic> {
     if file.text.trim().is_empty() {
         return Ok(Mapping::new());
     }
+    check_nesting(file)?;
     let value: Value = serde_yaml::from_str(&file.text).map_err(|e| yaml_error(file, &e))?;
     match value {
-        Value::Mapping(m) => Ok(m),
+        Value::Mapping(m) => {
+            check_keys(file, &m, &mut Vec::new())?;
+            Ok(m)
+        }
         Value::Null => Ok(Mapping::new()),
         other => Err(Diagnostic::new(
             &file.path,
@@ -31,14 +35,91 @@ pub fn parse_values(file: &SourceFile) -> Result<Mapping, Diagnostic> {
     }
 }
 
+/// Deepest nesting of YAML accepted: far beyond any values file, and a bound on the parser's
+/// work (deep flow nesting makes it quadratic: 16k levels took seconds).
+pub const MAX_NESTING: usize = 64;
+
+/// Refuse nesting past [`MAX_NESTING`] before parsing: flow brackets, and block indentation.
+pub fn check_nesting(file: &SourceFile) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, line) in file.text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let mut prev = ' ';
+        for (j, c) in line.char_indices() {
+            match (quote, c) {
+                (Some(q), c) if c == q && prev != '\\' => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') if prev == ' ' || prev == '[' || prev == '{' || prev == ',' || prev == ':' || j == 0 => quote = Some(c),
+                (None, '#') if prev == ' ' || j == 0 => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(Diagnostic::new(&file.path, i + 1, j + 1, format!("values nested more than {MAX_NESTING} levels deep"))
+                            .with_source(&file.text)
+                            .with_help("flatten the values; templates read a few levels at most"));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        if depth > MAX_NESTING || indent / 2 > MAX_NESTING {
+            return Err(Diagnostic::new(&file.path, i + 1, 1, format!("values nested more than {MAX_NESTING} levels deep"))
+                .with_source(&file.text)
+                .with_help("flatten the values; templates read a few levels at most"));
+        }
+    }
+    Ok(())
+}
+
+/// Keys of a values file must be strings or numbers (they become template variables); the
+/// error names this file and the key's line.
+fn check_keys(file: &SourceFile, m: &Mapping, path: &mut Vec<String>) -> Result<(), Diagnostic> {
+    for (k, v) in m {
+        let name = match k {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                let at = if path.is_empty() { String::from("the top level") } else { format!("`{}`", path.join(".")) };
+                let line = file.text.lines().position(|l| {
+                    let t = l.trim_start();
+                    t.starts_with(['[', '{', '?', '~']) || t.starts_with("null:") || t.starts_with("true:") || t.starts_with("false:")
+                });
+                return Err(Diagnostic::new(&file.path, line.map_or(0, |l| l + 1), 1, format!("a key at {at} is {}, not a name", kind_name(other)))
+                    .with_source(&file.text)
+                    .with_help("keys of values are names (strings) or numbers; quote the key"));
+            }
+        };
+        if let Value::Mapping(inner) = v {
+            path.push(name);
+            check_keys(file, inner, path)?;
+            path.pop();
+        }
+    }
+    Ok(())
+}
+
 /// A YAML syntax error in `file`, located.
 pub fn yaml_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
-    let (line, column) = match err.location() {
+    let (mut line, mut column) = match err.location() {
         Some(loc) => (loc.line(), loc.column()),
         None => (0, 0),
     };
     // serde_yaml appends " at line X column Y" to its messages; the location is shown anyway.
     let msg = strip_location(&err.to_string());
+    // A duplicate key is reported by serde_yaml at the start of its map: find its second use.
+    if let Some(key) = msg.find("duplicate entry with key ").map(|i| msg[i + "duplicate entry with key ".len()..].trim_matches('"').to_string()) {
+        let hits: Vec<usize> = file.text.lines().enumerate().filter(|(_, l)| l.trim_start().strip_prefix(key.as_str()).is_some_and(|r| r.trim_start().starts_with(':'))).map(|(i, _)| i + 1).collect();
+        if let Some(second) = hits.get(1) {
+            line = *second;
+            column = file.text.lines().nth(second - 1).map_or(1, |l| l.len() - l.trim_start().len() + 1);
+            let mut d = Diagnostic::new(&file.path, line, column, format!("invalid YAML: the key `{key}` is given twice in one map")).with_source(&file.text);
+            d = d.with_note(format!("the first one is on line {}", hits[0]));
+            return d.with_help("keep one of them (a later key does not override an earlier one in the same file)");
+        }
+    }
     let mut d = Diagnostic::new(&file.path, line, column, format!("invalid YAML: {msg}")).with_source(&file.text);
     if msg.contains("did not find expected") {
         d = d.with_note("the parser noticed here; the bracket or quote left open may be on a line above");
@@ -101,7 +182,15 @@ impl std::str::FromStr for SetOverride {
         let value = if value.is_empty() {
             Value::String(String::new())
         } else {
-            serde_yaml::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_string()))
+            match serde_yaml::from_str::<Value>(value) {
+                Ok(v) => v,
+                // Meant as YAML (a list, a map, a quoted string) but not YAML: an error, not a
+                // string that silently sets something else.
+                Err(e) if value.trim_start().starts_with(['[', '{', '"', '\'']) => {
+                    return Err(format!("`--set {s}`: the value is not valid YAML ({}); close the brackets or quotes, or quote the whole value", strip_location(&e.to_string())));
+                }
+                Err(_) => Value::String(value.to_string()),
+            }
         };
         Ok(SetOverride { path, value, raw: s.to_string() })
     }

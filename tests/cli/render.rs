@@ -208,3 +208,12 @@ fn a_template_that_loops_too_long_is_stopped_and_named() {
     assert!(stderr(&o).contains("rendering cluster `staging.k8s.foo.bar` took longer than 2s"), "{}", stderr(&o));
     assert!(start.elapsed() < std::time::Duration::from_secs(60), "stopped, not left to run");
 }
+
+#[test]
+fn a_byte_order_mark_is_not_content() {
+    let repo = Repo::example();
+    let text = repo.read("vars/staging.k8s.foo.bar.yaml");
+    std::fs::write(repo.path().join("vars/staging.k8s.foo.bar.yaml"), [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()).unwrap();
+    let o = repo.run(&["render", "--check"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
