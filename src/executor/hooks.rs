@@ -42,21 +42,25 @@ pub async fn run(hook: &Hook, root: &Path, env: &HookEnv<'_>) -> Result<(), Stri
     let pid = child.id();
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
-    let collect = async {
+    // The output is read on tasks of their own: the verdict is the hook's exit, not the end of
+    // its output (a background child it leaves may hold the pipe open for ever).
+    let read_out = tokio::spawn(async move {
         let mut o = Vec::new();
+        let _ = out.read_to_end(&mut o).await;
+        o
+    });
+    let read_err = tokio::spawn(async move {
         let mut e = Vec::new();
-        let _ = tokio::join!(out.read_to_end(&mut o), err.read_to_end(&mut e));
-        let status = child.wait().await;
-        (status, o, e)
-    };
-    match tokio::time::timeout(timeout, collect).await {
-        Ok((Ok(status), o, e)) if status.success() => {
-            let _ = (o, e);
-            Ok(())
-        }
-        Ok((status, o, e)) => {
+        let _ = err.read_to_end(&mut e).await;
+        e
+    });
+    let output = |o: Option<Vec<u8>>, e: Option<Vec<u8>>| format!("{}{}", String::from_utf8_lossy(&o.unwrap_or_default()), String::from_utf8_lossy(&e.unwrap_or_default()));
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(status) => {
+            let (o, e) = tokio::time::timeout(Duration::from_secs(2), async { (read_out.await.ok(), read_err.await.ok()) }).await.unwrap_or((None, None));
             let code = status.map(|s| s.code().map_or("a signal".to_string(), |c| format!("status {c}"))).unwrap_or_else(|e| e.to_string());
-            let text = format!("{}{}", String::from_utf8_lossy(&o), String::from_utf8_lossy(&e));
+            let text = output(o, e);
             let tail: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
             Err(format!("`{}` exited with {code}{}", hook.command, if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" / ")) }))
         }
@@ -82,4 +86,34 @@ fn own_group(pid: u32) -> bool {
         .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().nth(2).map(str::to_string)))
         .flatten()
         .is_some_and(|pgrp| pgrp == pid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(command: &str, timeout: &str) -> Hook {
+        Hook { command: command.into(), timeout: Some(timeout.into()) }
+    }
+
+    fn run_hook(h: &Hook) -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let env = HookEnv { cluster: "c", group: "g", instance_id: "i", node: "n" };
+        rt.block_on(run(h, Path::new("."), &env))
+    }
+
+    #[test]
+    fn a_hook_that_exits_0_leaving_a_child_on_its_output_passed() {
+        // The background child keeps stdout open well past the timeout: the verdict is the
+        // hook's own exit.
+        assert_eq!(run_hook(&hook("sleep 30 & echo started", "3s")), Ok(()));
+    }
+
+    #[test]
+    fn failures_and_timeouts_are_told_apart() {
+        let e = run_hook(&hook("echo why >&2; exit 3", "10s")).unwrap_err();
+        assert!(e.contains("exited with status 3: why"), "{e}");
+        let e = run_hook(&hook("sleep 30", "1s")).unwrap_err();
+        assert!(e.contains("did not finish within its timeout of 1s"), "{e}");
+    }
 }

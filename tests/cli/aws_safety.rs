@@ -329,3 +329,18 @@ fn an_error_in_a_shared_file_names_the_clusters_it_fails() {
     assert_eq!(err.matches("vars/_defaults.yaml:").count(), 1, "reported once:\n{err}");
     assert!(err.contains(&format!("this error fails cluster(s) `{PROD}`, `{STAGING}`")), "{err}");
 }
+
+/// `--set` values may be secrets passed by CI: the lock and the audit trail keep their keys only.
+#[test]
+fn set_values_are_not_stored_in_the_lock_or_the_audit_trail() {
+    let (moto, repo) = setup();
+    let o = apply(&moto, &repo, &["--set", "team=s3cr3t-token-value"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let all = moto.py(&format!(
+        "print('\\n'.join(s3.get_object(Bucket='{BUCKET}', Key=o['Key'])['Body'].read().decode() for o in s3.list_objects_v2(Bucket='{BUCKET}').get('Contents', [])))"
+    ));
+    assert!(all.contains("--set team=***"), "{all}");
+    assert!(!all.contains("s3cr3t"), "{all}");
+    let o = moto.run(&repo, &["history", "--cluster", STAGING]);
+    assert!(!stdout(&o).contains("s3cr3t"));
+}
