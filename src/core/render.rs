@@ -1465,3 +1465,65 @@ mod tests {
         assert!(check_taint("dedicated=admin:NoScheduled").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Render and lint on hostile values, by proptest: any string, set at any of the example's
+    //! string values, must render to the same manifest structure (the same keys at the same
+    //! places) or fail with a located error — never panic, never add or move a field. Runs in
+    //! the suite with proptest's default 256 cases; by hand, longer:
+    //! `PROPTEST_CASES=20000 cargo test --lib fuzz`.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn keys(v: &Value, path: String, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, x) in m {
+                    let p = format!("{path}.{}", k.as_str().unwrap_or("?"));
+                    out.insert(p.clone());
+                    keys(x, p, out);
+                }
+            }
+            Value::Sequence(s) => {
+                for (i, x) in s.iter().enumerate() {
+                    keys(x, format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn structure(r: &Rendered) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for f in &r.files {
+            for (i, d) in serde_yaml::Deserializer::from_str(&f.content).enumerate() {
+                let v = Value::deserialize(d).unwrap();
+                keys(&v, format!("{}#{i}", f.path.display()), &mut out);
+            }
+        }
+        out
+    }
+
+    use serde::Deserialize;
+
+    const TARGETS: &[&str] = &["team", "environment", "image", "apiLoadBalancer", "admin.machineType", "hooks.drain", "hpa.downscaleStabilization", "nodeInstanceProfile", "kubelet.kubeReserved.cpu"];
+
+    proptest! {
+        #[test]
+        fn a_value_never_changes_the_manifests_structure(target in 0..TARGETS.len(), value in "[a-z0-9 :#\\[\\]{},\"'|>&*!%@`\\n\\t.\\-/\\\\]{0,40}") {
+            let repo = crate::repo::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let base = render_cluster(&repo, "staging.k8s.foo.bar", &[]).unwrap();
+            let set = SetOverride { path: TARGETS[target].split('.').map(str::to_string).collect(), value: Value::String(value.clone()), raw: String::new() };
+            match render_cluster(&repo, "staging.k8s.foo.bar", &[set]) {
+                Ok(r) => {
+                    prop_assert_eq!(structure(&r), structure(&base), "{} = {:?}", TARGETS[target], value);
+                    let _ = crate::core::lint::lint(&r.manifest);
+                }
+                Err(d) => prop_assert!(!d.file.as_os_str().is_empty(), "located: {}", d),
+            }
+        }
+    }
+}
