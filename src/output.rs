@@ -138,11 +138,11 @@ impl Printer {
     }
 
     pub fn warn(&self, msg: &str) {
-        eprintln!("{} {msg}", self.paint_err("warning:", Style::Yellow));
+        eprintln!("{} {}", self.paint_err("warning:", Style::Yellow), visible_lines(msg));
     }
 
     pub fn error(&self, msg: &str) {
-        eprintln!("{} {msg}", self.paint_err("error:", Style::Red));
+        eprintln!("{} {}", self.paint_err("error:", Style::Red), visible_lines(msg));
     }
 }
 
@@ -158,6 +158,7 @@ pub fn md_text(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '|' => out.push_str("&#124;"),
             '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' => {
                 out.push('\\');
                 out.push(c);
@@ -166,6 +167,20 @@ pub fn md_text(s: &str) -> String {
         }
     }
     out
+}
+
+/// Text with its control characters (other than tab) shown as escapes: `\u{1b}[2J` from a
+/// value cannot clear a terminal or rewrite a CI log's lines.
+pub fn visible(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return s.to_string();
+    }
+    s.chars().map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// [`visible`], line by line: line breaks stay.
+pub fn visible_lines(s: &str) -> String {
+    s.split('\n').map(visible).collect::<Vec<_>>().join("\n")
 }
 
 /// A fenced code block around `body`: the fence is longer than any run of backticks in it
@@ -188,5 +203,7 @@ mod tests {
         assert!(!t.contains("</details>") && !t.contains("```") && !t.contains('\n') && !t.contains('|'), "{t}");
         let f = md_fence("diff", evil);
         assert!(f.starts_with("````diff\n") && f.ends_with("\n````\n"), "{f}");
+        assert_eq!(visible("a\u{1b}[2Jb\tc"), "a\\u{1b}[2Jb\tc");
+        assert!(!md_text("\u{1b}[31m").contains('\u{1b}'));
     }
 }

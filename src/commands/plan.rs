@@ -268,6 +268,9 @@ pub fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool
         // A cluster's errors go to stderr only (not twice in a merged CI log).
         let lines = if o.result.is_err() { Vec::new() } else { cluster_lines(o, show) };
         for (sign, line) in lines {
+            // Control characters from values (an escape sequence in a tag) never reach the
+            // terminal or the CI log as such.
+            let line = crate::output::visible(&line);
             let styled = match sign {
                 '+' => p.paint(&line, Style::Green),
                 '~' => p.paint(&line, Style::Yellow),
@@ -322,7 +325,7 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
         if lines.is_empty() {
             continue;
         }
-        let body: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+        let body: String = lines.iter().map(|(_, l)| format!("{}\n", crate::output::visible(l))).collect();
         s.push_str(&format!(
             "\n<details><summary><code>{}</code>: {}</summary>\n\n{}\n</details>\n",
             md_text(name),
