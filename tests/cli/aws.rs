@@ -157,16 +157,23 @@ impl Moto {
 
     /// fleetform started in the background (to be killed, or to race another run).
     pub fn spawn(&self, repo: &Repo, args: &[&str], output: bool) -> Child {
+        self.spawn_at(repo, &self.endpoint, args, output)
+    }
+
+    /// As `spawn`, through another endpoint (a proxy). `output`: capture stderr.
+    pub fn spawn_at(&self, repo: &Repo, endpoint: &str, args: &[&str], output: bool) -> Child {
         let pipe = || if output { Stdio::piped() } else { Stdio::null() };
         Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
             .current_dir(repo.path())
             .args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("NO_COLOR", "1")
-            .stdout(pipe())
+            // stdout is never piped: a plan larger than a pipe's buffer would block the child
+            // until the test reads it.
+            .stdout(Stdio::null())
             .stderr(pipe())
             .spawn()
             .unwrap()

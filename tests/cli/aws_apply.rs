@@ -354,18 +354,7 @@ fn sigint_stops_between_steps_and_releases_the_lock() {
     let (mut moto, repo) = setup();
     // 300 ms per request: the apply is still running when Ctrl-C arrives.
     let ep = moto.proxy(&["--delay-ms", "300"]);
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
-        .current_dir(repo.path())
-        .args(["apply", "--cluster", STAGING, "--yes"])
-        .env("AWS_ENDPOINT_URL", &ep)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = moto.spawn_at(&repo, &ep, &["apply", "--cluster", STAGING, "--yes"], true);
     // Wait until the first step has started (the lock is taken), then interrupt.
     let start = std::time::Instant::now();
     while moto.py(&format!("print(len(s3.list_objects_v2(Bucket='foo-bar-fleet-state', Prefix='{STAGING}/fleetform/lock').get('Contents', [])))")).trim() == "0" {

@@ -198,18 +198,7 @@ fn a_lost_answer_to_the_lock_write_is_our_own_lock() {
 fn sigterm_stops_between_steps_releases_the_lock_and_records_it() {
     let (mut moto, repo) = setup();
     let ep = moto.proxy(&["--delay-ms", "300"]);
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fleetform"))
-        .current_dir(repo.path())
-        .args(["apply", "--cluster", STAGING, "--yes"])
-        .env("AWS_ENDPOINT_URL", &ep)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = moto.spawn_at(&repo, &ep, &["apply", "--cluster", STAGING, "--yes"], true);
     // Once the lock is taken, the apply is under way (its steps come right after).
     let start = std::time::Instant::now();
     while !state(&moto, STAGING).0 {
