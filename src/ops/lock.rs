@@ -133,11 +133,15 @@ pub async fn record(held: &Held, commit: Option<&str>, a: &Audit) -> Result<(), 
     held.store.record(&rec).await.map_err(|e| e.to_string())
 }
 
-/// A new lock identity for this run: unique per process and instant.
+/// A new lock identity for this run, unique per host, process and instant: taking the lock is
+/// idempotent by id (a retried write finding its own lock), so two runs must never share one.
 pub fn lock_info(command: &str) -> LockInfo {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
     let id = {
+        use sha2::{Digest, Sha256};
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        format!("{:x}", (nanos ^ (u128::from(std::process::id()) << 64)) & 0xffff_ffff_ffff)
+        let d = Sha256::digest(format!("{host}/{}/{nanos}", std::process::id()));
+        d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
     };
     LockInfo {
         id,
@@ -149,7 +153,7 @@ pub fn lock_info(command: &str) -> LockInfo {
                 o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
             })
             .unwrap_or_else(|| "unknown".into()),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
+        host,
         pid: std::process::id(),
         command: command.to_string(),
         created: timestamp(),

@@ -31,6 +31,12 @@ Nothing else is changed; fleetform's code never bends to moto.
    image release) says otherwise for a name ("name": value) or for a name in one region
    ("<region>:name": value). Only names under those two prefixes are touched.
 
+6. (found by the race test of two concurrent applies, on a loaded machine) S3 PutObject with
+   `If-None-Match: *` checks that the key is absent and stores the object in two steps with
+   nothing in between held, so two conditional writes arriving together can both succeed (the
+   second overwriting the first). AWS makes a conditional write atomic: exactly one succeeds,
+   the other gets 412. Here PutObject runs under one lock, so the check and the write are one.
+
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 import sys
@@ -207,6 +213,22 @@ def check_loading_status(self, key):
 
 
 ParameterDict._check_loading_status = check_loading_status
+
+# 6. S3: a conditional PutObject is atomic.
+import threading  # noqa: E402
+
+from moto.s3.responses import S3Response  # noqa: E402
+
+_put_object = S3Response.put_object
+_s3_put_lock = threading.Lock()
+
+
+def put_object(self, *args, **kwargs):
+    with _s3_put_lock:
+        return _put_object(self, *args, **kwargs)
+
+
+S3Response.put_object = put_object
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
