@@ -181,7 +181,10 @@ fn orphans(root: &Path, produced: &BTreeSet<PathBuf>) -> anyhow::Result<Vec<Path
     for e in entries {
         let e = e?;
         let rel = Path::new("clusters").join(e.file_name());
-        if produced.contains(&rel) || !e.file_type()?.is_file() {
+        // Hidden files are never ours to remove: among them the temporary files of a render
+        // running at the same time (removing one made that render fail).
+        let name = e.file_name().to_string_lossy().to_string();
+        if produced.contains(&rel) || name.starts_with('.') || !name.ends_with(".yaml") || !e.file_type()?.is_file() {
             continue;
         }
         let text = fs::read_to_string(e.path()).unwrap_or_default();
