@@ -49,6 +49,20 @@ fn ready(port: u16) -> bool {
     out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200")
 }
 
+/// A fresh emulator prepared with what the example references, and a fresh copy of the example.
+pub fn example_setup() -> (Moto, Repo) {
+    let moto = Moto::start();
+    moto.example_account();
+    (moto, Repo::example())
+}
+
+/// `fleetform apply --cluster staging.k8s.foo.bar --yes` and `extra`, against the emulator.
+pub fn apply_staging(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["apply", "--cluster", "staging.k8s.foo.bar", "--yes"];
+    args.extend_from_slice(extra);
+    moto.run(repo, &args)
+}
+
 pub struct Moto {
     child: Child,
     pub endpoint: String,

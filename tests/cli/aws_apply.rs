@@ -7,17 +7,7 @@ use crate::common::*;
 
 const STAGING: &str = "staging.k8s.foo.bar";
 
-fn setup() -> (Moto, Repo) {
-    let moto = Moto::start();
-    moto.example_account();
-    (moto, Repo::example())
-}
-
-fn apply(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["apply", "--cluster", STAGING, "--yes"];
-    args.extend_from_slice(extra);
-    moto.run(repo, &args)
-}
+use crate::aws::{apply_staging as apply, example_setup as setup};
 
 fn in_sync(moto: &Moto, repo: &Repo) {
     let o = moto.run(repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);

@@ -9,11 +9,7 @@ use crate::common::*;
 
 const STAGING: &str = "staging.k8s.foo.bar";
 
-fn setup() -> (Moto, Repo) {
-    let moto = Moto::start();
-    moto.example_account();
-    (moto, Repo::example())
-}
+use crate::aws::example_setup as setup;
 
 /// What a node of `group` would read: its NodeConfig (al2023) or settings (Bottlerocket), the
 /// other parts' types, and what EKS says of the cluster.

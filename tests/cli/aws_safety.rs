@@ -12,17 +12,7 @@ const STAGING: &str = "staging.k8s.foo.bar";
 const PROD: &str = "prod-customer.k8s.foo.bar";
 const BUCKET: &str = "foo-bar-fleet-state";
 
-fn setup() -> (Moto, Repo) {
-    let moto = Moto::start();
-    moto.example_account();
-    (moto, Repo::example())
-}
-
-fn apply(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["apply", "--cluster", STAGING, "--yes"];
-    args.extend_from_slice(extra);
-    moto.run(repo, &args)
-}
+use crate::aws::{apply_staging as apply, example_setup as setup};
 
 /// Objects under the cluster's state-store prefix: (lock present, history keys).
 fn state(moto: &Moto, cluster: &str) -> (bool, Vec<String>) {
