@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Start moto's server (the local AWS emulator of the tests) with three documented corrections.
-Nothing else is changed; fleetform's code never bends to moto.
+"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6) and
+stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's code never bends to moto.
 
 1. (MOTO.md, item 1) moto stores the UserData of create_launch_template_version unwrapped,
    and every later launch from such a version fails with HTTP 500. AWS accepts and launches it.
@@ -36,6 +36,48 @@ Nothing else is changed; fleetform's code never bends to moto.
    nothing in between held, so two conditional writes arriving together can both succeed (the
    second overwriting the first). AWS makes a conditional write atomic: exactly one succeeds,
    the other gets 412. Here PutObject runs under one lock, so the check and the write are one.
+
+7. (EKS stand-in) On AWS a new cluster is CREATING for minutes, then ACTIVE; CreateCluster takes
+   accessConfig (authenticationMode, CONFIG_MAP when absent as the API reference says;
+   bootstrapClusterCreatorAdminPermissions, true when absent) and DescribeCluster reports it, with
+   resourcesVpcConfig.endpointPublicAccess (default true), endpointPrivateAccess (false) and
+   publicAccessCidrs (["0.0.0.0/0"]). moto's cluster is ACTIVE at once and has none of these. Here a
+   cluster (and every update or add-on below) is CREATING/UPDATING for FLEETFORM_EKS_SETTLE_SECONDS
+   (read at launch, default 1.0), settled lazily whenever it is read or acted upon; the access
+   config and AWS's endpoint defaults are stored and reported (on top of correction 4). With an
+   API authentication mode and the bootstrap flag, the creator's identity
+   (arn:aws:iam::<account>:root) gets a STANDARD access entry, as AWS gives one to the creator.
+
+8. (EKS stand-in) AWS's UpdateClusterConfig makes exactly one kind of update per request
+   (else InvalidParameterException "Only one type of update can be allowed."), refuses a cluster
+   that is not ACTIVE (ResourceInUseException), and returns an update (InProgress) whose change is
+   applied when it completes: endpoint access (merged into resourcesVpcConfig, subnets kept; a
+   request that changes nothing is refused), logging (merged per log type) or
+   accessConfig.authenticationMode (only CONFIG_MAP -> API_AND_CONFIG_MAP -> API). moto's replaces
+   resourcesVpcConfig and logging wholesale (losing the subnets), at once, and answers the cluster
+   instead of an update. Here it behaves as on AWS: EndpointAccessUpdate, LoggingUpdate or
+   AccessConfigUpdate, the cluster UPDATING until the change lands. Other kinds are refused.
+
+9. (EKS stand-in) UpdateClusterVersion, DescribeUpdate and ListUpdates are absent from moto. AWS
+   upgrades one minor version at a time (else InvalidParameterException "Unsupported Kubernetes
+   minor version update from X to Y"), only an ACTIVE cluster (ResourceInUseException), and the
+   cluster reports UPDATING and its old version until the VersionUpdate completes. Here the same,
+   and DescribeUpdate/ListUpdates answer every update of 8, 9 and 11 (of an add-on with addonName).
+
+10. (EKS stand-in) Access entries (Create/Describe/List/DeleteAccessEntry) are absent from moto.
+   Here, as in the API reference: only with authenticationMode API or API_AND_CONFIG_MAP
+   (InvalidRequestException), type STANDARD by default, a node type needs an IAM role, EC2_LINUX and
+   EC2_WINDOWS take no kubernetesGroups and get the username system:node:{{EC2PrivateDNSName}}, a
+   STANDARD entry's default username is the user's ARN or the role's assumed-role ARN; a duplicate
+   is ResourceInUseException, a missing one ResourceNotFoundException. Their tags (and add-ons')
+   are reachable through moto's TagResource/UntagResource/ListTagsForResource.
+
+11. (EKS stand-in) Managed add-ons (DescribeAddonVersions, Create/Describe/List/Update/DeleteAddon)
+   are absent from moto. Here a small catalogue (ADDONS below: vpc-cni, coredns, kube-proxy for
+   Kubernetes 1.28-1.35, with AWS's field names) answers DescribeAddonVersions; an add-on is
+   created at the default version for the cluster's version unless given one, which must be
+   compatible with the cluster's current version (InvalidParameterException, on update too); an
+   existing one is ResourceInUseException; CREATING or UPDATING (an AddonUpdate) until it settles.
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -142,6 +184,8 @@ def update(self, *args, **kwargs):
 FakeAutoScalingGroup.update = update
 
 # 4. EKS: the cluster security group.
+import random  # noqa: E402
+
 from moto.eks.models import Cluster  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 
@@ -154,7 +198,9 @@ def cluster_init(self, name, role_arn, resources_vpc_config, account_id, region_
     subnets = (resources_vpc_config or {}).get("subnetIds") or []
     vpc = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
     sg = ec2.create_security_group(
-        name=f"eks-cluster-sg-{name}-{abs(hash(name)) % 10**10}",
+        # A suffix of its own per cluster, as AWS gives: a cluster deleted and made again under
+        # the same name gets a new group.
+        name=f"eks-cluster-sg-{name}-{random.randrange(10**10):010d}",
         description="EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
         vpc_id=vpc,
         tags={f"kubernetes.io/cluster/{name}": "owned", "aws:eks:cluster-name": name},
@@ -229,6 +275,370 @@ def put_object(self, *args, **kwargs):
 
 
 S3Response.put_object = put_object
+
+# 7-11. EKS: a cluster that settles over time; UpdateClusterConfig, UpdateClusterVersion and their
+# updates; access entries; managed add-ons (stand-ins written from the EKS API reference).
+import copy  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+from moto.core.responses import EmptyResult  # noqa: E402
+from moto.eks import urls as eks_urls  # noqa: E402
+from moto.eks.exceptions import (  # noqa: E402
+    InvalidParameterException, InvalidRequestException, ResourceInUseException, ResourceNotFoundException)
+from moto.eks.models import EKSBackend  # noqa: E402
+from moto.eks.responses import EKSResponse  # noqa: E402
+
+EKS_SETTLE = float(os.environ.get("FLEETFORM_EKS_SETTLE_SECONDS", "1.0"))
+LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+AUTH_MODES = ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"]  # AWS moves only forward along this list
+ENTRY_TYPES = ["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "EC2", "HYBRID_LINUX", "HYPERPOD_LINUX"]
+
+
+def _minors(lo, hi):
+    return [f"1.{m}" for m in range(lo, hi + 1)]
+
+
+# Add-on catalogue: name -> [(version, compatible Kubernetes versions, versions it is the default of)], newest first.
+ADDONS = {
+    "vpc-cni": [("v1.19.2-eksbuild.1", _minors(28, 35), _minors(28, 35))],
+    "coredns": [("v1.11.4-eksbuild.2", _minors(31, 35), _minors(32, 35)),
+                ("v1.11.3-eksbuild.1", _minors(29, 31), _minors(30, 31)),
+                ("v1.10.1-eksbuild.13", _minors(28, 29), _minors(28, 29))],
+    "kube-proxy": [(f"v1.{m}.0-eksbuild.1", [f"1.{m}"], [f"1.{m}"]) for m in range(35, 27, -1)],
+}
+
+
+def _begin(obj, status, apply=None, update=None):
+    """obj (a cluster or an add-on) shows status for EKS_SETTLE seconds; then apply() runs, update succeeds, ACTIVE."""
+    obj.status, obj._due, obj._apply, obj._update = status, time.monotonic() + EKS_SETTLE, apply, update
+
+
+def _settle(obj):
+    if getattr(obj, "_due", None) is not None and time.monotonic() >= obj._due:
+        obj._due = None
+        if obj._apply:
+            obj._apply()
+        if obj._update:
+            obj._update["status"] = "Successful"
+        obj.status = "ACTIVE"
+    return obj
+
+
+def _new_update(kind, params):
+    return {"id": str(uuid.uuid4()), "status": "InProgress", "type": kind, "createdAt": utcnow(), "errors": [],
+            "params": [{"type": t, "value": v} for t, v in params]}
+
+
+def _page(self, items):  # EKS's maxResults / nextToken (an opaque token: here the offset)
+    size, start = self._get_int_param("maxResults") or 100, int(self._get_param("nextToken") or 0)
+    return items[start:start + size], (str(start + size) if start + size < len(items) else None)
+
+
+def _busy(c, kind):  # AWS: one update at a time, none while creating
+    if c.status != "ACTIVE":
+        raise ResourceInUseException(clusterName=c.name, message=f"Cannot {kind} because cluster {c.name} currently has "
+                                     f"{'update' if c.status == 'UPDATING' else 'creation'} in progress")
+
+
+_cluster_init4 = Cluster.__init__  # (with correction 4)
+
+
+def cluster_init7(self, *args, **kwargs):
+    _cluster_init4(self, *args, **kwargs)
+    # AWS's defaults: public endpoint open to all, no private endpoint, aws-auth ConfigMap authentication.
+    self.resources_vpc_config = {"endpointPublicAccess": True, "endpointPrivateAccess": False,
+                                 "publicAccessCidrs": ["0.0.0.0/0"], **self.resources_vpc_config}
+    self.logging = copy.deepcopy(self.logging)  # moto shares one default dict among all clusters
+    self.access_config = {"authenticationMode": "CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True}
+    self.updates, self.access_entries, self.addons = {}, {}, {}
+    _begin(self, "CREATING")
+
+
+Cluster.__init__ = cluster_init7
+Cluster.is_active = property(lambda self: _settle(self).status == "ACTIVE")
+_describe_cluster = EKSBackend.describe_cluster
+EKSBackend.describe_cluster = lambda self, name: _settle(_describe_cluster(self, name))
+_create_cluster = EKSResponse.create_cluster
+
+
+def create_cluster(self):
+    access = dict({"authenticationMode": "CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True},
+                  **(self._get_param("accessConfig") or {}))
+    if access["authenticationMode"] not in AUTH_MODES:
+        raise InvalidParameterException(message=f"Unsupported authentication mode: {access['authenticationMode']}")
+    result = _create_cluster(self)
+    c = result.result["cluster"]
+    c.access_config = access
+    # AWS gives the creator's IAM identity an access entry (with cluster-admin) when access entries are in use.
+    if access["bootstrapClusterCreatorAdminPermissions"] and access["authenticationMode"] != "CONFIG_MAP":
+        _add_entry(c, f"arn:{self.partition}:iam::{self.current_account}:root", "STANDARD", [], None, {})
+    return result
+
+
+def update_cluster_config(self):
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    body = {k: v for k, v in json.loads(self.body or "{}").items() if k != "clientRequestToken" and v is not None}
+    kinds = {"resourcesVpcConfig": "EndpointAccessUpdate", "logging": "LoggingUpdate", "accessConfig": "AccessConfigUpdate"}
+    if len(body) != 1:  # AWS: exactly one kind of update per request
+        raise InvalidParameterException(clusterName=c.name, message="Only one type of update can be allowed." if body else "No update specified.")
+    (key, req), = body.items()
+    if key not in kinds:
+        raise InvalidParameterException(clusterName=c.name, message=f"{key} updates are not emulated")
+    _busy(c, kinds[key])
+    if key == "resourcesVpcConfig":
+        keys = ("endpointPublicAccess", "endpointPrivateAccess", "publicAccessCidrs")
+        if set(req) - set(keys):
+            raise InvalidParameterException(clusterName=c.name, message="only endpoint access updates are emulated")
+        new = dict(c.resources_vpc_config, **req)
+        if all(new[k] == c.resources_vpc_config[k] for k in keys):  # AWS rejects an update that changes nothing
+            raise InvalidParameterException(clusterName=c.name, message=(
+                f"Cluster is already at the desired configuration with endpointPrivateAccess: {str(new['endpointPrivateAccess']).lower()} , "
+                f"endpointPublicAccess: {str(new['endpointPublicAccess']).lower()}, and Public Endpoint Restrictions: [{', '.join(new['publicAccessCidrs'])}]"))
+        params = [(k[0].upper() + k[1:], json.dumps(req[k]) if k == "publicAccessCidrs" else str(req[k]).lower()) for k in keys if k in req]
+        apply = lambda: setattr(c, "resources_vpc_config", new)  # noqa: E731
+    elif key == "logging":  # merged per log type into what is enabled
+        enabled = {t for s in c.logging["clusterLogging"] if s.get("enabled") for t in s["types"]}
+        for s in req.get("clusterLogging", []):
+            if set(s.get("types", [])) - set(LOG_TYPES):
+                raise InvalidParameterException(clusterName=c.name, message=f"Unknown log types {s['types']}; valid: {LOG_TYPES}")
+            enabled = enabled | set(s["types"]) if s.get("enabled") else enabled - set(s["types"])
+        groups = [{"types": [t for t in LOG_TYPES if (t in enabled) == on], "enabled": on} for on in (True, False)]
+        new = {"clusterLogging": [g for g in groups if g["types"]]}
+        params = [("ClusterLogging", json.dumps(req))]
+        apply = lambda: setattr(c, "logging", new)  # noqa: E731
+    else:
+        cur, mode = c.access_config["authenticationMode"], req.get("authenticationMode")
+        if mode not in AUTH_MODES or AUTH_MODES.index(mode) <= AUTH_MODES.index(cur):
+            raise InvalidParameterException(clusterName=c.name, message=f"Unsupported authentication mode update from {cur} to {mode}")
+        params = [("AuthenticationMode", mode)]
+        apply = lambda: c.access_config.update(authenticationMode=mode)  # noqa: E731
+    update = _new_update(kinds[key], params)
+    c.updates[update["id"]] = update
+    _begin(c, "UPDATING", apply, update)
+    return ActionResult({"update": update})
+
+
+def update_cluster_version(self):
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    version = str(self._get_param("version"))
+    _busy(c, "VersionUpdate")
+    cur = [int(x) for x in c.version.split(".")]
+    if version != f"{cur[0]}.{cur[1] + 1}":  # AWS: one minor version at a time
+        raise InvalidParameterException(clusterName=c.name, message=f"Unsupported Kubernetes minor version update from {c.version} to {version}")
+    update = _new_update("VersionUpdate", [("Version", version), ("PlatformVersion", "eks.1")])
+    c.updates[update["id"]] = update
+
+    def apply():
+        c.version, c.platformVersion = version, "eks.1"
+
+    _begin(c, "UPDATING", apply, update)  # the old version is reported until the update completes
+    return ActionResult({"update": update})
+
+
+def _update_owner(self):  # DescribeUpdate / ListUpdates: the cluster's updates, or an add-on's (addonName)
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    return _addon(c, self._get_param("addonName")) if self._get_param("addonName") else c
+
+
+def describe_update(self):
+    update = _update_owner(self).updates.get(self._get_param("updateId"))
+    if not update:
+        raise ResourceNotFoundException(message=f"No update found for ID: {self._get_param('updateId')}")
+    return ActionResult({"update": update})
+
+
+def list_updates(self):
+    page, token = _page(self, list(_update_owner(self).updates))
+    return ActionResult({"updateIds": page, "nextToken": token})
+
+
+def _add_entry(c, arn, kind, groups, username, tags):
+    _, part, _, region, account, _ = c.arn.split(":", 5)
+    principal_account, resource = arn.split(":")[4], arn.split(":", 5)[5]
+    rtype, name = resource.split("/")[0], resource.split("/")[-1]
+    if kind in ("EC2_LINUX", "EC2_WINDOWS", "EC2"):
+        username = "system:node:{{EC2PrivateDNSName}}"
+    elif kind != "STANDARD":
+        username = "system:node:{{SessionName}}"
+    elif not username:  # AWS: a user's ARN; a role's assumed-role ARN (without path) and {{SessionName}}
+        username = f"arn:{part}:sts::{principal_account}:assumed-role/{name}/{{{{SessionName}}}}" if rtype == "role" else arn
+    now = utcnow()
+    c.access_entries[arn] = {
+        "clusterName": c.name, "principalArn": arn, "kubernetesGroups": groups or [], "username": username, "type": kind,
+        "accessEntryArn": f"arn:{part}:eks:{region}:{account}:access-entry/{c.name}/{rtype}/{principal_account}/{name}/{uuid.uuid4()}",
+        "createdAt": now, "modifiedAt": now, "tags": tags or {}}
+
+
+def _entries(self):  # AWS: access entries only with the API authentication modes
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    if c.access_config["authenticationMode"] == "CONFIG_MAP":
+        raise InvalidRequestException(clusterName=c.name, message="The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation.")
+    return c
+
+
+def _entry(self):
+    c, arn = _entries(self), self._get_param("principalArn")
+    if arn not in c.access_entries:
+        raise ResourceNotFoundException(clusterName=c.name, message="The specified principalArn could not be found. You can view your available access entries with 'list-access-entries'.")
+    return c, arn
+
+
+def create_access_entry(self):
+    c = _entries(self)
+    arn, kind, groups, username = (self._get_param(k) for k in ("principalArn", "type", "kubernetesGroups", "username"))
+    kind = kind or "STANDARD"
+    if kind not in ENTRY_TYPES:
+        raise InvalidParameterException(clusterName=c.name, message=f"The type must be one of {ENTRY_TYPES}")
+    if kind != "STANDARD" and ":role/" not in (arn or ""):
+        raise InvalidParameterException(clusterName=c.name, message=f"The principalArn of a {kind} access entry must be an IAM role.")
+    if kind in ("EC2_LINUX", "EC2_WINDOWS") and groups:
+        raise InvalidParameterException(clusterName=c.name, message=f"kubernetesGroups can't be specified for an access entry of type {kind}.")
+    if username and username.startswith(("system:", "eks:", "aws:", "amazon:", "iam:")):
+        raise InvalidParameterException(clusterName=c.name, message=f"The username {username} can't start with system:, eks:, aws:, amazon: or iam:.")
+    if arn in c.access_entries:
+        raise ResourceInUseException(clusterName=c.name, message="The specified access entry resource is already in use on this cluster.")
+    _add_entry(c, arn, kind, groups, username, self._get_param("tags"))
+    return ActionResult({"accessEntry": c.access_entries[arn]})
+
+
+def describe_access_entry(self):
+    c, arn = _entry(self)
+    return ActionResult({"accessEntry": c.access_entries[arn]})
+
+
+def list_access_entries(self):
+    page, token = _page(self, list(_entries(self).access_entries))
+    return ActionResult({"accessEntries": page, "nextToken": token})
+
+
+def delete_access_entry(self):
+    c, arn = _entry(self)
+    del c.access_entries[arn]
+    return EmptyResult()
+
+
+class EksAddon:  # attributes named as the API's Addon fields
+    def __init__(self, **fields):
+        vars(self).update(fields)
+
+
+def _addon_version(c, name, version):  # the version asked for (or the default) if compatible with c.version
+    if name not in ADDONS:
+        raise InvalidParameterException(clusterName=c.name, addonName=name, message=f"Addon {name} specified is not supported")
+    for v, compatible, defaults in ADDONS[name]:
+        if (v == version and c.version in compatible) or (not version and c.version in defaults):
+            return v
+    raise InvalidParameterException(clusterName=c.name, addonName=name, message=(
+        "Addon version specified is not supported" if version else f"Addon {name} specified is not supported in {c.version} kubernetes version"))
+
+
+def _addon(c, name):
+    if name not in c.addons:
+        raise ResourceNotFoundException(clusterName=c.name, addonName=name, message=f"No addon: {name} found in cluster: {c.name}")
+    return _settle(c.addons[name])
+
+
+def describe_addon_versions(self):
+    kv, only = self._get_param("kubernetesVersion"), self._get_param("addonName")
+    out = []
+    for name, versions in ADDONS.items():
+        infos = [{"addonVersion": v, "architecture": ["amd64", "arm64"], "requiresConfiguration": False,
+                  "compatibilities": [{"clusterVersion": k, "platformVersions": ["*"], "defaultVersion": k in defaults}
+                                      for k in compatible if not kv or k == kv]} for v, compatible, defaults in versions]
+        infos = [i for i in infos if i["compatibilities"]]
+        if infos and (not only or only == name):
+            out.append({"addonName": name, "type": "networking", "addonVersions": infos, "owner": "aws", "publisher": "eks"})
+    page, token = _page(self, out)
+    return ActionResult({"addons": page, "nextToken": token})
+
+
+def create_addon(self):
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    name = self._get_param("addonName")
+    version = _addon_version(c, name, self._get_param("addonVersion"))
+    if name in c.addons:
+        raise ResourceInUseException(clusterName=c.name, addonName=name, message="Addon already exists.")
+    _, part, _, region, account, _ = c.arn.split(":", 5)
+    now = utcnow()
+    c.addons[name] = addon = EksAddon(
+        addonName=name, clusterName=c.name, addonVersion=version, health={"issues": []}, createdAt=now, modifiedAt=now,
+        addonArn=f"arn:{part}:eks:{region}:{account}:addon/{c.name}/{name}/{uuid.uuid4()}", tags=self._get_param("tags") or {},
+        updates={})
+    _begin(addon, "CREATING")
+    return ActionResult({"addon": addon})
+
+
+def describe_addon(self):
+    return ActionResult({"addon": _addon(self.eks_backend.describe_cluster(self._get_param("name")), self._get_param("addonName"))})
+
+
+def list_addons(self):
+    page, token = _page(self, list(self.eks_backend.describe_cluster(self._get_param("name")).addons))
+    return ActionResult({"addons": page, "nextToken": token})
+
+
+def update_addon(self):
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    addon = _addon(c, self._get_param("addonName"))
+    if addon.status != "ACTIVE":
+        raise ResourceInUseException(clusterName=c.name, addonName=addon.addonName, message=f"Addon {addon.addonName} is {addon.status}, not ACTIVE")
+    version = _addon_version(c, addon.addonName, self._get_param("addonVersion") or addon.addonVersion)  # vs. the current version
+    conflicts = self._get_param("resolveConflicts")
+    update = _new_update("AddonUpdate", [("AddonVersion", version)] + ([("ResolveConflicts", conflicts)] if conflicts else []))
+    addon.updates[update["id"]] = update
+
+    def apply():
+        addon.addonVersion, addon.modifiedAt = version, utcnow()
+
+    _begin(addon, "UPDATING", apply, update)
+    return ActionResult({"update": update})
+
+
+def delete_addon(self):
+    c = self.eks_backend.describe_cluster(self._get_param("name"))
+    addon = _addon(c, self._get_param("addonName"))
+    del c.addons[addon.addonName]
+    addon.status = "DELETING"
+    return ActionResult({"addon": addon})
+
+
+for _f in (create_cluster, update_cluster_config, update_cluster_version, describe_update, list_updates,
+           create_access_entry, describe_access_entry, list_access_entries, delete_access_entry,
+           describe_addon_versions, create_addon, describe_addon, list_addons, update_addon, delete_addon):
+    setattr(EKSResponse, _f.__name__, _f)
+
+
+def _tags_of(backend, arn):  # tags of an access entry or an add-on (moto's own tag calls know clusters only)
+    for c in backend.clusters.values():
+        for tags, own in [(e["tags"], e["accessEntryArn"]) for e in c.access_entries.values()] + [(a.tags, a.addonArn) for a in c.addons.values()]:
+            if own == arn:
+                return tags
+
+
+def _tagging(original, action):
+    def method(self, arn, *args):
+        tags = _tags_of(self, arn)
+        return original(self, arn, *args) if tags is None else action(tags, *args)
+    return method
+
+
+EKSBackend.list_tags_for_resource = _tagging(EKSBackend.list_tags_for_resource, lambda tags: tags)
+EKSBackend.tag_resource = _tagging(EKSBackend.tag_resource, lambda tags, new: tags.update(new))
+EKSBackend.untag_resource = _tagging(EKSBackend.untag_resource, lambda tags, keys: [tags.pop(k, None) for k in (
+    [keys] if isinstance(keys, str) else keys)])
+
+_c = "{0}/clusters/(?P<name>[^/]+)"
+eks_urls.url_paths.update({
+    _c + "/updates$": eks_urls.response.dispatch,
+    _c + "/updates/(?P<updateId>[^/]+)$": eks_urls.response.dispatch,
+    _c + "/access-entries$": eks_urls.response.dispatch,
+    _c + "/access-entries/(?P<principalArn>.+)$": eks_urls.response.dispatch,  # the ARN arrives decoded, with its '/'
+    _c + "/addons$": eks_urls.response.dispatch,
+    _c + "/addons/(?P<addonName>[^/]+)$": eks_urls.response.dispatch,
+    _c + "/addons/(?P<addonName>[^/]+)/update$": eks_urls.response.dispatch,
+    "{0}/addons/supported-versions$": eks_urls.response.dispatch,
+})
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
