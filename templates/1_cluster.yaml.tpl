@@ -23,8 +23,6 @@ spec:
     type: A
     ttl: 60
     values: {{ ingressAddresses | json_encode() }}
-  kubeControllerManager:
-    horizontalPodAutoscalerDownscaleStabilization: {{ hpa.downscaleStabilization }}
   clusterAutoscaler:
     enabled: true
     expander: priority
@@ -50,4 +48,20 @@ spec:
     interval: {{ validation.interval }}
   wave: {{ wave }}
   eks:
+    # The control plane: created when missing, upgraded one minor at a time when this moves.
+    kubernetesVersion: {{ kubernetesVersion }}
+{%- if eksRole %}
+    role: {{ eksRole }}
+{%- endif %}
     bootstrap: al2023
+{%- if eksAuthenticationMode %}
+    authenticationMode: {{ eksAuthenticationMode }}
+{%- endif %}
+    logging: [api, audit, authenticator]
+{%- if eksAddons %}
+    # Kept installed, and moved to versions that run on kubernetesVersion.
+    addons:
+{%- for addon in eksAddons %}
+    - name: {{ addon }}
+{%- endfor %}
+{%- endif %}

@@ -3,9 +3,10 @@
 //! rolling update against a mock cloud). One method per AWS call kind; no decisions here.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::{autoscaling, ec2, route53, Aws, AwsError};
-use crate::core::plan::RecordWrite;
+use super::{autoscaling, ec2, eks, route53, Aws, AwsError};
+use crate::core::plan::{ControlPlaneChange, ControlPlaneCreate, RecordWrite};
 use crate::core::resources::{AsgConfig, AsgTag, LaunchTemplateData};
 
 /// AWS writes of apply. `async fn` in a trait: used through generics, never as `dyn`.
@@ -23,7 +24,26 @@ pub trait Cloud {
     async fn change_records(&self, zone: &str, zone_id: &str, writes: &[RecordWrite]) -> Result<(), AwsError>;
     async fn delete_group(&self, region: &str, name: &str) -> Result<(), AwsError>;
     async fn delete_template(&self, region: &str, name: &str) -> Result<(), AwsError>;
+    /// Create the EKS control plane. An existing cluster of that name (an earlier apply made
+    /// it and stopped) is not an error: the wait that follows finds it.
+    async fn create_control_plane(&self, region: &str, spec: &ControlPlaneCreate) -> Result<(), AwsError>;
+    async fn update_control_plane_version(&self, region: &str, name: &str, to: &str) -> Result<(), AwsError>;
+    async fn update_control_plane_config(&self, region: &str, name: &str, change: &ControlPlaneChange) -> Result<(), AwsError>;
+    async fn tag_control_plane(&self, region: &str, name: &str, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError>;
+    /// Wait until the control plane is ACTIVE (`tick` hears its status meanwhile); returns the
+    /// Kubernetes version it then runs.
+    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError>;
+    async fn create_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError>;
+    async fn update_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError>;
+    /// Wait until the add-on is no longer CREATING or UPDATING; returns its status.
+    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<String, AwsError>;
+    async fn create_access_entry(&self, region: &str, cluster: &str, principal: &str, owner: &str) -> Result<(), AwsError>;
+    async fn delete_access_entry(&self, region: &str, cluster: &str, principal: &str) -> Result<(), AwsError>;
 }
+
+/// How long a control-plane step may take before apply gives up waiting (EKS creates a
+/// cluster in 10–15 minutes and moves a version in 10–40).
+pub const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 impl Cloud for Aws {
     async fn create_template(&self, region: &str, name: &str, data: &LaunchTemplateData, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
@@ -55,5 +75,48 @@ impl Cloud for Aws {
     }
     async fn delete_template(&self, region: &str, name: &str) -> Result<(), AwsError> {
         ec2::delete_template(&self.ec2(region), region, name).await
+    }
+    async fn create_control_plane(&self, region: &str, spec: &ControlPlaneCreate) -> Result<(), AwsError> {
+        match eks::create_cluster(&self.eks(region), region, spec).await {
+            Err(e) if e.code.as_deref() == Some("ResourceInUseException") => Ok(()),
+            other => other,
+        }
+    }
+    async fn update_control_plane_version(&self, region: &str, name: &str, to: &str) -> Result<(), AwsError> {
+        eks::update_version(&self.eks(region), region, name, to).await
+    }
+    async fn update_control_plane_config(&self, region: &str, name: &str, change: &ControlPlaneChange) -> Result<(), AwsError> {
+        eks::update_config(&self.eks(region), region, name, change).await
+    }
+    async fn tag_control_plane(&self, region: &str, name: &str, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        eks::tag(&self.eks(region), name, arn, tags).await
+    }
+    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError> {
+        eks::wait_active(&self.eks(region), region, name, poll, CONTROL_PLANE_TIMEOUT, tick).await.map(|e| e.version)
+    }
+    async fn create_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError> {
+        eks::create_addon(&self.eks(region), cluster, addon, version).await
+    }
+    async fn update_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError> {
+        eks::update_addon(&self.eks(region), cluster, addon, version).await
+    }
+    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<String, AwsError> {
+        let c = self.eks(region);
+        let start = std::time::Instant::now();
+        let mut wait = eks::backoff_start(poll);
+        loop {
+            let status = eks::addon_state(&c, cluster, addon).await?.map(|a| a.status).unwrap_or_else(|| "MISSING".into());
+            if !matches!(status.as_str(), "CREATING" | "UPDATING") || start.elapsed() > CONTROL_PLANE_TIMEOUT {
+                return Ok(status);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(poll);
+        }
+    }
+    async fn create_access_entry(&self, region: &str, cluster: &str, principal: &str, owner: &str) -> Result<(), AwsError> {
+        eks::create_access_entry(&self.eks(region), cluster, principal, owner).await
+    }
+    async fn delete_access_entry(&self, region: &str, cluster: &str, principal: &str) -> Result<(), AwsError> {
+        eks::delete_access_entry(&self.eks(region), cluster, principal).await
     }
 }

@@ -15,7 +15,7 @@ use super::{autoscaling, ec2, eks, iam, route53, ssm, Aws, AwsError};
 use crate::core::desired::{image_ref, ImageRef};
 use crate::core::live::{EksCluster, ImageInfo, LiveAsg, LiveCluster, LiveInstance, LiveLaunchTemplate, LiveRecord};
 use crate::core::model::Manifest;
-use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_ROLLING};
+use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_KUBERNETES_VERSION, TAG_ROLLING};
 
 /// The live view of each cluster, or why it could not be read.
 pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, AwsError>> {
@@ -183,6 +183,27 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
     let ssmc = aws.ssm(region);
     let iamc = aws.iam();
     let ssm_list: Vec<String> = ssm_names.into_iter().collect();
+    // The cluster role, only for control planes to create; the versions EKS offers of the
+    // add-ons installed or declared.
+    let mut roles = BTreeSet::new();
+    let mut addon_names = BTreeSet::new();
+    for m in ms {
+        let Some(spec) = &m.cluster.spec.eks else { continue };
+        let live = m.eks_name().and_then(|n| eks_clusters.get(&n));
+        match live {
+            Some(Ok(e)) => addon_names.extend(e.addons.keys().cloned()),
+            _ => roles.extend(spec.role.clone()),
+        }
+        addon_names.extend(spec.addons.iter().map(|a| a.name.clone()));
+    }
+    let (role_arns, addon_versions) = tokio::try_join!(
+        futures::future::try_join_all(roles.iter().map(|r| {
+            let c = iamc.clone();
+            async move { Ok::<_, AwsError>((r.clone(), iam::role(&c, r).await?)) }
+        })),
+        async { if addon_names.is_empty() { Ok(BTreeMap::new()) } else { eks::addon_versions(&eksc, region, &addon_names).await } },
+    )?;
+    let role_arns: BTreeMap<String, Result<String, String>> = role_arns.into_iter().collect();
     let (params, named_ids, sgs, profile_arns) = tokio::try_join!(
         async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
         futures::future::try_join_all(named.iter().map(|(o, n)| {
@@ -212,7 +233,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
         images.extend(ec2::images(&ec2c, region, &more).await?);
     }
     let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
-    let profile_arns: BTreeMap<String, Result<String, String>> = profile_arns.into_iter().collect();
+    let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
 
     // Declared names not among the managed resources of their own cluster: absent, or taken?
     let owned_asg: BTreeMap<&str, Option<&str>> = groups
@@ -300,7 +321,29 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
             images: images.clone(),
             eks: m.eks_name().and_then(|n| eks_clusters.get(&n).cloned()),
             image_refs: image_refs.clone(),
-            instance_profiles: m.groups.iter().filter_map(|g| g.spec().iam.as_ref()).filter_map(|i| Some((i.profile.clone(), profile_arns.get(&i.profile)?.clone()))).collect(),
+            instance_profiles: m
+                .groups
+                .iter()
+                .filter_map(|g| g.spec().iam.as_ref())
+                .filter_map(|i| Some((i.profile.clone(), profile_arns.get(&i.profile)?.clone().map(|p| p.arn))))
+                .collect(),
+            instance_profile_roles: m
+                .groups
+                .iter()
+                .filter_map(|g| g.spec().iam.as_ref())
+                .filter_map(|i| Some((i.profile.clone(), profile_arns.get(&i.profile)?.as_ref().ok()?.roles.clone())))
+                .collect(),
+            cluster_role: m.cluster.spec.eks.as_ref().and_then(|e| e.role.as_ref()).and_then(|r| role_arns.get(r).cloned()),
+            addon_versions: m
+                .cluster
+                .spec
+                .eks
+                .as_ref()
+                .map(|e| {
+                    let installed = m.eks_name().and_then(|n| eks_clusters.get(&n)).and_then(|r| r.as_ref().ok()).map(|e| e.addons.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+                    e.addons.iter().map(|a| a.name.clone()).chain(installed).filter_map(|n| Some((n.clone(), addon_versions.get(&n)?.clone()))).collect()
+                })
+                .unwrap_or_default(),
             security_groups: sgs.get(&vpc).cloned().unwrap_or_default(),
             ..Default::default()
         };
@@ -344,6 +387,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                             .or_else(|| i.launch_template().and_then(|l| l.version()))
                             .map(str::to_string),
                         private_dns_name: ec2i.and_then(|x| x.private_dns_name()).filter(|n| !n.is_empty()).map(str::to_string),
+                        kubernetes_version: ec2i.and_then(|x| ec2::instance_tag(x, TAG_KUBERNETES_VERSION)).map(str::to_string),
                     }
                 })
                 .collect();

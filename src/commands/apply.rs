@@ -35,7 +35,8 @@ pub struct ApplyArgs {
     /// several waves, each wave applies, rolls and validates before the next one starts.
     #[arg(long)]
     pub rolling: bool,
-    /// Rolling update: how often AWS is polled while waiting for instances.
+    /// How often AWS is polled while waiting: for instances (rolling update), for the EKS
+    /// control plane and its add-ons to be ACTIVE again.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     pub poll_interval: Duration,
     /// Only the clusters of this wave (`spec.wave`): one Jenkins stage per wave.
@@ -75,6 +76,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         mode: Mode::Apply { allow_delete: args.allow_delete, saved, roll },
         wave: args.wave,
         lock_timeout: args.lock_timeout,
+        poll: args.poll_interval,
         command: redacted_command(&std::env::args().collect::<Vec<_>>()),
         commit: git_commit(&s.root),
         root: s.root.clone(),

@@ -75,9 +75,21 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     }
     if has_conflicts {
         p.error(&format!(
-            "{} conflict(s): declared resources exist on AWS without belonging to their cluster; nothing can be applied until they are resolved",
+            "{} conflict(s) (listed above: a declared resource that belongs to someone else, or a change AWS or the Kubernetes version-skew policy forbids); nothing can be applied until they are resolved",
             total.conflicts
         ));
+    }
+
+    // The aws-auth entries of clusters still in CONFIG_MAP mode, beside the cluster's other
+    // artefacts: they hold role ARNs, so only a plan (which reads IAM) can write them.
+    for o in &outcomes {
+        if let Ok((plan, _)) = &o.result {
+            if let Some(text) = &plan.aws_auth {
+                let rel = std::path::Path::new("clusters").join(format!("{}.aws-auth.yaml", plan.cluster));
+                super::render::write_atomic(&s.root.join(&rel), text)?;
+                p.status("Wrote", &format!("{} (merge it into the cluster's aws-auth ConfigMap: its nodes cannot join without it)", rel.display()));
+            }
+        }
     }
 
     if let Some(path) = &args.out {
@@ -144,6 +156,8 @@ pub fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, sho
                     "changes": changes, "steps": steps, "unchanged": plan.unchanged,
                     "conflicts": plan.conflicts, "replacements": plan.replacements,
                     "interruptedRolls": plan.interrupted_rolls,
+                    "addonReport": plan.addon_report, "awsAuth": plan.aws_auth,
+                    "notes": plan.notes, "nodesDeferred": plan.nodes_deferred,
                 })
             }
             Err(errs) => json!({"name": o.name, "region": o.region, "ok": false, "errors": errs}),
@@ -243,6 +257,30 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
     }
     for r in &plan.interrupted_rolls {
         out.push(('!', format!("! {}", r.message(&plan.cluster))));
+    }
+    if let Some(why) = &plan.nodes_deferred {
+        out.push(('!', format!("! node groups not planned yet: {why}")));
+    }
+    for n in &plan.notes {
+        out.push((' ', format!("  note: {n}")));
+    }
+    let eks_name = plan.control_plane.as_ref().map(|c| c.name.clone()).or_else(|| {
+        plan.steps.iter().find_map(|s| match s {
+            crate::core::plan::Step::CreateControlPlane(c) => Some(c.name.clone()),
+            _ => None,
+        })
+    });
+    for a in &plan.addon_report {
+        out.push(('!', format!("! {}", a.message(eks_name.as_deref().unwrap_or("?")))));
+    }
+    if plan.aws_auth.is_some() {
+        out.push((
+            '!',
+            format!(
+                "! the EKS cluster authenticates with the aws-auth ConfigMap only (CONFIG_MAP): nodes join only once its mapRoles hold the node roles; merge clusters/{}.aws-auth.yaml into it (kubectl edit -n kube-system configmap/aws-auth), or move to access entries (spec.eks.authenticationMode: API_AND_CONFIG_MAP)",
+                plan.cluster
+            ),
+        ));
     }
     if !plan.replacements.is_empty() {
         out.push((' ', format!("  A rolling update would replace {} instance(s):", plan.replacements.len())));

@@ -77,6 +77,7 @@ pub fn run(s: &Settings, args: &RollingArgs) -> anyhow::Result<Status> {
         mode: Mode::Roll(settings),
         wave: args.wave,
         lock_timeout: args.lock_timeout,
+        poll: args.poll_interval,
         command: redacted_command(&std::env::args().collect::<Vec<_>>()),
         commit: None,
         root: s.root.clone(),

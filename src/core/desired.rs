@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::autoscaler::discovery_tags;
 use super::bootstrap::{self, ClusterConnection};
+use super::control_plane::DesiredControlPlane;
 use super::live::LiveCluster;
 use super::model::{Bootstrap, Hooks, IntOrPercent, Manifest, NodeGroup, Role, ValidationConfig};
 use super::resources::*;
@@ -31,6 +32,12 @@ pub struct DesiredCluster {
     /// The EKS cluster the nodes join, as it was read.
     #[serde(default)]
     pub eks: Option<ControlPlane>,
+    /// The EKS control plane as declared.
+    #[serde(default)]
+    pub control_plane: Option<DesiredControlPlane>,
+    /// Why the node groups are not planned yet (their control plane does not exist yet).
+    #[serde(default)]
+    pub nodes_deferred: Option<String>,
 }
 
 /// The EKS control plane, as the plan shows it.
@@ -68,6 +75,10 @@ pub struct DesiredGroup {
     /// `eks-optimized`).
     #[serde(default)]
     pub image_source: Option<String>,
+    /// The Kubernetes version of its node image, when the image reference says it (the
+    /// EKS-optimized and Bottlerocket parameters do).
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
 }
 
 fn custom() -> Bootstrap {
@@ -142,24 +153,36 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
     // The EKS control plane the nodes join: it must exist and be ACTIVE.
     let mut conn = None;
     let mut control_plane = None;
+    let mut nodes_deferred = None;
     if let Some(name) = m.eks_name() {
+        let creatable = m.cluster.spec.eks.as_ref().is_some_and(|e| e.role.is_some());
         match &live.eks {
-            Some(Ok(e)) if e.status == "ACTIVE" => {
+            // While an update runs, the endpoint and CA are those nodes join with.
+            Some(Ok(e)) if matches!(e.status.as_str(), "ACTIVE" | "UPDATING") && !e.endpoint.is_empty() => {
                 conn = Some(ClusterConnection { name: e.name.clone(), endpoint: e.endpoint.clone(), certificate_authority: e.certificate_authority.clone(), service_cidr: e.service_cidr.clone() });
                 control_plane = Some(ControlPlane { name: e.name.clone(), version: e.version.clone(), status: e.status.clone() });
             }
+            Some(Ok(e)) if e.status == "CREATING" => {
+                nodes_deferred = Some(format!("EKS cluster {name} is still being created: the node groups are planned once it is ACTIVE (apply waits for it)"));
+            }
             Some(Ok(e)) => errors.push(format!(
-                "EKS cluster {name} in {} is {}, not ACTIVE: nodes cannot join it yet; wait until it is ACTIVE (aws eks describe-cluster --name {name})",
+                "EKS cluster {name} in {} is {}: nodes cannot join it; see aws eks describe-cluster --name {name}",
                 m.cluster.spec.region, e.status
             )),
-            Some(Err(why)) => errors.push(format!("EKS cluster {name}: {why}")),
+            Some(Err(_)) if creatable => {
+                nodes_deferred = Some(format!("EKS cluster {name} does not exist yet: the node groups are planned once apply has created it and it is ACTIVE"));
+            }
+            Some(Err(why)) => errors.push(format!(
+                "EKS cluster {name}: {why}; to let fleetform create it, declare spec.eks.role (the cluster IAM role) and spec.eks.kubernetesVersion"
+            )),
             None => errors.push(format!("EKS cluster {name} was not read")),
         }
     }
     // Without a control plane to join, nothing else about the nodes can be decided: one error.
-    if m.eks_name().is_some() && conn.is_none() {
+    if m.eks_name().is_some() && conn.is_none() && nodes_deferred.is_none() {
         return Err(errors);
     }
+    let desired_cp = m.cluster.spec.eks.as_ref().map(|e| desired_control_plane(m, e, live, &mut errors));
     let eks_version = match &live.eks {
         Some(Ok(e)) => Some(e.version.as_str()),
         _ => None,
@@ -167,7 +190,7 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
     // One error per image that cannot be resolved, naming every group that uses it.
     let mut missing: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut resolved: BTreeMap<&str, (String, Option<String>)> = BTreeMap::new();
-    for g in &m.groups {
+    for g in m.groups.iter().filter(|_| nodes_deferred.is_none()) {
         let r = match image_ref(m, g, eks_version) {
             Ok(r) => r,
             Err(e) => {
@@ -200,7 +223,11 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
     }
     for g in m.groups.iter() {
         let Some((image_id, source)) = resolved.get(g.name()) else { continue };
-        match desired_group(m, g, live, image_id, source.clone(), conn.as_ref()) {
+        let version = match image_ref(m, g, eks_version) {
+            Ok(ImageRef::Ssm(p)) => super::control_plane::version_in_parameter(&p),
+            _ => None,
+        };
+        match desired_group(m, g, live, image_id, source.clone(), conn.as_ref(), version) {
             Ok(d) => {
                 groups.insert(m.aws_name(g.name()), d);
             }
@@ -238,10 +265,66 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         validation: m.cluster.spec.validation.clone().unwrap_or_default(),
         wave: m.cluster.spec.wave.unwrap_or(0),
         eks: control_plane,
+        control_plane: desired_cp,
+        nodes_deferred,
     })
 }
 
-fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str, image_source: Option<String>, conn: Option<&ClusterConnection>) -> Result<DesiredGroup, Vec<String>> {
+/// The control plane as declared, its names resolved with the live view.
+fn desired_control_plane(m: &Manifest, e: &super::model::EksSpec, live: &LiveCluster, errors: &mut Vec<String>) -> DesiredControlPlane {
+    let cluster = m.name();
+    let names: Vec<&str> = if e.subnets.is_empty() { m.cluster.spec.subnets.iter().map(|s| s.name.as_str()).collect() } else { e.subnets.iter().map(String::as_str).collect() };
+    let creating = !matches!(live.eks, Some(Ok(_)));
+    let mut subnet_ids = Vec::new();
+    for n in names {
+        match live.subnets.get(n) {
+            Some(id) => subnet_ids.push(id.clone()),
+            // Needed to create the control plane, or to compare declared subnets.
+            None if creating || !e.subnets.is_empty() => errors.push(match live.subnet_problems.get(n) {
+                Some(why) => format!("control plane subnet `{n}`: {why}"),
+                None => format!("control plane subnet `{n}` could not be resolved in {}", m.cluster.spec.region),
+            }),
+            None => {}
+        }
+    }
+    subnet_ids.sort();
+    let mut tags: BTreeMap<String, String> = m.cluster.spec.cloud_labels.clone();
+    tags.extend(e.tags.clone());
+    tags.insert(TAG_CLUSTER.to_string(), cluster.to_string());
+    let mut node_roles = std::collections::BTreeSet::new();
+    for g in &m.groups {
+        if let Some(i) = &g.spec().iam {
+            node_roles.extend(live.instance_profile_roles.get(&i.profile).cloned().unwrap_or_default());
+        }
+    }
+    let mut logging = e.logging.clone();
+    if let Some(l) = &mut logging {
+        l.sort();
+        l.dedup();
+    }
+    DesiredControlPlane {
+        name: m.eks_name().unwrap_or_default(),
+        version: e.kubernetes_version.clone(),
+        role_arn: match &live.cluster_role {
+            Some(Ok(arn)) => Some(arn.clone()),
+            _ => None,
+        },
+        subnet_ids,
+        subnets_declared: !e.subnets.is_empty(),
+        endpoint_public: e.endpoint_access.as_ref().and_then(|a| a.public),
+        endpoint_private: e.endpoint_access.as_ref().and_then(|a| a.private),
+        public_cidrs: e.endpoint_access.as_ref().map(|a| a.public_cidrs.clone()).filter(|c| !c.is_empty()),
+        logging,
+        secrets_encryption_key: e.secrets_encryption_key.clone(),
+        tags,
+        authentication_mode: e.authentication_mode.clone(),
+        service_ipv4_cidr: e.service_ipv4_cidr.clone(),
+        addons: e.addons.clone(),
+        node_roles,
+    }
+}
+
+fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str, image_source: Option<String>, conn: Option<&ClusterConnection>, kubernetes_version: Option<String>) -> Result<DesiredGroup, Vec<String>> {
     let s = g.spec();
     let cluster = m.name();
     let region = &m.cluster.spec.region;
@@ -344,7 +427,13 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         launch_template_version: String::new(),
         mixed_instances: mixed,
         capacity_rebalance: s.capacity_rebalance.unwrap_or(false),
-        tags: asg_tags(m, g),
+        tags: {
+            let mut t = asg_tags(m, g);
+            if let Some(v) = &kubernetes_version {
+                t.insert(TAG_KUBERNETES_VERSION.to_string(), AsgTag { value: v.clone(), propagate_at_launch: true });
+            }
+            t
+        },
     };
     Ok(DesiredGroup {
         group: g.name().to_string(),
@@ -362,6 +451,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
             .or_else(|| m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_unavailable)),
         bootstrap: format,
         image_source,
+        kubernetes_version,
     })
 }
 

@@ -41,10 +41,20 @@ pub struct LiveCluster {
     /// Security groups the manifest names (id or name) → id, or why not.
     #[serde(default)]
     pub security_groups: BTreeMap<String, Result<String, String>>,
+    /// The IAM roles of those instance profiles: profile → role ARNs (what EKS lets join).
+    #[serde(default)]
+    pub instance_profile_roles: BTreeMap<String, Vec<String>>,
+    /// The cluster IAM role `spec.eks.role` names → its ARN, or why not (read only when the
+    /// control plane is to be created).
+    #[serde(default)]
+    pub cluster_role: Option<Result<String, String>>,
+    /// Versions of the add-ons installed or declared, by add-on name.
+    #[serde(default)]
+    pub addon_versions: BTreeMap<String, AddonVersions>,
 }
 
 /// An EKS cluster, as DescribeCluster reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EksCluster {
     pub name: String,
@@ -56,6 +66,69 @@ pub struct EksCluster {
     pub vpc_id: Option<String>,
     pub version: String,
     pub status: String,
+    #[serde(default)]
+    pub arn: String,
+    #[serde(default)]
+    pub role_arn: String,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub endpoint_public: bool,
+    #[serde(default)]
+    pub endpoint_private: bool,
+    /// Sorted.
+    #[serde(default)]
+    pub public_cidrs: Vec<String>,
+    /// Enabled control-plane log types, sorted.
+    #[serde(default)]
+    pub logging: Vec<String>,
+    /// The KMS key of secrets encryption, if any.
+    #[serde(default)]
+    pub secrets_encryption_key: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// `API`, `API_AND_CONFIG_MAP` or `CONFIG_MAP` (EKS reports CONFIG_MAP for clusters made
+    /// before access entries existed).
+    #[serde(default)]
+    pub authentication_mode: String,
+    /// Access entries by principal ARN (empty in CONFIG_MAP mode, where there are none).
+    #[serde(default)]
+    pub access_entries: BTreeMap<String, AccessEntry>,
+    /// Installed managed add-ons by name.
+    #[serde(default)]
+    pub addons: BTreeMap<String, LiveAddon>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessEntry {
+    /// STANDARD, EC2_LINUX, …
+    #[serde(rename = "type")]
+    pub entry_type: String,
+    /// The cluster that owns it (its `fleetform.io/cluster` tag), if any.
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveAddon {
+    pub version: String,
+    pub status: String,
+}
+
+/// What EKS says of one add-on's versions: version → the Kubernetes versions it runs on, and
+/// those it is the default for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonVersions {
+    pub versions: BTreeMap<String, AddonCompat>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonCompat {
+    pub kubernetes: BTreeSet<String>,
+    pub default_for: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +170,10 @@ pub struct LiveInstance {
     /// The Kubernetes node name on AWS: the instance's private DNS name.
     #[serde(default)]
     pub private_dns_name: Option<String>,
+    /// The Kubernetes version of its node image, from the `fleetform.io/kubernetes-version`
+    /// tag it was launched with (None: not known, e.g. a custom image).
+    #[serde(default)]
+    pub kubernetes_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +208,9 @@ impl LiveCluster {
             eks: &'a Option<Result<EksCluster, String>>,
             image_refs: &'a BTreeMap<String, Result<String, String>>,
             security_groups: &'a BTreeMap<String, Result<String, String>>,
+            roles: &'a BTreeMap<String, Vec<String>>,
+            cluster_role: &'a Option<Result<String, String>>,
+            addon_versions: &'a BTreeMap<String, AddonVersions>,
         }
         let v = View {
             lts: &self.launch_templates,
@@ -143,6 +223,9 @@ impl LiveCluster {
             eks: &self.eks,
             image_refs: &self.image_refs,
             security_groups: &self.security_groups,
+            roles: &self.instance_profile_roles,
+            cluster_role: &self.cluster_role,
+            addon_versions: &self.addon_versions,
         };
         let bytes = serde_json::to_vec(&v).expect("live view serializes");
         let digest = Sha256::digest(&bytes);

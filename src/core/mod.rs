@@ -5,6 +5,7 @@
 
 pub mod autoscaler;
 pub mod bootstrap;
+pub mod control_plane;
 pub mod desired;
 pub mod diag;
 pub mod duration;

@@ -102,6 +102,68 @@ pub struct EksSpec {
     /// How node groups join by default: `al2023` (nodeadm, the default) or `bottlerocket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<Bootstrap>,
+    /// The cluster IAM role EKS assumes (its name or ARN; referenced, never created). Needed
+    /// for fleetform to create the control plane; ignored once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The control plane's subnets: names of `spec.subnets` (default: all of them). Set at
+    /// creation; EKS cannot move a cluster to another VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<String>,
+    /// Who reaches the Kubernetes API endpoint. Unset: left as it is (AWS's default at
+    /// creation: public, not private, from anywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_access: Option<EndpointAccess>,
+    /// Control-plane log types sent to CloudWatch (`api`, `audit`, `authenticator`,
+    /// `controllerManager`, `scheduler`); the others are switched off. Unset: left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Vec<String>>,
+    /// The KMS key (ARN) that encrypts Kubernetes secrets. Set at creation only: EKS never
+    /// changes or removes it afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_encryption_key: Option<String>,
+    /// Tags of the EKS cluster (the cluster's `cloudLabels` are added).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// How IAM principals authenticate: `API` (access entries; the default when fleetform
+    /// creates the cluster), `API_AND_CONFIG_MAP` or `CONFIG_MAP` (the aws-auth ConfigMap
+    /// only). EKS moves it one way only: CONFIG_MAP → API_AND_CONFIG_MAP → API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_mode: Option<String>,
+    /// The Kubernetes service CIDR, set at creation (default: EKS's choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ipv4_cidr: Option<String>,
+    /// EKS managed add-ons fleetform keeps installed and compatible (vpc-cni, coredns,
+    /// kube-proxy, …). Add-ons not listed are reported, never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<AddonSpec>,
+}
+
+/// Who reaches the cluster's Kubernetes API endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndpointAccess {
+    /// From the internet (limited to `publicCidrs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// From inside the VPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<bool>,
+    /// The CIDR blocks allowed to reach the public endpoint (AWS's default: 0.0.0.0/0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_cidrs: Vec<String>,
+}
+
+/// An EKS managed add-on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddonSpec {
+    /// e.g. `vpc-cni`, `coredns`, `kube-proxy`.
+    pub name: String,
+    /// e.g. `v1.19.2-eksbuild.1`. Unset: EKS's default version for the cluster's Kubernetes
+    /// version, and kept compatible through upgrades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How a node joins its cluster: the format of the user data fleetform generates.

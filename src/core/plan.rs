@@ -25,6 +25,23 @@ use super::resources::*;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Step {
+    /// Create the EKS control plane; apply waits until it is ACTIVE.
+    CreateControlPlane(Box<ControlPlaneCreate>),
+    /// Move the control plane one Kubernetes minor up (EKS moves one at a time); apply waits
+    /// until it is ACTIVE again. `skew`: per node group, how far behind its nodes are after it.
+    UpdateControlPlaneVersion { name: String, from: String, to: String, skew: BTreeMap<String, String> },
+    /// One in-place setting of the control plane (EKS takes one kind per update).
+    UpdateControlPlaneConfig { name: String, change: ControlPlaneChange },
+    /// Set tags on the EKS cluster (tags it has that are not declared are left).
+    TagControlPlane { name: String, arn: String, before: BTreeMap<String, String>, tags: BTreeMap<String, String> },
+    /// Install a managed add-on.
+    CreateAddon { cluster: String, addon: String, version: String },
+    /// Move a managed add-on to another version.
+    UpdateAddon { cluster: String, addon: String, from: String, to: String },
+    /// Let an IAM role's instances join as nodes (type EC2_LINUX, tagged as this cluster's).
+    CreateAccessEntry { cluster: String, principal: String, owner: String },
+    /// Remove an access entry this cluster made that no node group needs any more.
+    DeleteAccessEntry { cluster: String, principal: String },
     /// Create a launch template; its version 1 is the default.
     CreateLaunchTemplate { name: String, data: LaunchTemplateData, tags: BTreeMap<String, String> },
     /// Create a new version of a launch template with the full data (versions never inherit)
@@ -44,6 +61,65 @@ pub enum Step {
     DeleteAutoScalingGroup { name: String, instances: usize },
     /// Delete an owned launch template no longer declared.
     DeleteLaunchTemplate { name: String },
+}
+
+/// The control plane to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneCreate {
+    pub name: String,
+    pub version: String,
+    pub role_arn: String,
+    pub subnet_ids: Vec<String>,
+    pub endpoint: Endpoint,
+    pub logging: Vec<String>,
+    pub secrets_encryption_key: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub authentication_mode: String,
+    pub service_ipv4_cidr: Option<String>,
+}
+
+/// Who reaches the API endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub public: bool,
+    pub private: bool,
+    /// Sorted; empty: AWS's default (0.0.0.0/0).
+    pub public_cidrs: Vec<String>,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.public {
+            parts.push(if self.public_cidrs.is_empty() { "public".to_string() } else { format!("public from {}", self.public_cidrs.join(", ")) });
+        }
+        if self.private {
+            parts.push("private".to_string());
+        }
+        write!(f, "{}", parts.join(" + "))
+    }
+}
+
+/// One kind of in-place control-plane update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ControlPlaneChange {
+    EndpointAccess { before: Endpoint, after: Endpoint },
+    /// Enabled log types before and after (the others are disabled).
+    Logging { before: Vec<String>, after: Vec<String> },
+    AuthenticationMode { from: String, to: String },
+}
+
+impl ControlPlaneChange {
+    pub fn what(&self) -> &'static str {
+        match self {
+            ControlPlaneChange::EndpointAccess { .. } => "endpoint access",
+            ControlPlaneChange::Logging { .. } => "logging",
+            ControlPlaneChange::AuthenticationMode { .. } => "authentication mode",
+        }
+    }
 }
 
 /// A launch-template version as read: its number and data.
@@ -150,6 +226,9 @@ pub fn record_writes(cluster: &str, changes: &[RecordChange]) -> Vec<RecordWrite
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ResourceType {
+    ControlPlane,
+    Addon,
+    AccessEntry,
     LaunchTemplate,
     AutoScalingGroup,
     DnsRecord,
@@ -158,6 +237,9 @@ pub enum ResourceType {
 impl ResourceType {
     pub fn label(self) -> &'static str {
         match self {
+            ResourceType::ControlPlane => "eks control plane",
+            ResourceType::Addon => "eks add-on",
+            ResourceType::AccessEntry => "eks access entry",
             ResourceType::LaunchTemplate => "launch template",
             ResourceType::AutoScalingGroup => "auto scaling group",
             ResourceType::DnsRecord => "dns record",
@@ -255,6 +337,20 @@ pub struct ClusterPlan {
     pub image_sources: BTreeMap<String, String>,
     /// Per group: the launch-template version the group will use after apply.
     pub launch_template_versions: BTreeMap<String, i64>,
+    /// Installed EKS add-ons whose version does not run on the target Kubernetes version.
+    #[serde(default)]
+    pub addon_report: Vec<super::control_plane::AddonNote>,
+    /// A cluster in CONFIG_MAP authentication mode: the aws-auth ConfigMap that lets the node
+    /// groups' roles join; it must be applied with kubectl (fleetform has no Kubernetes access).
+    #[serde(default)]
+    pub aws_auth: Option<String>,
+    /// What the reader must know of the control plane (a group left behind, an update running).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Set when the node groups are not planned yet: the control plane they join does not
+    /// exist (or is still being created). Apply plans them once it is ACTIVE.
+    #[serde(default)]
+    pub nodes_deferred: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +410,7 @@ impl ClusterPlan {
             match s {
                 Step::DeleteAutoScalingGroup { name, .. } => left.push(format!("auto scaling group {name}")),
                 Step::DeleteLaunchTemplate { name } => left.push(format!("launch template {name}")),
+                Step::DeleteAccessEntry { principal, .. } => left.push(format!("eks access entry {principal}")),
                 Step::ChangeRecords { zone, zone_id, cluster, changes } => {
                     let (del, keep): (Vec<&RecordChange>, Vec<&RecordChange>) = changes.iter().partition(|c| c.action == Action::Delete);
                     left.extend(del.iter().map(|c| format!("dns record {}", c.key)));
@@ -332,6 +429,14 @@ impl Step {
     /// One line for progress and reports: "create launch template x".
     pub fn label(&self) -> String {
         match self {
+            Step::CreateControlPlane(c) => format!("create EKS control plane {} (Kubernetes {}) and wait until it is ACTIVE", c.name, c.version),
+            Step::UpdateControlPlaneVersion { name, from, to, .. } => format!("upgrade EKS control plane {name} from Kubernetes {from} to {to} and wait until it is ACTIVE"),
+            Step::UpdateControlPlaneConfig { name, change } => format!("update the {} of EKS control plane {name} and wait until it is ACTIVE", change.what()),
+            Step::TagControlPlane { name, .. } => format!("tag EKS control plane {name}"),
+            Step::CreateAddon { addon, version, .. } => format!("install EKS add-on {addon} {version}"),
+            Step::UpdateAddon { addon, to, .. } => format!("move EKS add-on {addon} to {to}"),
+            Step::CreateAccessEntry { principal, .. } => format!("create EKS access entry (EC2_LINUX) for {principal}"),
+            Step::DeleteAccessEntry { principal, .. } => format!("delete EKS access entry of {principal}"),
             Step::CreateLaunchTemplate { name, .. } => format!("create launch template {name}"),
             Step::CreateLaunchTemplateVersion { name, version, .. } => format!("new version {version} of launch template {name}"),
             Step::SetDefaultVersion { name, to, .. } => format!("make version {to} the default of launch template {name}"),
@@ -421,8 +526,65 @@ pub fn diff_asg(old: Option<&AsgConfig>, new: &AsgConfig) -> Vec<FieldChange> {
 pub fn describe(steps: &[Step]) -> Vec<Change> {
     let mut out = Vec::new();
     let row = |rt, name: &str, action, fields, notes| Change { resource_type: rt, name: name.to_string(), action, fields, notes };
+    let f = |field: &str, old: Option<String>, new: Option<String>| FieldChange { field: field.to_string(), old, new, sensitive: false };
     for s in steps {
         match s {
+            Step::CreateControlPlane(c) => {
+                let mut fields = vec![
+                    f("kubernetesVersion", None, Some(c.version.clone())),
+                    f("role", None, Some(c.role_arn.clone())),
+                    f("subnets", None, Some(c.subnet_ids.join(", "))),
+                    f("endpointAccess", None, Some(c.endpoint.to_string())),
+                    f("authenticationMode", None, Some(c.authentication_mode.clone())),
+                ];
+                if !c.logging.is_empty() {
+                    fields.push(f("logging", None, Some(c.logging.join(", "))));
+                }
+                if let Some(k) = &c.secrets_encryption_key {
+                    fields.push(f("secretsEncryptionKey", None, Some(k.clone())));
+                }
+                if let Some(k) = &c.service_ipv4_cidr {
+                    fields.push(f("serviceIpv4Cidr", None, Some(k.clone())));
+                }
+                for (k, v) in &c.tags {
+                    fields.push(f(&format!("tags.{k}"), None, Some(v.clone())));
+                }
+                out.push(row(ResourceType::ControlPlane, &c.name, Action::Create, fields, vec!["apply waits until it is ACTIVE (10 to 15 minutes on AWS); the node groups are planned and created then".into()]));
+            }
+            Step::UpdateControlPlaneVersion { name, from, to, skew } => {
+                let mut notes = vec![format!("EKS moves one minor version at a time; apply waits until the control plane is ACTIVE on {to}")];
+                notes.extend(skew.iter().map(|(g, s)| format!("after this step, group {g}: {s}")));
+                out.push(row(ResourceType::ControlPlane, name, Action::Update, vec![f("kubernetesVersion", Some(from.clone()), Some(to.clone()))], notes));
+            }
+            Step::UpdateControlPlaneConfig { name, change } => {
+                let fields = match change {
+                    ControlPlaneChange::EndpointAccess { before, after } => vec![f("endpointAccess", Some(before.to_string()), Some(after.to_string()))],
+                    ControlPlaneChange::Logging { before, after } => {
+                        let show = |v: &Vec<String>| Some(if v.is_empty() { "(none)".to_string() } else { v.join(", ") });
+                        vec![f("logging", show(before), show(after))]
+                    }
+                    ControlPlaneChange::AuthenticationMode { from, to } => vec![f("authenticationMode", Some(from.clone()), Some(to.clone()))],
+                };
+                let notes = match change {
+                    ControlPlaneChange::AuthenticationMode { .. } => vec!["EKS never moves the authentication mode back".to_string()],
+                    _ => vec![],
+                };
+                out.push(row(ResourceType::ControlPlane, name, Action::Update, fields, notes));
+            }
+            Step::TagControlPlane { name, before, tags, .. } => {
+                let fields = tags.iter().map(|(k, v)| f(&format!("tags.{k}"), before.get(k).cloned(), Some(v.clone()))).collect();
+                out.push(row(ResourceType::ControlPlane, name, Action::Update, fields, vec![]));
+            }
+            Step::CreateAddon { addon, version, .. } => out.push(row(ResourceType::Addon, addon, Action::Create, vec![f("version", None, Some(version.clone()))], vec![])),
+            Step::UpdateAddon { addon, from, to, .. } => out.push(row(ResourceType::Addon, addon, Action::Update, vec![f("version", Some(from.clone()), Some(to.clone()))], vec![])),
+            Step::CreateAccessEntry { principal, owner, .. } => out.push(row(
+                ResourceType::AccessEntry,
+                principal,
+                Action::Create,
+                vec![f("type", None, Some("EC2_LINUX".into()))],
+                vec![format!("lets the node groups' instances of this role join; tagged {TAG_CLUSTER}={owner}")],
+            )),
+            Step::DeleteAccessEntry { principal, .. } => out.push(row(ResourceType::AccessEntry, principal, Action::Delete, vec![], vec!["no node group uses this role any more".into()])),
             Step::CreateLaunchTemplate { name, data, .. } => {
                 out.push(row(ResourceType::LaunchTemplate, name, Action::Create, diff_launch_template(None, data), vec!["version 1 becomes the default".into()]));
             }
@@ -594,24 +756,42 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         }
     }
 
-    // Owned resources no longer declared.
-    for (name, a) in &live.asgs {
-        if !d.groups.contains_key(name) {
-            delete_steps.push(Step::DeleteAutoScalingGroup { name: name.clone(), instances: a.instances.len() });
+    // Owned resources no longer declared (not while the node groups wait for their control
+    // plane: they are not planned yet, which is not "no longer declared").
+    if d.nodes_deferred.is_none() {
+        for (name, a) in &live.asgs {
+            if !d.groups.contains_key(name) {
+                delete_steps.push(Step::DeleteAutoScalingGroup { name: name.clone(), instances: a.instances.len() });
+            }
+        }
+        for name in live.launch_templates.keys() {
+            if !d.groups.contains_key(name) {
+                delete_steps.push(Step::DeleteLaunchTemplate { name: name.clone() });
+            }
         }
     }
-    for name in live.launch_templates.keys() {
-        if !d.groups.contains_key(name) {
-            delete_steps.push(Step::DeleteLaunchTemplate { name: name.clone() });
-        }
+    // The control plane first (created, upgraded, its add-ons, the access entries that let
+    // the nodes join); then templates before the groups that use them, DNS after the groups,
+    // deletions last (groups before the templates they launched from, access entries after
+    // the groups that used them).
+    let cp = d
+        .control_plane
+        .as_ref()
+        .map(|c| {
+            let versions = d.groups.iter().map(|(n, g)| (n.clone(), g.kubernetes_version.clone())).collect();
+            super::control_plane::plan(&d.name, c, live, &versions)
+        })
+        .unwrap_or_default();
+    for r in &cp.refusals {
+        conflicts.push(Conflict { resource_type: ResourceType::ControlPlane, name: d.control_plane.as_ref().map(|c| c.name.clone()).unwrap_or_default(), reason: r.clone() });
     }
-    // Templates before the groups that use them, DNS after the groups, deletions last (groups
-    // before the templates they launched from).
-    let mut steps = template_steps;
+    let mut steps = cp.steps;
+    steps.extend(template_steps);
     steps.extend(group_steps);
     steps.extend(plan_records(d, live, &mut unchanged, &mut conflicts));
     delete_steps.sort_by_key(|s| matches!(s, Step::DeleteLaunchTemplate { .. }));
     steps.extend(delete_steps);
+    steps.extend(cp.deletions);
     ClusterPlan {
         cluster: d.name.clone(),
         region: d.region.clone(),
@@ -628,6 +808,10 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
             .filter_map(|(n, g)| Some((n.clone(), format!("{} -> {}", g.image_source.as_ref()?, g.launch_template.image_id.as_deref().unwrap_or("?")))))
             .collect(),
         launch_template_versions: versions,
+        addon_report: cp.addon_report,
+        aws_auth: cp.aws_auth,
+        notes: cp.notes,
+        nodes_deferred: d.nodes_deferred.clone(),
     }
 }
 
@@ -665,6 +849,13 @@ fn replacements_of(name: &str, g: &DesiredGroup, a: &LiveAsg, target: i64, lt_fi
         } else if let (Some(have), Some(want)) = (&i.image_id, &g.launch_template.image_id) {
             if have != want {
                 reasons.push(format!("runs image {have}, the group wants {want}"));
+            }
+        }
+        // A node on another Kubernetes version than its group's image (an upgrade whose new
+        // image happens to be the same AMI would otherwise leave it).
+        if let (Some(have), Some(want)) = (&i.kubernetes_version, &g.kubernetes_version) {
+            if have != want && reasons.is_empty() {
+                reasons.push(format!("runs Kubernetes {have}, the group wants {want}"));
             }
         }
         if !g.allowed_types.contains(&i.instance_type) {
@@ -742,6 +933,36 @@ pub fn live_of(d: &DesiredCluster) -> LiveCluster {
         config.launch_template_version = "1".into();
         live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None });
     }
+    if let Some(cp) = &d.control_plane {
+        let version = cp.version.clone().or_else(|| d.eks.as_ref().map(|e| e.version.clone())).unwrap_or_default();
+        let mut addon_versions = BTreeMap::new();
+        let mut addons = BTreeMap::new();
+        for a in &cp.addons {
+            let v = a.version.clone().unwrap_or_else(|| format!("{}-default", a.name));
+            let compat = super::live::AddonCompat { kubernetes: [version.clone()].into(), default_for: [version.clone()].into() };
+            addon_versions.insert(a.name.clone(), super::live::AddonVersions { versions: [(v.clone(), compat)].into() });
+            addons.insert(a.name.clone(), super::live::LiveAddon { version: v, status: "ACTIVE".into() });
+        }
+        live.addon_versions = addon_versions;
+        live.eks = Some(Ok(super::live::EksCluster {
+            name: cp.name.clone(),
+            endpoint: "https://EXAMPLE.eks.amazonaws.com".into(),
+            version,
+            status: "ACTIVE".into(),
+            subnet_ids: cp.subnet_ids.clone(),
+            endpoint_public: cp.endpoint_public.unwrap_or(true),
+            endpoint_private: cp.endpoint_private.unwrap_or(false),
+            public_cidrs: cp.public_cidrs.clone().unwrap_or_else(|| vec!["0.0.0.0/0".into()]),
+            logging: cp.logging.clone().unwrap_or_default(),
+            secrets_encryption_key: cp.secrets_encryption_key.clone(),
+            service_cidr: cp.service_ipv4_cidr.clone().unwrap_or_else(|| "10.100.0.0/16".into()),
+            tags: cp.tags.clone(),
+            authentication_mode: cp.authentication_mode.clone().unwrap_or_else(|| "API".into()),
+            access_entries: cp.node_roles.iter().map(|r| (r.clone(), super::live::AccessEntry { entry_type: "EC2_LINUX".into(), owner: Some(d.name.clone()) })).collect(),
+            addons,
+            ..Default::default()
+        }));
+    }
     if d.dns_zone.is_some() {
         live.zone_id = Some("Z1".into());
     }
@@ -780,8 +1001,27 @@ mod tests {
                 vpc_id: Some("vpc-1".into()),
                 version: "1.31".into(),
                 status: "ACTIVE".into(),
+                authentication_mode: "API_AND_CONFIG_MAP".into(),
+                logging: {
+                    let mut l = m.cluster.spec.eks.as_ref().and_then(|e| e.logging.clone()).unwrap_or_default();
+                    l.sort();
+                    l
+                },
+                addons: m.cluster.spec.eks.iter().flat_map(|e| &e.addons).map(|a| (a.name.clone(), crate::core::live::LiveAddon { version: format!("{}-1.31", a.name), status: "ACTIVE".into() })).collect(),
+                tags: {
+                    let mut t = m.cluster.spec.cloud_labels.clone();
+                    t.extend(m.cluster.spec.eks.as_ref().map(|e| e.tags.clone()).unwrap_or_default());
+                    t.insert(TAG_CLUSTER.into(), m.name().into());
+                    t
+                },
+                ..Default::default()
             })
         });
+        // EKS's add-on catalogue: each declared add-on has one version, for 1.31.
+        for a in m.cluster.spec.eks.iter().flat_map(|e| &e.addons) {
+            let compat = crate::core::live::AddonCompat { kubernetes: ["1.31".to_string()].into(), default_for: ["1.31".to_string()].into() };
+            live.addon_versions.insert(a.name.clone(), crate::core::live::AddonVersions { versions: [(format!("{}-1.31", a.name), compat)].into() });
+        }
         for g in &m.groups {
             match crate::core::desired::image_ref(m, g, Some("1.31")).unwrap() {
                 crate::core::desired::ImageRef::Id(id) => {
@@ -806,8 +1046,16 @@ mod tests {
         let f = facts(m);
         live.images = f.images;
         live.subnets = f.subnets;
-        live.eks = f.eks;
+        // The control plane as live_of made it (matching the declaration), reached at the
+        // facts' endpoint.
+        live.eks = match (live.eks.take(), f.eks) {
+            (Some(Ok(mine)), Some(Ok(theirs))) => Some(Ok(crate::core::live::EksCluster { endpoint: theirs.endpoint, certificate_authority: theirs.certificate_authority, security_group_id: theirs.security_group_id, service_cidr: theirs.service_cidr, ..mine })),
+            (_, f) => f,
+        };
         live.image_refs = f.image_refs;
+        for (k, v) in f.addon_versions {
+            live.addon_versions.entry(k).or_insert(v);
+        }
         live.instance_profiles = f.instance_profiles;
         live
     }
@@ -821,7 +1069,7 @@ mod tests {
             &[],
             &["spot.maxSize=3"],
             &["image=ami-0123456789abcdef0"],
-            &["zones=[eu-west-3a]", "region=eu-west-3"],
+            &["zones=[eu-west-3a, eu-west-3b]", "region=eu-west-3"],
             &["admin.machineType=m5.2xlarge", "onDemand.minSize=2"],
             &["ingressAddresses=[198.51.100.1, 198.51.100.2, 198.51.100.3]"],
             &["rollingUpdate.maxSurge=25%"],
@@ -876,6 +1124,7 @@ mod tests {
             image_id: Some("ami-760aaa0f".into()),
             launch_template_version: Some("1".into()),
             private_dns_name: Some("ip-10-0-0-1.eu-west-3.compute.internal".into()),
+            kubernetes_version: Some("1.31".into()),
         });
         let p = plan(&d, &live);
         assert_eq!(p.changes().len(), 1, "{:#?}", p.changes());
@@ -943,18 +1192,38 @@ mod tests {
     }
 
     #[test]
-    fn an_eks_cluster_that_is_not_active_is_one_error_naming_it() {
+    fn node_groups_wait_for_a_control_plane_that_is_missing_or_being_created() {
         let m = example(CLUSTERS[1], &[]);
         let mut live = facts(&m);
+        // Being created: the node groups are planned once it is ACTIVE; nothing is deleted.
         if let Some(Ok(e)) = &mut live.eks {
             e.status = "CREATING".into();
         }
+        let mut with_groups = live.clone();
+        with_groups.asgs.insert("old.staging.k8s.foo.bar".into(), LiveAsg { config: AsgConfig::default(), desired_capacity: 1, instances: vec![], rolling_hold: None });
+        let d = desired(&m, &with_groups).unwrap();
+        assert!(d.groups.is_empty() && d.nodes_deferred.as_deref().is_some_and(|w| w.contains("still being created")), "{d:#?}");
+        let p = plan(&d, &with_groups);
+        assert!(p.steps.iter().all(|s| !matches!(s, Step::DeleteAutoScalingGroup { .. } | Step::CreateAutoScalingGroup { .. })), "{:#?}", p.steps);
+        // Failed or being deleted: one error naming it.
+        if let Some(Ok(e)) = &mut live.eks {
+            e.status = "FAILED".into();
+        }
         let errs = desired(&m, &live).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].contains("EKS cluster staging-k8s-foo-bar in eu-west-1 is CREATING, not ACTIVE"), "{errs:?}");
+        assert!(errs[0].contains("EKS cluster staging-k8s-foo-bar in eu-west-1 is FAILED"), "{errs:?}");
+        // Missing, with a cluster role declared: created first, the nodes after.
         live.eks = Some(Err("no EKS cluster of that name in eu-west-1".into()));
+        live.cluster_role = Some(Ok("arn:aws:iam::123456789012:role/eks-cluster".into()));
+        let d = desired(&m, &live).unwrap();
+        let p = plan(&d, &live);
+        assert!(matches!(&p.steps[0], Step::CreateControlPlane(c) if c.name == "staging-k8s-foo-bar" && c.role_arn.ends_with("role/eks-cluster")), "{:#?}", p.steps);
+        assert!(p.nodes_deferred.is_some() && p.conflicts.is_empty(), "{p:#?}");
+        // Missing, and nothing says how to create it: one error saying what to declare.
+        let m = example(CLUSTERS[1], &["eksRole=null"]);
         let errs = desired(&m, &live).unwrap_err();
-        assert_eq!(errs, vec!["EKS cluster staging-k8s-foo-bar: no EKS cluster of that name in eu-west-1".to_string()]);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("declare spec.eks.role"), "{errs:?}");
     }
 
 }

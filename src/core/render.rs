@@ -635,8 +635,8 @@ struct Doc {
 }
 
 enum DocKind {
-    Cluster(ClusterManifest),
-    NodeGroup(NodeGroupManifest),
+    Cluster(Box<ClusterManifest>),
+    NodeGroup(Box<NodeGroupManifest>),
 }
 
 /// Split rendered text into YAML documents: (0-based first line, text). Blank documents are dropped.
@@ -679,8 +679,8 @@ fn parse_documents(outputs: &[TemplateOutput], repo: &RepoFiles, cluster: &str) 
                 }
             };
             let parsed = match kind.as_str() {
-                "Cluster" => DocKind::Cluster(parse_typed(&text, &locate)?),
-                "NodeGroup" => DocKind::NodeGroup(parse_typed(&text, &locate)?),
+                "Cluster" => DocKind::Cluster(Box::new(parse_typed(&text, &locate)?)),
+                "NodeGroup" => DocKind::NodeGroup(Box::new(parse_typed(&text, &locate)?)),
                 other => {
                     let line = find_key_line(&text, &["kind"]).unwrap_or(1);
                     let mut d = locate(line, 1, format!("unknown kind `{other}`"));
@@ -949,7 +949,7 @@ fn assemble(docs: Vec<Doc>, outputs: &[TemplateOutput], repo: &RepoFiles, cluste
         aws_limits(g, &cm.spec, cluster, &here)?;
         seen.insert(g.metadata.name.clone(), d);
         let loc = at(d, &["metadata", "name"], String::new());
-        groups.push(NodeGroup { manifest: g.clone(), origin: Origin { file: loc.file, line: loc.line } });
+        groups.push(NodeGroup { manifest: (**g).clone(), origin: Origin { file: loc.file, line: loc.line } });
     }
     let loc = at(cdoc, &["metadata", "name"], String::new());
     Ok(Manifest { cluster: cm.clone(), cluster_origin: Origin { file: loc.file, line: loc.line }, groups })
@@ -1024,6 +1024,77 @@ fn check_api_version(v: &str, at: At) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// The control plane's declaration: what EKS would refuse, refused here with the fix.
+fn validate_eks(eks: &EksSpec, s: &ClusterSpec, at: At) -> Result<(), Diagnostic> {
+    for sn in &eks.subnets {
+        if !s.subnets.iter().any(|x| &x.name == sn) {
+            return Err(at(&["spec", "eks", "subnets"], format!("spec.eks.subnets names `{sn}`, which is not a subnet of spec.subnets"))
+                .with_help(format!("use names of spec.subnets: {}", s.subnets.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "))));
+        }
+    }
+    let zones: BTreeSet<&str> = s.subnets.iter().filter(|x| eks.subnets.is_empty() || eks.subnets.contains(&x.name)).map(|x| x.zone.as_str()).collect();
+    if eks.role.is_some() && zones.len() < 2 {
+        return Err(at(&["spec", "eks", "subnets"], "an EKS control plane needs subnets in at least two availability zones".into())
+            .with_help("list subnets of two zones or more in spec.subnets (and spec.eks.subnets, when set)"));
+    }
+    if let Some(types) = &eks.logging {
+        for t in types {
+            if !EKS_LOG_TYPES.contains(&t.as_str()) {
+                let d = at(&["spec", "eks", "logging"], format!("`{t}` is not an EKS control-plane log type"));
+                return Err(match did_you_mean(t, EKS_LOG_TYPES.iter().copied()) {
+                    Some(m) => d.with_help(format!("did you mean `{m}`?")),
+                    None => d.with_help(format!("log types: {}", EKS_LOG_TYPES.join(", "))),
+                });
+            }
+        }
+    }
+    if let Some(m) = &eks.authentication_mode {
+        if !["API", "API_AND_CONFIG_MAP", "CONFIG_MAP"].contains(&m.as_str()) {
+            return Err(at(&["spec", "eks", "authenticationMode"], format!("`{m}` is not an EKS authentication mode"))
+                .with_help("API (access entries), API_AND_CONFIG_MAP, or CONFIG_MAP (the aws-auth ConfigMap only)"));
+        }
+    }
+    if let Some(a) = &eks.endpoint_access {
+        if a.public == Some(false) && a.private == Some(false) {
+            return Err(at(&["spec", "eks", "endpointAccess"], "the API endpoint would be reachable from nowhere (public and private both false)".into())
+                .with_help("EKS needs public or private access, or both"));
+        }
+        for c in &a.public_cidrs {
+            if !valid_cidr_v4(c) {
+                return Err(at(&["spec", "eks", "endpointAccess", "publicCidrs"], format!("`{c}` is not an IPv4 CIDR block"))
+                    .with_help("write blocks such as 203.0.113.0/24"));
+            }
+        }
+    }
+    if let Some(c) = &eks.service_ipv4_cidr {
+        if !valid_cidr_v4(c) {
+            return Err(at(&["spec", "eks", "serviceIpv4Cidr"], format!("`{c}` is not an IPv4 CIDR block")).with_help("e.g. 172.20.0.0/16 (EKS takes /12 to /24)"));
+        }
+    }
+    if let Some(k) = &eks.secrets_encryption_key {
+        if !k.starts_with("arn:") {
+            return Err(at(&["spec", "eks", "secretsEncryptionKey"], format!("`{k}` is not a KMS key ARN")).with_help("write the key's ARN, arn:aws:kms:<region>:<account>:key/<id>"));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for a in &eks.addons {
+        if !seen.insert(a.name.as_str()) {
+            return Err(at(&["spec", "eks", "addons"], format!("add-on `{}` is listed twice", a.name)).with_help("list each add-on once"));
+        }
+        if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(at(&["spec", "eks", "addons"], format!("`{}` is not an add-on name", a.name.escape_debug())).with_help("e.g. vpc-cni, coredns, kube-proxy"));
+        }
+    }
+    Ok(())
+}
+
+/// The control-plane log types of EKS.
+pub const EKS_LOG_TYPES: [&str; 5] = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
+
+fn valid_cidr_v4(c: &str) -> bool {
+    c.split_once('/').is_some_and(|(ip, len)| ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32))
+}
+
 fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Diagnostic> {
     check_api_version(&c.api_version, at)?;
     let s = &c.spec;
@@ -1037,7 +1108,9 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
     if let Some(eks) = &s.eks {
         let name = eks.name.clone().unwrap_or_else(|| default_eks_name(cluster));
         if !valid_eks_name(&name) {
-            return Err(at(&["spec", "eks", "name"], format!("`{name}` is not a valid EKS cluster name"))
+            // A derived name is the cluster name's fault: point there.
+            let path: &[&str] = if eks.name.is_some() { &["spec", "eks", "name"] } else { &["metadata", "name"] };
+            return Err(at(path, format!("`{name}` is not a valid EKS cluster name"))
                 .with_help("EKS names start with a letter or digit and hold only letters, digits, `-` and `_` (at most 100); set spec.eks.name"));
         }
         if let Some(v) = &eks.kubernetes_version {
@@ -1046,6 +1119,35 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
                     .with_help("write it as EKS does, e.g. \"1.31\" (quoted, or YAML reads 1.30 as 1.3)"));
             }
         }
+        validate_eks(eks, s, at)?;
+    }
+    if let Some(kcm) = &s.kube_controller_manager {
+        // Kept in the model only to say this: a field fleetform cannot apply is an error, never
+        // a value silently recorded. One message per field, each with what to do instead.
+        let (field, why, help) = if kcm.horizontal_pod_autoscaler_downscale_stabilization.is_some() {
+            (
+                "horizontalPodAutoscalerDownscaleStabilization",
+                "EKS does not let anyone set the HPA downscale stabilization of kube-controller-manager, so fleetform cannot apply it",
+                "remove it, and set `behavior.scaleDown.stabilizationWindowSeconds` on each HorizontalPodAutoscaler (autoscaling/v2), e.g. 1800 for 30m",
+            )
+        } else if kcm.horizontal_pod_autoscaler_tolerance.is_some() {
+            (
+                "horizontalPodAutoscalerTolerance",
+                "EKS does not let anyone set the HPA tolerance of kube-controller-manager, so fleetform cannot apply it",
+                "remove it; tune each HorizontalPodAutoscaler's `behavior` (stabilization windows and policies) instead",
+            )
+        } else if kcm.horizontal_pod_autoscaler_sync_period.is_none() {
+            ("", "fleetform does not apply kube-controller-manager settings", "remove spec.kubeControllerManager")
+        } else {
+            (
+                "horizontalPodAutoscalerSyncPeriod",
+                "fleetform does not apply kube-controller-manager settings",
+                "remove it; EKS's own UpdateClusterConfig takes kubeControllerManagerConfig.horizontalPodAutoscalerControllerConfig.horizontalPodAutoscalerSyncPeriod, set it there",
+            )
+        };
+        let path: Vec<&str> = ["spec", "kubeControllerManager", field].into_iter().filter(|p| !p.is_empty()).collect();
+        let shown = if field.is_empty() { "spec.kubeControllerManager".to_string() } else { format!("spec.kubeControllerManager.{field}") };
+        return Err(at(&path, format!("{shown}: {why}")).with_help(help));
     }
     if !(valid_host_name(cluster) && cluster.len() <= 100 && cluster.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')) {
         return Err(at(&["metadata", "name"], format!("cluster name `{}` is not a DNS name of at most 100 characters", cluster.escape_debug()))
@@ -1134,16 +1236,6 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
                     return Err(at(&["spec", "clusterAutoscaler", "expander"], format!("unknown expander `{e}`"))
                         .with_help("cluster-autoscaler expanders: random, most-pods, least-waste, price, priority, grpc"));
                 }
-            }
-        }
-    }
-    if let Some(kcm) = &s.kube_controller_manager {
-        for (k, v) in [
-            ("horizontalPodAutoscalerDownscaleStabilization", &kcm.horizontal_pod_autoscaler_downscale_stabilization),
-            ("horizontalPodAutoscalerSyncPeriod", &kcm.horizontal_pod_autoscaler_sync_period),
-        ] {
-            if let Some(v) = v {
-                duration::parse(v).map_err(|e| at(&["spec", "kubeControllerManager", k], format!("{k}: {e}")).with_help("write a duration such as 30m"))?;
             }
         }
     }
@@ -1247,6 +1339,10 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
     if bootstrap != Bootstrap::Custom && cs.eks.is_none() {
         return Err(at(&["spec", "bootstrap"], format!("node group `{name}`: bootstrap `{}` joins an EKS cluster, and the Cluster declares none", bootstrap.name()))
             .with_help("declare the EKS cluster in the Cluster's spec.eks, or use bootstrap: custom with your own user data"));
+    }
+    if cs.eks.is_some() && matches!(s.role, Role::ControlPlane | Role::APIServer) {
+        return Err(at(&["spec", "role"], format!("node group `{name}`: role {:?} runs control-plane nodes, and on EKS AWS runs the control plane", s.role))
+            .with_help("use role: Node (the control plane is spec.eks of the Cluster)"));
     }
     if image == "eks-optimized" && bootstrap == Bootstrap::Custom {
         return Err(at(&["spec", "image"], format!("node group `{name}`: `eks-optimized` chooses an image for bootstrap al2023 or bottlerocket, and this group's bootstrap is custom"))

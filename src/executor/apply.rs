@@ -8,11 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::progress::ClusterProgress;
 use crate::aws::cloud::Cloud;
+use crate::aws::{AwsError, AwsErrorKind};
+use crate::core::control_plane::minor;
 use crate::core::plan::{record_writes, Action, Step};
 use crate::core::resources::{AsgConfig, AsgTag, TAG_ROLLING};
 
@@ -44,8 +47,9 @@ impl ClusterReport {
     }
 }
 
-/// Carry out `steps` in `region`, recording what was done in `report`.
-pub async fn run_steps<C: Cloud>(cloud: &C, region: &str, steps: &[Step], interrupted: &AtomicBool, progress: &ClusterProgress, report: &mut ClusterReport) {
+/// Carry out `steps` in `region`, recording what was done in `report`. `poll`: how often a
+/// control plane or add-on being changed is looked at.
+pub async fn run_steps<C: Cloud>(cloud: &C, region: &str, steps: &[Step], poll: Duration, interrupted: &AtomicBool, progress: &ClusterProgress, report: &mut ClusterReport) {
     // Versions AWS numbered otherwise than the plan predicted: name → (predicted, created).
     let mut renumbered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
@@ -56,7 +60,7 @@ pub async fn run_steps<C: Cloud>(cloud: &C, region: &str, steps: &[Step], interr
         }
         let label = step.label();
         progress.start(&label);
-        match run_step(cloud, region, step, &mut renumbered, report).await {
+        match run_step(cloud, region, step, poll, progress, &mut renumbered, report).await {
             Ok(()) => progress.done(&format!("done: {label}")),
             Err(e) => {
                 progress.done(&format!("FAILED: {label}"));
@@ -79,14 +83,102 @@ fn renumber(cfg: &AsgConfig, renumbered: &BTreeMap<String, (i64, i64)>) -> AsgCo
     c
 }
 
+/// Wait for the control plane to be ACTIVE, saying what it is doing meanwhile (once per change).
+async fn wait_active<C: Cloud>(cloud: &C, region: &str, name: &str, poll: Duration, progress: &ClusterProgress) -> Result<String, AwsError> {
+    let last = std::sync::Mutex::new(String::new());
+    let tick = |status: &str, version: &str| {
+        let now = format!("EKS control plane {name} is {status} (Kubernetes {version}); waiting until it is ACTIVE");
+        let mut l = last.lock().expect("not poisoned");
+        if *l != now {
+            progress.note(&now);
+            *l = now;
+        }
+    };
+    cloud.wait_control_plane(region, name, poll, &tick).await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_step<C: Cloud>(
     cloud: &C,
     region: &str,
     step: &Step,
+    poll: Duration,
+    progress: &ClusterProgress,
     renumbered: &mut BTreeMap<String, (i64, i64)>,
     report: &mut ClusterReport,
-) -> Result<(), crate::aws::AwsError> {
+) -> Result<(), AwsError> {
     match step {
+        Step::CreateControlPlane(c) => {
+            cloud.create_control_plane(region, c).await?;
+            wait_active(cloud, region, &c.name, poll, progress).await?;
+            report.created.push(format!("eks control plane {} (Kubernetes {})", c.name, c.version));
+        }
+        Step::UpdateControlPlaneVersion { name, from, to, .. } => {
+            // An update already running (a killed apply started it) is waited for first; a
+            // control plane already on `to` is done. Any other version: the plan is stale.
+            let now = wait_active(cloud, region, name, poll, progress).await?;
+            let (have, want) = (minor(&now), minor(to));
+            if have.is_some() && have >= want {
+                report.updated.push(format!("eks control plane {name} (already on Kubernetes {now})"));
+                return Ok(());
+            }
+            if now != *from {
+                return Err(AwsError::new(
+                    AwsErrorKind::Other,
+                    format!("upgrading EKS control plane {name} to {to}"),
+                    format!("it runs Kubernetes {now}, and the plan expected {from}; plan again"),
+                ));
+            }
+            cloud.update_control_plane_version(region, name, to).await?;
+            let after = wait_active(cloud, region, name, poll, progress).await?;
+            if after != *to {
+                return Err(AwsError::new(
+                    AwsErrorKind::Other,
+                    format!("upgrading EKS control plane {name} to {to}"),
+                    format!("the update ended with Kubernetes {after}; see aws eks list-updates --name {name}"),
+                ));
+            }
+            report.updated.push(format!("eks control plane {name} (Kubernetes {to})"));
+        }
+        Step::UpdateControlPlaneConfig { name, change } => {
+            wait_active(cloud, region, name, poll, progress).await?;
+            cloud.update_control_plane_config(region, name, change).await?;
+            wait_active(cloud, region, name, poll, progress).await?;
+            report.updated.push(format!("eks control plane {name} ({})", change.what()));
+        }
+        Step::TagControlPlane { name, arn, tags, .. } => {
+            cloud.tag_control_plane(region, name, arn, tags).await?;
+            report.updated.push(format!("eks control plane {name} (tags)"));
+        }
+        Step::CreateAddon { cluster, addon, version } | Step::UpdateAddon { cluster, addon, to: version, .. } => {
+            if matches!(step, Step::CreateAddon { .. }) {
+                cloud.create_addon(region, cluster, addon, version).await?;
+            } else {
+                cloud.update_addon(region, cluster, addon, version).await?;
+            }
+            let status = cloud.wait_addon(region, cluster, addon, poll).await?;
+            if status.ends_with("FAILED") {
+                return Err(AwsError::new(
+                    AwsErrorKind::Other,
+                    format!("add-on {addon} {version} of EKS cluster {cluster}"),
+                    format!("it is {status}; see aws eks describe-addon --cluster-name {cluster} --addon-name {addon}"),
+                ));
+            }
+            if status == "DEGRADED" {
+                // coredns has nowhere to run before the first nodes join: not a failure.
+                progress.note(&format!("add-on {addon} is DEGRADED (normal until nodes have joined)"));
+            }
+            let list = if matches!(step, Step::CreateAddon { .. }) { &mut report.created } else { &mut report.updated };
+            list.push(format!("eks add-on {addon} ({version})"));
+        }
+        Step::CreateAccessEntry { cluster, principal, owner } => {
+            cloud.create_access_entry(region, cluster, principal, owner).await?;
+            report.created.push(format!("eks access entry {principal}"));
+        }
+        Step::DeleteAccessEntry { cluster, principal } => {
+            cloud.delete_access_entry(region, cluster, principal).await?;
+            report.deleted.push(format!("eks access entry {principal}"));
+        }
         Step::CreateLaunchTemplate { name, data, tags } => {
             cloud.create_template(region, name, data, tags).await?;
             report.created.push(format!("launch template {name}"));
@@ -159,8 +251,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::aws::{AwsError, AwsErrorKind};
-    use crate::core::plan::{GroupUpdate, RecordChange, RecordWrite, RollingHold};
+    use crate::core::plan::{ControlPlaneChange, ControlPlaneCreate, GroupUpdate, RecordChange, RecordWrite, RollingHold};
     use crate::core::resources::{GroupSizes, LaunchTemplateData, RecordData, RecordKey};
     use crate::executor::progress::Progress;
 
@@ -169,6 +260,8 @@ mod tests {
         calls: RefCell<Vec<String>>,
         fail_on: Option<&'static str>,
         next_version: i64,
+        control_plane: RefCell<String>,
+        addon_status: Option<&'static str>,
     }
 
     impl Fake {
@@ -214,6 +307,90 @@ mod tests {
         async fn delete_template(&self, _: &str, name: &str) -> Result<(), AwsError> {
             self.call(format!("delete_template {name}"))
         }
+        async fn create_control_plane(&self, _: &str, c: &ControlPlaneCreate) -> Result<(), AwsError> {
+            self.call(format!("create_control_plane {} {}", c.name, c.version))?;
+            *self.control_plane.borrow_mut() = c.version.clone();
+            Ok(())
+        }
+        async fn update_control_plane_version(&self, _: &str, name: &str, to: &str) -> Result<(), AwsError> {
+            self.call(format!("update_control_plane_version {name} {to}"))?;
+            *self.control_plane.borrow_mut() = to.to_string();
+            Ok(())
+        }
+        async fn update_control_plane_config(&self, _: &str, name: &str, change: &ControlPlaneChange) -> Result<(), AwsError> {
+            self.call(format!("update_control_plane_config {name} {}", change.what()))
+        }
+        async fn tag_control_plane(&self, _: &str, name: &str, _: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+            self.call(format!("tag_control_plane {name} {}", tags.keys().cloned().collect::<Vec<_>>().join(",")))
+        }
+        async fn wait_control_plane(&self, _: &str, name: &str, _: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError> {
+            tick("UPDATING", &self.control_plane.borrow());
+            self.call(format!("wait_control_plane {name}"))?;
+            Ok(self.control_plane.borrow().clone())
+        }
+        async fn create_addon(&self, _: &str, _: &str, addon: &str, version: &str) -> Result<(), AwsError> {
+            self.call(format!("create_addon {addon} {version}"))
+        }
+        async fn update_addon(&self, _: &str, _: &str, addon: &str, version: &str) -> Result<(), AwsError> {
+            self.call(format!("update_addon {addon} {version}"))
+        }
+        async fn wait_addon(&self, _: &str, _: &str, addon: &str, _: Duration) -> Result<String, AwsError> {
+            self.call(format!("wait_addon {addon}"))?;
+            Ok(self.addon_status.unwrap_or("ACTIVE").to_string())
+        }
+        async fn create_access_entry(&self, _: &str, _: &str, principal: &str, owner: &str) -> Result<(), AwsError> {
+            self.call(format!("create_access_entry {principal} {owner}"))
+        }
+        async fn delete_access_entry(&self, _: &str, _: &str, principal: &str) -> Result<(), AwsError> {
+            self.call(format!("delete_access_entry {principal}"))
+        }
+    }
+
+    fn upgrade(from: &str, to: &str) -> Step {
+        Step::UpdateControlPlaneVersion { name: "eks".into(), from: from.into(), to: to.into(), skew: BTreeMap::new() }
+    }
+
+    #[test]
+    fn control_plane_steps_wait_for_active_and_an_upgrade_resumes_from_what_eks_shows() {
+        // 1.30 → 1.32 in two steps, each waited for before and after.
+        let fake = Fake { control_plane: RefCell::new("1.30".into()), ..Default::default() };
+        let r = run(&fake, &[upgrade("1.30", "1.31"), upgrade("1.31", "1.32")], false);
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(
+            *fake.calls.borrow(),
+            vec![
+                "wait_control_plane eks",
+                "update_control_plane_version eks 1.31",
+                "wait_control_plane eks",
+                "wait_control_plane eks",
+                "update_control_plane_version eks 1.32",
+                "wait_control_plane eks"
+            ]
+        );
+        // A killed apply had already moved it to 1.31: the re-run's first step is done.
+        let fake = Fake { control_plane: RefCell::new("1.31".into()), ..Default::default() };
+        let r = run(&fake, &[upgrade("1.30", "1.31"), upgrade("1.31", "1.32")], false);
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.updated, vec!["eks control plane eks (already on Kubernetes 1.31)", "eks control plane eks (Kubernetes 1.32)"]);
+        assert_eq!(fake.calls.borrow().iter().filter(|c| c.starts_with("update_control_plane_version")).count(), 1);
+        // Anything else than the plan expected: stop, plan again.
+        let fake = Fake { control_plane: RefCell::new("1.29".into()), ..Default::default() };
+        let r = run(&fake, &[upgrade("1.30", "1.31")], false);
+        assert!(r.failed.as_deref().unwrap().contains("plan again"), "{r:?}");
+    }
+
+    #[test]
+    fn add_ons_are_waited_for_and_a_failed_one_stops_the_cluster() {
+        let steps = vec![
+            Step::UpdateAddon { cluster: "eks".into(), addon: "kube-proxy".into(), from: "a".into(), to: "b".into() },
+            Step::CreateAccessEntry { cluster: "eks".into(), principal: "arn:role".into(), owner: "c".into() },
+        ];
+        let fake = Fake::default();
+        assert!(run(&fake, &steps, false).ok());
+        assert_eq!(*fake.calls.borrow(), vec!["update_addon kube-proxy b", "wait_addon kube-proxy", "create_access_entry arn:role c"]);
+        let fake = Fake { addon_status: Some("UPDATE_FAILED"), ..Default::default() };
+        let r = run(&fake, &steps, false);
+        assert!(r.failed.as_deref().unwrap().contains("UPDATE_FAILED") && r.not_done.len() == 1, "{r:?}");
     }
 
     fn lt(image: &str) -> LaunchTemplateData {
@@ -251,7 +428,7 @@ mod tests {
         let cp = progress.cluster("c", steps.len());
         let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
         let flag = AtomicBool::new(interrupted);
-        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, &flag, &cp, &mut report));
+        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &cp, &mut report));
         report
     }
 

@@ -1,5 +1,6 @@
-//! Cluster health, as the health gate of rolling updates and `fleetform validate` see it:
-//! every declared group at its desired capacity with all instances InService and Healthy, EC2
+//! Cluster health, as the health gate of rolling updates and `fleetform validate` see it: the
+//! EKS control plane ACTIVE on its declared version with every node within the version-skew
+//! policy, every declared group at its desired capacity with all instances InService and Healthy, EC2
 //! status checks ok, declared DNS records holding the declared values, and the validate hook
 //! passing.
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 
 use super::hooks::{self, HookEnv};
 use crate::aws::{ec2, Aws};
+use crate::core::control_plane::{minor, MAX_NODE_SKEW};
 use crate::core::desired::DesiredCluster;
 use crate::core::live::LiveCluster;
 use crate::core::resources::owner_value;
@@ -54,6 +56,48 @@ pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     out
 }
 
+/// The control plane's checks (pure): ACTIVE on the declared Kubernetes version, and every
+/// group's nodes within the version-skew policy (never newer, at most three minors older).
+pub fn control_plane_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
+    let Some(cp) = &d.control_plane else { return vec![] };
+    let name = format!("eks control plane {}", cp.name);
+    let e = match &live.eks {
+        Some(Ok(e)) => e,
+        Some(Err(why)) => return vec![check(&d.name, name, false, why.clone())],
+        None => return vec![check(&d.name, name, false, "was not read".into())],
+    };
+    let mut out = Vec::new();
+    let (ok, detail) = match &cp.version {
+        _ if e.status != "ACTIVE" => (false, format!("{} (Kubernetes {})", e.status, e.version)),
+        Some(v) if *v != e.version => (false, format!("Kubernetes {}, declared {v}: apply to upgrade it", e.version)),
+        _ => (true, format!("ACTIVE, Kubernetes {}", e.version)),
+    };
+    out.push(check(&d.name, name, ok, detail));
+    let Some(cpm) = minor(&e.version) else { return out };
+    let mut bad: Vec<String> = Vec::new();
+    for (g, a) in &live.asgs {
+        let mut off: Vec<&str> = a
+            .instances
+            .iter()
+            .filter(|i| !i.lifecycle_state.starts_with("Terminat"))
+            .filter_map(|i| i.kubernetes_version.as_deref())
+            .filter(|v| minor(v).is_some_and(|n| n > cpm || cpm - n > MAX_NODE_SKEW))
+            .collect();
+        off.sort();
+        off.dedup();
+        if !off.is_empty() {
+            bad.push(format!("{g} runs {}", off.join(", ")));
+        }
+    }
+    let detail = if bad.is_empty() {
+        format!("every node within {MAX_NODE_SKEW} minors of {}, none newer", e.version)
+    } else {
+        format!("{} (control plane {}): outside the Kubernetes version-skew policy; roll them onto the control plane's version", bad.join(", "), e.version)
+    };
+    out.push(check(&d.name, "node version skew".into(), bad.is_empty(), detail));
+    out
+}
+
 /// DNS checks (pure).
 pub fn dns_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     let mut out = Vec::new();
@@ -71,7 +115,8 @@ pub fn dns_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
 
 /// Every check of one cluster: groups, EC2 status checks, DNS, and the validate hook (once).
 pub async fn validate_cluster(aws: &Aws, d: &DesiredCluster, live: &LiveCluster, root: &Path) -> Vec<Check> {
-    let mut out = group_checks(d, live);
+    let mut out = control_plane_checks(d, live);
+    out.extend(group_checks(d, live));
     let ids: Vec<String> = d.groups.keys().filter_map(|n| live.asgs.get(n)).flat_map(|a| a.instances.iter().map(|i| i.id.clone())).collect();
     if !ids.is_empty() {
         match ec2::status_checks(&aws.ec2(&d.region), &d.region, &ids).await {
@@ -91,4 +136,81 @@ pub async fn validate_cluster(aws: &Aws, d: &DesiredCluster, live: &LiveCluster,
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::control_plane::DesiredControlPlane;
+    use crate::core::live::{EksCluster, LiveAsg, LiveInstance};
+
+    fn setup(cp_version: &str, declared: &str, nodes: &[&str]) -> (DesiredCluster, LiveCluster) {
+        let d = DesiredCluster {
+            name: "c".into(),
+            region: "eu-west-1".into(),
+            groups: Default::default(),
+            dns_zone: None,
+            records: Default::default(),
+            state_store: None,
+            hooks: Default::default(),
+            validation: Default::default(),
+            wave: 0,
+            eks: None,
+            control_plane: Some(DesiredControlPlane {
+                name: "c".into(),
+                version: Some(declared.into()),
+                role_arn: None,
+                subnet_ids: vec![],
+                subnets_declared: false,
+                endpoint_public: None,
+                endpoint_private: None,
+                public_cidrs: None,
+                logging: None,
+                secrets_encryption_key: None,
+                tags: Default::default(),
+                authentication_mode: None,
+                service_ipv4_cidr: None,
+                addons: vec![],
+                node_roles: Default::default(),
+            }),
+            nodes_deferred: None,
+        };
+        let mut live = LiveCluster { eks: Some(Ok(EksCluster { name: "c".into(), version: cp_version.into(), status: "ACTIVE".into(), ..Default::default() })), ..Default::default() };
+        let instances = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| LiveInstance {
+                id: format!("i-{i}"),
+                availability_zone: "a".into(),
+                lifecycle_state: "InService".into(),
+                health_status: "Healthy".into(),
+                instance_type: "m5.large".into(),
+                image_id: None,
+                launch_template_version: None,
+                private_dns_name: None,
+                kubernetes_version: Some(v.to_string()),
+            })
+            .collect();
+        live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None });
+        (d, live)
+    }
+
+    #[test]
+    fn the_control_plane_must_be_active_on_its_declared_version_with_nodes_inside_the_skew_policy() {
+        let ok = |c: &[Check]| c.iter().map(|c| c.ok).collect::<Vec<_>>();
+        let (d, live) = setup("1.32", "1.32", &["1.30", "1.32"]);
+        assert_eq!(ok(&control_plane_checks(&d, &live)), vec![true, true]);
+        let (d, live) = setup("1.31", "1.32", &["1.31"]);
+        let c = control_plane_checks(&d, &live);
+        assert_eq!(ok(&c), vec![false, true]);
+        assert!(c[0].detail.contains("Kubernetes 1.31, declared 1.32"), "{c:?}");
+        let (d, live) = setup("1.32", "1.32", &["1.28", "1.33"]);
+        let c = control_plane_checks(&d, &live);
+        assert!(!c[1].ok && c[1].detail.contains("g.c runs 1.28, 1.33"), "{c:?}");
+        let (d, mut live) = setup("1.32", "1.32", &["1.32"]);
+        if let Some(Ok(e)) = &mut live.eks {
+            e.status = "UPDATING".into();
+        }
+        assert!(!control_plane_checks(&d, &live)[0].ok);
+    }
 }

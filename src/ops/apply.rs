@@ -51,6 +51,8 @@ pub struct Request<'a> {
     /// Only this wave (`--wave N`).
     pub wave: Option<u32>,
     pub lock_timeout: Duration,
+    /// How often AWS is polled while waiting (control plane, add-ons, instances).
+    pub poll: Duration,
     /// The command line for the lock and the audit trail (`--set` values redacted).
     pub command: String,
     pub commit: Option<String>,
@@ -198,8 +200,50 @@ impl Runner<'_> {
         true
     }
 
-    /// Read, plan (or verify the saved plan), show, confirm, carry out.
+    /// Read, plan (or verify the saved plan), show, confirm, carry out. Node groups whose
+    /// control plane did not exist yet are planned in a second round, once it is ACTIVE (their
+    /// user data needs its endpoint): shown and confirmed like the first.
     async fn apply(&mut self, manifests: &[&Manifest], allow_delete: bool, saved: Option<&SavedPlan>, rolling: bool, audits: &mut BTreeMap<String, Audit>) -> bool {
+        let p = self.ui.printer().clone();
+        let (ok, deferred) = self.apply_round(manifests, allow_delete, saved, rolling, audits).await;
+        if !ok || deferred.is_empty() {
+            return ok;
+        }
+        let later: Vec<&Manifest> = manifests.iter().filter(|m| deferred.contains(&m.name().to_string())).copied().collect();
+        if saved.is_some() {
+            for m in &later {
+                p.warn(&format!(
+                    "{}: the saved plan held no node groups (their control plane did not exist when it was made); plan them now that it is ACTIVE: fleetform plan --cluster {} --out FILE, then apply that",
+                    m.name(),
+                    m.name()
+                ));
+            }
+            return true;
+        }
+        // Control planes still being created by someone else: wait for them too.
+        for m in &later {
+            let Some(name) = m.eks_name() else { continue };
+            let cp = self.progress.cluster(m.name(), 0);
+            let tick = |status: &str, _: &str| cp.start(&format!("EKS control plane {name} is {status}; waiting until it is ACTIVE"));
+            if let Err(e) = crate::aws::cloud::Cloud::wait_control_plane(self.aws, &m.cluster.spec.region, &name, self.req.poll, &tick).await {
+                p.error(&format!("{}: {e}", m.name()));
+                self.report.errors += 1;
+                return false;
+            }
+        }
+        p.status("Planning", &format!("the node groups of {}, now that their control plane is ACTIVE", later.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")));
+        let (ok, still) = self.apply_round(&later, allow_delete, None, rolling, audits).await;
+        if ok && !still.is_empty() {
+            p.error(&format!("{}: the node groups could still not be planned; run the same apply again", still.join(", ")));
+            self.report.errors += 1;
+            return false;
+        }
+        ok
+    }
+
+    /// One round of [`Runner::apply`]: whether it went well, and the clusters whose node
+    /// groups wait for their control plane.
+    async fn apply_round(&mut self, manifests: &[&Manifest], allow_delete: bool, saved: Option<&SavedPlan>, rolling: bool, audits: &mut BTreeMap<String, Audit>) -> (bool, Vec<String>) {
         let p = self.ui.printer().clone();
         let mut outcomes = plan_clusters(self.aws, manifests).await;
         let mut bad = false;
@@ -244,32 +288,33 @@ impl Runner<'_> {
                 p.error("nothing was applied: fix the errors above, then plan and apply again");
             }
             self.report.errors += 1;
-            return false;
+            return (false, vec![]);
         }
         self.ui.show_plans(&outcomes);
+        let deferred: Vec<String> = outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|(plan, _)| plan.nodes_deferred.is_some())).map(|o| o.name.clone()).collect();
         let changed: Vec<&ClusterOutcome> = outcomes.iter().filter(|o| o.result.as_ref().is_ok_and(|(plan, _)| !plan.steps.is_empty())).collect();
         let names = |v: &[&ClusterOutcome]| v.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ");
         if rolling {
             let all: Vec<&ClusterOutcome> = outcomes.iter().collect();
             if !self.ui.confirm(&format!("Apply these changes to {}, then roll them?", names(&all)), &self.interrupted) {
                 self.report.errors += 1;
-                return false;
+                return (false, vec![]);
             }
         } else if changed.is_empty() {
             p.status("Applied", "nothing: AWS already matches the code");
-            return true;
+            return (true, deferred);
         } else if !self.ui.confirm(&format!("Apply these changes to {}?", names(&changed)), &self.interrupted) {
             self.report.errors += 1;
-            return false;
+            return (false, vec![]);
         }
         let reports: Vec<ClusterReport> = futures::future::join_all(changed.iter().map(|o| {
             let (plan, _) = o.result.as_ref().expect("changed clusters planned");
-            let (aws, progress, interrupted) = (self.aws, &self.progress, &self.interrupted);
+            let (aws, progress, interrupted, poll) = (self.aws, &self.progress, &self.interrupted, self.req.poll);
             async move {
                 let (steps, not_deleted) = plan.executable(allow_delete);
                 let cp = progress.cluster(&plan.cluster, steps.len());
                 let mut report = ClusterReport { cluster: plan.cluster.clone(), not_deleted, ..Default::default() };
-                run_steps(aws, &plan.region, &steps, interrupted, &cp, &mut report).await;
+                run_steps(aws, &plan.region, &steps, poll, interrupted, &cp, &mut report).await;
                 cp.finish(if report.ok() { "done" } else if report.interrupted { "interrupted" } else { "failed" });
                 report
             }
@@ -287,7 +332,7 @@ impl Runner<'_> {
             ok &= r.ok();
         }
         self.report.applies.extend(reports);
-        ok
+        (ok, deferred)
     }
 
     /// Read again, schedule, roll.

@@ -47,7 +47,7 @@ pub async fn plan_clusters(aws: &Aws, manifests: &[&Manifest]) -> Vec<ClusterOut
 }
 
 /// The saved plan's format version. Bumped on any change a reader must know about.
-pub const SAVED_PLAN_VERSION: u32 = 2;
+pub const SAVED_PLAN_VERSION: u32 = 3;
 pub const SAVED_PLAN_KIND: &str = "fleetform-plan";
 
 /// A saved plan (`plan --out`).

@@ -72,7 +72,13 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// The emulator, with EKS changes (creation, updates, add-ons) taking 0.2 s to settle.
     pub fn start() -> Moto {
+        Moto::start_settling(0.2)
+    }
+
+    /// The emulator, with EKS changes taking `settle` seconds (the launcher's stand-ins 7–11).
+    pub fn start_settling(settle: f64) -> Moto {
         let port = free_port();
         let public_parameters = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(public_parameters.path(), "{}").unwrap();
@@ -80,6 +86,7 @@ impl Moto {
             .arg(project_root().join("tests/support/moto_launcher.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("FLEETFORM_PUBLIC_PARAMETERS", public_parameters.path())
+            .env("FLEETFORM_EKS_SETTLE_SECONDS", settle.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -168,11 +168,18 @@ fn what_the_manifest_references_must_exist_and_nothing_changes_otherwise() {
     assert!(stderr(&o).contains("security group `sg-0000000000000dead`: does not exist in eu-west-1"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("`ingress-lb`"), "found by name in the VPC: {}", stderr(&o));
     assert_eq!(groups().trim(), "0");
-    // The EKS cluster the manifest names does not exist.
+    // The EKS cluster the manifest names does not exist: created first when the Cluster says
+    // how (its cluster role), else one error saying what to declare.
     moto.py("eks('eu-west-1').delete_cluster(name='staging-k8s-foo-bar')");
+    repo.replace("templates/2_admin-nodes.yaml.tpl", "  additionalSecurityGroups: [ingress-lb, sg-0000000000000dead]\n", "");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("+ eks control plane staging-k8s-foo-bar"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("node groups not planned yet: EKS cluster staging-k8s-foo-bar does not exist yet"), "{}", stdout(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--set", "eksRole=null"]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("EKS cluster staging-k8s-foo-bar: no EKS cluster of that name in eu-west-1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("declare spec.eks.role"), "{}", stderr(&o));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod aws_nodes;
 mod aws_plan;
 mod aws_rolling;
 mod aws_safety;
+mod aws_upgrade;
 mod bad_input;
 mod common;
 mod lint;
