@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{autoscaling, ec2, eks, route53, Aws, AwsError};
+use super::{autoscaling, ec2, eks, route53, Aws, AwsError, AwsErrorKind};
+use crate::core::live::{EksCluster, LiveAddon};
 use crate::core::plan::{ControlPlaneChange, ControlPlaneCreate, RecordWrite};
 use crate::core::resources::{AsgConfig, AsgTag, LaunchTemplateData};
 
@@ -30,13 +31,14 @@ pub trait Cloud {
     async fn update_control_plane_version(&self, region: &str, name: &str, to: &str) -> Result<(), AwsError>;
     async fn update_control_plane_config(&self, region: &str, name: &str, change: &ControlPlaneChange) -> Result<(), AwsError>;
     async fn tag_control_plane(&self, region: &str, name: &str, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError>;
-    /// Wait until the control plane is ACTIVE (`tick` hears its status meanwhile); returns the
-    /// Kubernetes version it then runs.
-    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError>;
+    /// Wait until the control plane is ACTIVE (`tick` hears its status meanwhile); returns it
+    /// as it then is.
+    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<EksCluster, AwsError>;
     async fn create_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError>;
     async fn update_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError>;
-    /// Wait until the add-on is no longer CREATING or UPDATING; returns its status.
-    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<String, AwsError>;
+    /// Wait until the add-on is no longer CREATING or UPDATING; returns it (None: not
+    /// installed). Still changing after CONTROL_PLANE_TIMEOUT: an error.
+    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<Option<LiveAddon>, AwsError>;
     async fn create_access_entry(&self, region: &str, cluster: &str, principal: &str, owner: &str) -> Result<(), AwsError>;
     async fn delete_access_entry(&self, region: &str, cluster: &str, principal: &str) -> Result<(), AwsError>;
 }
@@ -91,8 +93,8 @@ impl Cloud for Aws {
     async fn tag_control_plane(&self, region: &str, name: &str, arn: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
         eks::tag(&self.eks(region), name, arn, tags).await
     }
-    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError> {
-        eks::wait_active(&self.eks(region), region, name, poll, CONTROL_PLANE_TIMEOUT, tick).await.map(|e| e.version)
+    async fn wait_control_plane(&self, region: &str, name: &str, poll: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<EksCluster, AwsError> {
+        eks::wait_active(&self.eks(region), region, name, poll, CONTROL_PLANE_TIMEOUT, tick).await
     }
     async fn create_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError> {
         eks::create_addon(&self.eks(region), cluster, addon, version).await
@@ -100,14 +102,22 @@ impl Cloud for Aws {
     async fn update_addon(&self, region: &str, cluster: &str, addon: &str, version: &str) -> Result<(), AwsError> {
         eks::update_addon(&self.eks(region), cluster, addon, version).await
     }
-    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<String, AwsError> {
+    async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<Option<LiveAddon>, AwsError> {
         let c = self.eks(region);
         let start = std::time::Instant::now();
         let mut wait = eks::backoff_start(poll);
         loop {
-            let status = eks::addon_state(&c, cluster, addon).await?.map(|a| a.status).unwrap_or_else(|| "MISSING".into());
-            if !matches!(status.as_str(), "CREATING" | "UPDATING") || start.elapsed() > CONTROL_PLANE_TIMEOUT {
-                return Ok(status);
+            let state = eks::addon_state(&c, cluster, addon).await?;
+            match &state {
+                Some(a) if matches!(a.status.as_str(), "CREATING" | "UPDATING" | "DELETING") => {}
+                _ => return Ok(state),
+            }
+            if start.elapsed() > CONTROL_PLANE_TIMEOUT {
+                return Err(AwsError::new(
+                    AwsErrorKind::Other,
+                    format!("add-on {addon} of EKS cluster {cluster}"),
+                    format!("still {} after {} minutes; run the same apply again later", state.map(|a| a.status).unwrap_or_default(), CONTROL_PLANE_TIMEOUT.as_secs() / 60),
+                ));
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(poll);

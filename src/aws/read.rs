@@ -228,7 +228,16 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
         image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
     }
     // The images those resolved to, read like the others.
-    let more: Vec<String> = image_refs.values().filter_map(|r| r.as_ref().ok()).filter(|id| !image_ids.contains(id)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    // And the images instances run (their names say the Kubernetes version of the node).
+    let more: Vec<String> = image_refs
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .cloned()
+        .chain(instances.iter().filter_map(|i| i.image_id()).map(str::to_string))
+        .filter(|id| !image_ids.contains(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if !more.is_empty() {
         images.extend(ec2::images(&ec2c, region, &more).await?);
     }
@@ -308,6 +317,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                 ImageInfo {
                     root_device_name: i.root_device_name().unwrap_or("/dev/xvda").to_string(),
                     architecture: i.architecture().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                    name: i.name().unwrap_or_default().to_string(),
                 },
             ))
         })
@@ -387,7 +397,13 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                             .or_else(|| i.launch_template().and_then(|l| l.version()))
                             .map(str::to_string),
                         private_dns_name: ec2i.and_then(|x| x.private_dns_name()).filter(|n| !n.is_empty()).map(str::to_string),
-                        kubernetes_version: ec2i.and_then(|x| ec2::instance_tag(x, TAG_KUBERNETES_VERSION)).map(str::to_string),
+                        // The image's name when it says (EKS-optimized, Bottlerocket: the truth of
+                        // what runs), else the version tag it was launched with.
+                        kubernetes_version: ec2i
+                            .and_then(|x| x.image_id())
+                            .and_then(|id| images.get(id))
+                            .and_then(|im| crate::core::control_plane::version_in_image_name(&im.name))
+                            .or_else(|| ec2i.and_then(|x| ec2::instance_tag(x, TAG_KUBERNETES_VERSION)).map(str::to_string)),
                     }
                 })
                 .collect();

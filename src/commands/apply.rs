@@ -89,7 +89,15 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
             "schemaVersion": JSON_SCHEMA_VERSION, "command": "apply", "ok": report.ok(), "clusters": report.applies,
         }))?));
     }
-    Ok(if report.ok() { Status::Success } else { Status::Failure })
+    // A saved plan applied in full that leaves work for a new plan (node groups of a control
+    // plane it created): 2, so that a pipeline does not take it for done.
+    Ok(if !report.ok() {
+        Status::Failure
+    } else if report.pending.is_empty() {
+        Status::Success
+    } else {
+        Status::Changes
+    })
 }
 
 /// What commands show and ask while a mutating run goes on.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::live::{AddonVersions, EksCluster, LiveCluster};
+use super::live::{AddonVersions, EksCluster, LiveAddon, LiveCluster};
 use super::model::AddonSpec;
 use super::plan::{ControlPlaneChange, ControlPlaneCreate, Endpoint, Step};
 use super::resources::TAG_CLUSTER;
@@ -110,6 +110,12 @@ pub fn version_in_parameter(path: &str) -> Option<String> {
     minor(v).map(|_| v.to_string())
 }
 
+/// The Kubernetes version an image's name carries: `amazon-eks-node-al2023-x86_64-standard-1.31-v…`,
+/// `bottlerocket-aws-k8s-1.31-x86_64-v…`, `ubuntu-eks/k8s_1.31/images/…`.
+pub fn version_in_image_name(name: &str) -> Option<String> {
+    name.split(['-', '_', '/']).find(|t| t.matches('.').count() == 1 && minor(t).is_some()).map(str::to_string)
+}
+
 /// The lowest Kubernetes version the instances of each owned group run (instances whose
 /// version is unknown are left out; a group with none known is absent).
 pub fn node_versions(live: &LiveCluster) -> BTreeMap<String, String> {
@@ -197,8 +203,15 @@ fn create(cluster: &str, d: &DesiredControlPlane, target: Option<&str>, live: &L
         service_ipv4_cidr: d.service_ipv4_cidr.clone(),
     })));
     for a in &d.addons {
-        match a.version.clone().or_else(|| default_version(live.addon_versions.get(&a.name), version)) {
-            Some(v) => out.steps.push(Step::CreateAddon { cluster: name.clone(), addon: a.name.clone(), version: v }),
+        let versions = live.addon_versions.get(&a.name);
+        match a.version.clone().or_else(|| default_version(versions, version)) {
+            Some(v) if a.version.is_some() && !runs_on(versions, &v, version) => out.refusals.push(format!(
+                "add-on {} {v} (spec.eks.addons) does not run on Kubernetes {version}{}",
+                a.name,
+                default_version(versions, version).map(|d| format!("; EKS's version for {version} is {d}")).unwrap_or_default()
+            )),
+            // No node exists yet: an add-on such as coredns would not become ACTIVE before nodes join.
+            Some(v) => out.steps.push(Step::CreateAddon { cluster: name.clone(), addon: a.name.clone(), version: v, wait: false }),
             None => out.refusals.push(format!("add-on {}: EKS offers no version of it for Kubernetes {version} in this region (check the name: aws eks describe-addon-versions --kubernetes-version {version})", a.name)),
         }
     }
@@ -214,6 +227,12 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
             out.refusals.push(format!("EKS cluster {name} is {other}: fleetform changes nothing on a cluster in that state (aws eks describe-cluster --name {name})"));
             return;
         }
+    }
+    if let Some(owner) = e.tags.get(TAG_CLUSTER).filter(|o| o.as_str() != cluster) {
+        out.refusals.push(format!(
+            "EKS cluster {name} belongs to the fleetform cluster {owner} (its tag {TAG_CLUSTER}); two Clusters cannot own one control plane: fix spec.eks.name"
+        ));
+        return;
     }
     if e.status != "ACTIVE" {
         out.notes.push(format!("EKS cluster {name} is {}: apply waits until it is ACTIVE before changing it", e.status));
@@ -242,7 +261,7 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
         have.sort();
         if want != have {
             out.refusals.push(format!(
-                "EKS cluster {name}: its control plane uses subnets {} and spec.eks.subnets gives {}; fleetform does not move a control plane (EKS cannot leave its VPC at all): remove spec.eks.subnets or make it match",
+                "EKS cluster {name}: its control plane uses subnets {} and spec.eks.subnets gives {}; fleetform does not move a control plane's subnets (EKS can change them within the same VPC: aws eks update-cluster-config --name {name} --resources-vpc-config subnetIds=…; never to another VPC): remove spec.eks.subnets or make it match",
                 have.join(", "),
                 want.join(", ")
             ));
@@ -250,6 +269,7 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
     }
     // 2. The Kubernetes version, one minor at a time, each step checked for skew.
     let mut mode = if e.authentication_mode.is_empty() { "CONFIG_MAP".to_string() } else { e.authentication_mode.clone() };
+    let mut upgraded_addons: BTreeMap<String, String> = BTreeMap::new();
     if let (Some(t), Some(have)) = (target, minor(&e.version)) {
         match minor(t) {
             Some(want) if want < have => out.refusals.push(format!(
@@ -258,6 +278,18 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
             )),
             Some(want) => {
                 let nodes = node_versions(live);
+                let unknown: Vec<&String> = live.asgs.iter().filter(|(g, a)| !nodes.contains_key(*g) && a.instances.iter().any(|i| !i.lifecycle_state.starts_with("Terminat"))).map(|(g, _)| g).collect();
+                if want > have && !unknown.is_empty() {
+                    out.notes.push(format!(
+                        "the Kubernetes version of the nodes of {} is unknown (an image without the version in its name, launched without fleetform's version tag): the skew guard cannot check them; check them before upgrading (kubectl get nodes)",
+                        unknown.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                // Declared add-ons (without a pinned version) are moved between minors when the
+                // one they run would not run on the next: EKS checks add-ons before an upgrade.
+                let mut current: BTreeMap<String, String> =
+                    d.addons.iter().filter(|a| a.version.is_none()).filter_map(|a| Some((a.name.clone(), e.addons.get(&a.name)?.version.clone()))).collect();
+                let has_nodes = live.asgs.values().any(|a| !a.instances.is_empty());
                 for m in have + 1..=want {
                     let to = format!("1.{m}");
                     let mut skew = BTreeMap::new();
@@ -279,7 +311,37 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
                         ));
                         break;
                     }
-                    out.steps.push(Step::UpdateControlPlaneVersion { name: name.clone(), from: format!("1.{}", m - 1), to, skew });
+                    out.steps.push(Step::UpdateControlPlaneVersion { name: name.clone(), from: format!("1.{}", m - 1), to: to.clone(), skew });
+                    if m < want {
+                        let next = format!("1.{}", m + 1);
+                        for (addon, v) in current.iter_mut() {
+                            let versions = live.addon_versions.get(addon);
+                            if runs_on(versions, v, &to) && runs_on(versions, v, &next) {
+                                continue;
+                            }
+                            if let Some(b) = bridge_version(versions, &to, &next) {
+                                out.steps.push(Step::UpdateAddon { cluster: name.clone(), addon: addon.clone(), from: v.clone(), to: b.clone(), wait: has_nodes });
+                                *v = b;
+                            }
+                        }
+                    }
+                }
+                if want > have {
+                    for common in ["vpc-cni", "coredns", "kube-proxy"] {
+                        if !e.addons.contains_key(common) && !d.addons.iter().any(|a| a.name == common) {
+                            out.notes.push(format!(
+                                "{common} is not an EKS managed add-on on this cluster (EKS installs it self-managed when a cluster is made through the API): fleetform cannot see its version; move it to a version for Kubernetes {t} yourself, or declare it in spec.eks.addons"
+                            ));
+                        }
+                    }
+                }
+                // The add-on steps below start from the versions the upgrade left.
+                for (addon, v) in current {
+                    if let Some(i) = e.addons.get(&addon) {
+                        if i.version != v {
+                            upgraded_addons.insert(addon, v);
+                        }
+                    }
                 }
             }
             None => {}
@@ -335,27 +397,52 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
     // 4. Add-ons: the declared ones installed and on a version that runs on the target; the
     // others reported when they would not.
     if let Some(t) = target {
-        addons(d, e, t, live, out);
+        addons(d, e, t, live, &upgraded_addons, out);
     }
     // 5. Access entries for the node roles.
     access(cluster, d, &mode, Some(e), out);
 }
 
-/// EKS's default version of an add-on for a Kubernetes version.
+/// `v1.11.4-eksbuild.2` → [1, 11, 4, 2]: add-on versions compared by their numbers, so that
+/// v1.19 comes after v1.9.
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
+}
+
+/// The newest of `candidates`.
+fn newest<'a>(candidates: impl Iterator<Item = &'a String>) -> Option<String> {
+    candidates.max_by_key(|v| version_key(v)).cloned()
+}
+
+/// EKS's default version of an add-on for a Kubernetes version (else the newest that runs on it).
 fn default_version(v: Option<&AddonVersions>, k8s: &str) -> Option<String> {
     let v = v?;
-    v.versions.iter().rev().find(|(_, c)| c.default_for.contains(k8s)).or_else(|| v.versions.iter().rev().find(|(_, c)| c.kubernetes.contains(k8s))).map(|(n, _)| n.clone())
+    newest(v.versions.iter().filter(|(_, c)| c.default_for.contains(k8s)).map(|(n, _)| n)).or_else(|| newest(v.versions.iter().filter(|(_, c)| c.kubernetes.contains(k8s)).map(|(n, _)| n)))
+}
+
+/// A version that runs on both Kubernetes versions: the default of the later one if it does,
+/// else the default of the earlier one if it does, else the newest that does.
+fn bridge_version(v: Option<&AddonVersions>, now: &str, next: &str) -> Option<String> {
+    let v = v?;
+    let both = |n: &&String| v.versions.get(*n).is_some_and(|c| c.kubernetes.contains(now) && c.kubernetes.contains(next));
+    default_version(Some(v), next)
+        .filter(|d| both(&d))
+        .or_else(|| default_version(Some(v), now).filter(|d| both(&d)))
+        .or_else(|| newest(v.versions.keys().filter(|n| both(n))))
 }
 
 fn runs_on(v: Option<&AddonVersions>, version: &str, k8s: &str) -> bool {
     v.and_then(|v| v.versions.get(version)).is_some_and(|c| c.kubernetes.contains(k8s))
 }
 
-fn addons(d: &DesiredControlPlane, e: &EksCluster, target: &str, live: &LiveCluster, out: &mut ControlPlanePlan) {
+/// `moved`: add-ons the version steps already move, to the version they leave.
+fn addons(d: &DesiredControlPlane, e: &EksCluster, target: &str, live: &LiveCluster, moved: &BTreeMap<String, String>, out: &mut ControlPlanePlan) {
     let name = &d.name;
+    let has_nodes = live.asgs.values().any(|a| !a.instances.is_empty());
     for a in &d.addons {
         let versions = live.addon_versions.get(&a.name);
-        let installed = e.addons.get(&a.name);
+        let now = e.addons.get(&a.name).map(|i| LiveAddon { version: moved.get(&a.name).cloned().unwrap_or_else(|| i.version.clone()), status: i.status.clone() });
+        let installed = now.as_ref();
         let want = match &a.version {
             Some(v) => {
                 if !runs_on(versions, v, target) {
@@ -380,8 +467,8 @@ fn addons(d: &DesiredControlPlane, e: &EksCluster, target: &str, live: &LiveClus
             },
         };
         match installed {
-            None => out.steps.push(Step::CreateAddon { cluster: name.clone(), addon: a.name.clone(), version: want }),
-            Some(i) if i.version != want => out.steps.push(Step::UpdateAddon { cluster: name.clone(), addon: a.name.clone(), from: i.version.clone(), to: want }),
+            None => out.steps.push(Step::CreateAddon { cluster: name.clone(), addon: a.name.clone(), version: want, wait: has_nodes }),
+            Some(i) if i.version != want => out.steps.push(Step::UpdateAddon { cluster: name.clone(), addon: a.name.clone(), from: i.version.clone(), to: want, wait: has_nodes }),
             Some(_) => {}
         }
     }
@@ -629,7 +716,7 @@ mod tests {
         let p = plan("c", &d, &live, &BTreeMap::new());
         assert!(p.refusals.is_empty(), "{:?}", p.refusals);
         let updates: Vec<&Step> = p.steps.iter().filter(|s| matches!(s, Step::UpdateAddon { .. })).collect();
-        assert_eq!(updates, vec![&Step::UpdateAddon { cluster: "c".into(), addon: "kube-proxy".into(), from: "v1.30.0-eksbuild.1".into(), to: "v1.32.0-eksbuild.1".into() }]);
+        assert_eq!(updates, vec![&Step::UpdateAddon { cluster: "c".into(), addon: "kube-proxy".into(), from: "v1.30.0-eksbuild.1".into(), to: "v1.32.0-eksbuild.1".into(), wait: false }]);
         // Add-on steps come after every version step.
         let last_version = p.steps.iter().rposition(|s| matches!(s, Step::UpdateControlPlaneVersion { .. })).unwrap();
         assert!(p.steps.iter().position(|s| matches!(s, Step::UpdateAddon { .. })).unwrap() > last_version);
@@ -638,6 +725,46 @@ mod tests {
         // A declared version that does not run on the target is refused.
         let d = DesiredControlPlane { addons: vec![AddonSpec { name: "kube-proxy".into(), version: Some("v1.30.0-eksbuild.1".into()) }], ..cp() };
         assert!(plan("c", &d, &live, &BTreeMap::new()).refusals[0].contains("does not run on Kubernetes 1.32"));
+    }
+
+    #[test]
+    fn a_declared_add_on_is_moved_between_minors_when_it_would_not_run_on_the_next() {
+        let mut live = with_nodes(live_at("1.30"), "nodes.c", &["1.30"]);
+        live.addon_versions = catalogue();
+        if let Some(Ok(e)) = &mut live.eks {
+            e.addons.insert("coredns".into(), LiveAddon { version: "v1.11.3-eksbuild.1".into(), status: "ACTIVE".into() });
+        }
+        let d = DesiredControlPlane { addons: vec![AddonSpec { name: "coredns".into(), version: None }], ..cp() };
+        let p = plan("c", &d, &live, &BTreeMap::new());
+        let order: Vec<String> = p.steps.iter().filter(|s| !matches!(s, Step::CreateAccessEntry { .. })).map(Step::label).collect();
+        // v1.11.3 runs on 1.30 and 1.31, not 1.32: moved to v1.11.4 (1.31 and 1.32) between the
+        // two version steps, with nodes to wait for.
+        assert_eq!(
+            order,
+            vec![
+                "upgrade EKS control plane c from Kubernetes 1.30 to 1.31 and wait until it is ACTIVE",
+                "move EKS add-on coredns to v1.11.4-eksbuild.2",
+                "upgrade EKS control plane c from Kubernetes 1.31 to 1.32 and wait until it is ACTIVE"
+            ]
+        );
+        assert!(matches!(&p.steps[1], Step::UpdateAddon { wait: true, .. }));
+    }
+
+    #[test]
+    fn add_on_versions_compare_by_their_numbers() {
+        let compat = |k: &[&str]| AddonCompat { kubernetes: k.iter().map(|s| s.to_string()).collect(), default_for: BTreeSet::new() };
+        let v = AddonVersions { versions: BTreeMap::from([("v1.9.0-eksbuild.1".to_string(), compat(&["1.31"])), ("v1.19.2-eksbuild.1".to_string(), compat(&["1.31"]))]) };
+        assert_eq!(default_version(Some(&v), "1.31").as_deref(), Some("v1.19.2-eksbuild.1"), "not string order");
+    }
+
+    #[test]
+    fn a_control_plane_another_cluster_owns_is_refused() {
+        let mut live = live_at("1.31");
+        if let Some(Ok(e)) = &mut live.eks {
+            e.tags.insert(TAG_CLUSTER.into(), "other.k8s".into());
+        }
+        let p = plan("c", &cp(), &live, &BTreeMap::new());
+        assert!(p.steps.is_empty() && p.refusals[0].contains("belongs to the fleetform cluster other.k8s"), "{:?}", p.refusals);
     }
 
     #[test]
@@ -679,10 +806,23 @@ mod tests {
         assert!(p.refusals.is_empty(), "{:?}", p.refusals);
         let Step::CreateControlPlane(c) = &p.steps[0] else { panic!("{:?}", p.steps) };
         assert_eq!((c.version.as_str(), c.authentication_mode.as_str(), c.endpoint.public, c.endpoint.private), ("1.32", "API", true, false));
-        assert_eq!(p.steps[1], Step::CreateAddon { cluster: "c".into(), addon: "coredns".into(), version: "v1.11.4-eksbuild.2".into() });
+        assert_eq!(p.steps[1], Step::CreateAddon { cluster: "c".into(), addon: "coredns".into(), version: "v1.11.4-eksbuild.2".into(), wait: false }, "no node yet: not waited for");
         assert!(matches!(p.steps[2], Step::CreateAccessEntry { .. }));
         let p = plan("c", &DesiredControlPlane { role_arn: None, ..cp() }, &live, &BTreeMap::new());
         assert!(p.steps.is_empty() && p.refusals[0].contains("spec.eks.role"), "{:?}", p.refusals);
+    }
+
+    #[test]
+    fn versions_in_image_names() {
+        for (name, v) in [
+            ("amazon-eks-node-al2023-x86_64-standard-1.31-v20261127", Some("1.31")),
+            ("bottlerocket-aws-k8s-1.32-x86_64-v1.30.0-2a6dc3c8", Some("1.32")),
+            ("ubuntu-eks/k8s_1.30/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240101", Some("1.30")),
+            ("al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64", None),
+            ("my-golden-image-v2", None),
+        ] {
+            assert_eq!(version_in_image_name(name).as_deref(), v, "{name}");
+        }
     }
 
     #[test]

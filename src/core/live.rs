@@ -189,6 +189,9 @@ pub struct LiveRecord {
 pub struct ImageInfo {
     pub root_device_name: String,
     pub architecture: String,
+    /// The image's name (EKS-optimized and Bottlerocket names carry the Kubernetes version).
+    #[serde(default)]
+    pub name: String,
 }
 
 impl LiveCluster {

@@ -34,10 +34,12 @@ pub enum Step {
     UpdateControlPlaneConfig { name: String, change: ControlPlaneChange },
     /// Set tags on the EKS cluster (tags it has that are not declared are left).
     TagControlPlane { name: String, arn: String, before: BTreeMap<String, String>, tags: BTreeMap<String, String> },
-    /// Install a managed add-on.
-    CreateAddon { cluster: String, addon: String, version: String },
-    /// Move a managed add-on to another version.
-    UpdateAddon { cluster: String, addon: String, from: String, to: String },
+    /// Install a managed add-on. `wait`: wait until it is ACTIVE (false while the cluster has no
+    /// nodes: an add-on such as coredns cannot become ACTIVE before nodes join).
+    CreateAddon { cluster: String, addon: String, version: String, wait: bool },
+    /// Move a managed add-on to another version (`wait`: as for CreateAddon; a DEGRADED add-on
+    /// after the move is then a failure).
+    UpdateAddon { cluster: String, addon: String, from: String, to: String, wait: bool },
     /// Let an IAM role's instances join as nodes (type EC2_LINUX, tagged as this cluster's).
     CreateAccessEntry { cluster: String, principal: String, owner: String },
     /// Remove an access entry this cluster made that no node group needs any more.
@@ -575,7 +577,13 @@ pub fn describe(steps: &[Step]) -> Vec<Change> {
                 let fields = tags.iter().map(|(k, v)| f(&format!("tags.{k}"), before.get(k).cloned(), Some(v.clone()))).collect();
                 out.push(row(ResourceType::ControlPlane, name, Action::Update, fields, vec![]));
             }
-            Step::CreateAddon { addon, version, .. } => out.push(row(ResourceType::Addon, addon, Action::Create, vec![f("version", None, Some(version.clone()))], vec![])),
+            Step::CreateAddon { addon, version, wait, .. } => out.push(row(
+                ResourceType::Addon,
+                addon,
+                Action::Create,
+                vec![f("version", None, Some(version.clone()))],
+                if *wait { vec![] } else { vec!["not waited for: the cluster has no nodes yet, and an add-on such as coredns becomes ACTIVE only once nodes have joined".into()] },
+            )),
             Step::UpdateAddon { addon, from, to, .. } => out.push(row(ResourceType::Addon, addon, Action::Update, vec![f("version", Some(from.clone()), Some(to.clone()))], vec![])),
             Step::CreateAccessEntry { principal, owner, .. } => out.push(row(
                 ResourceType::AccessEntry,
@@ -1025,11 +1033,11 @@ mod tests {
         for g in &m.groups {
             match crate::core::desired::image_ref(m, g, Some("1.31")).unwrap() {
                 crate::core::desired::ImageRef::Id(id) => {
-                    live.images.insert(id, ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+                    live.images.insert(id, ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into(), name: String::new() });
                 }
                 other => {
                     live.image_refs.insert(other.key(), Ok("ami-760aaa0f".into()));
-                    live.images.insert("ami-760aaa0f".into(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+                    live.images.insert("ami-760aaa0f".into(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into(), name: String::new() });
                 }
             }
             if let Some(i) = &g.spec().iam {
@@ -1137,7 +1145,7 @@ mod tests {
         // An image change: a new template version, and the instance is out of date.
         let m2 = example(CLUSTERS[0], &["image=ami-0new"]);
         let mut facts2 = facts(&m2);
-        facts2.images.insert("ami-760aaa0f".into(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into() });
+        facts2.images.insert("ami-760aaa0f".into(), ImageInfo { root_device_name: "/dev/xvda".into(), architecture: "x86_64".into(), name: String::new() });
         let d2 = desired(&m2, &facts2).unwrap();
         let mut live2 = live.clone();
         live2.images = facts2.images.clone();

@@ -16,7 +16,8 @@ use super::progress::ClusterProgress;
 use crate::aws::cloud::Cloud;
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::core::control_plane::minor;
-use crate::core::plan::{record_writes, Action, Step};
+use crate::core::live::EksCluster;
+use crate::core::plan::{record_writes, Action, ControlPlaneChange, Step};
 use crate::core::resources::{AsgConfig, AsgTag, TAG_ROLLING};
 
 /// What happened to one cluster.
@@ -83,8 +84,28 @@ fn renumber(cfg: &AsgConfig, renumbered: &BTreeMap<String, (i64, i64)>) -> AsgCo
     c
 }
 
+/// True when the control plane already has what `change` asks for.
+fn already(change: &ControlPlaneChange, now: &EksCluster) -> bool {
+    match change {
+        ControlPlaneChange::EndpointAccess { after, .. } => {
+            let mut cidrs = now.public_cidrs.clone();
+            cidrs.sort();
+            now.endpoint_public == after.public && now.endpoint_private == after.private && (after.public_cidrs.is_empty() || cidrs == after.public_cidrs)
+        }
+        ControlPlaneChange::Logging { after, .. } => {
+            let mut l = now.logging.clone();
+            l.sort();
+            l == *after
+        }
+        ControlPlaneChange::AuthenticationMode { to, .. } => {
+            let rank = |m: &str| ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"].iter().position(|x| *x == m);
+            rank(&now.authentication_mode) >= rank(to)
+        }
+    }
+}
+
 /// Wait for the control plane to be ACTIVE, saying what it is doing meanwhile (once per change).
-async fn wait_active<C: Cloud>(cloud: &C, region: &str, name: &str, poll: Duration, progress: &ClusterProgress) -> Result<String, AwsError> {
+async fn wait_active<C: Cloud>(cloud: &C, region: &str, name: &str, poll: Duration, progress: &ClusterProgress) -> Result<EksCluster, AwsError> {
     let last = std::sync::Mutex::new(String::new());
     let tick = |status: &str, version: &str| {
         let now = format!("EKS control plane {name} is {status} (Kubernetes {version}); waiting until it is ACTIVE");
@@ -116,7 +137,7 @@ async fn run_step<C: Cloud>(
         Step::UpdateControlPlaneVersion { name, from, to, .. } => {
             // An update already running (a killed apply started it) is waited for first; a
             // control plane already on `to` is done. Any other version: the plan is stale.
-            let now = wait_active(cloud, region, name, poll, progress).await?;
+            let now = wait_active(cloud, region, name, poll, progress).await?.version;
             let (have, want) = (minor(&now), minor(to));
             if have.is_some() && have >= want {
                 report.updated.push(format!("eks control plane {name} (already on Kubernetes {now})"));
@@ -130,7 +151,7 @@ async fn run_step<C: Cloud>(
                 ));
             }
             cloud.update_control_plane_version(region, name, to).await?;
-            let after = wait_active(cloud, region, name, poll, progress).await?;
+            let after = wait_active(cloud, region, name, poll, progress).await?.version;
             if after != *to {
                 return Err(AwsError::new(
                     AwsErrorKind::Other,
@@ -141,41 +162,56 @@ async fn run_step<C: Cloud>(
             report.updated.push(format!("eks control plane {name} (Kubernetes {to})"));
         }
         Step::UpdateControlPlaneConfig { name, change } => {
-            wait_active(cloud, region, name, poll, progress).await?;
+            // While an update runs EKS still shows the old settings, so a re-run after a kill
+            // plans the same change: once the cluster is ACTIVE, a change already made is done
+            // (EKS refuses one that changes nothing).
+            let now = wait_active(cloud, region, name, poll, progress).await?;
+            if already(change, &now) {
+                report.updated.push(format!("eks control plane {name} ({}: already so)", change.what()));
+                return Ok(());
+            }
             cloud.update_control_plane_config(region, name, change).await?;
             wait_active(cloud, region, name, poll, progress).await?;
             report.updated.push(format!("eks control plane {name} ({})", change.what()));
         }
         Step::TagControlPlane { name, arn, tags, .. } => {
+            wait_active(cloud, region, name, poll, progress).await?;
             cloud.tag_control_plane(region, name, arn, tags).await?;
             report.updated.push(format!("eks control plane {name} (tags)"));
         }
-        Step::CreateAddon { cluster, addon, version } | Step::UpdateAddon { cluster, addon, to: version, .. } => {
-            if matches!(step, Step::CreateAddon { .. }) {
-                cloud.create_addon(region, cluster, addon, version).await?;
+        Step::CreateAddon { cluster, addon, version, wait } | Step::UpdateAddon { cluster, addon, to: version, wait, .. } => {
+            // EKS takes add-on changes on an ACTIVE cluster only, one at a time per add-on: a
+            // change a killed run started is waited for, and one already made is done.
+            wait_active(cloud, region, cluster, poll, progress).await?;
+            let before = cloud.wait_addon(region, cluster, addon, poll).await?;
+            let created = matches!(step, Step::CreateAddon { .. });
+            match &before {
+                Some(a) if a.version == *version => {}
+                Some(_) => cloud.update_addon(region, cluster, addon, version).await?,
+                None => cloud.create_addon(region, cluster, addon, version).await?,
+            }
+            if *wait {
+                let status = cloud.wait_addon(region, cluster, addon, poll).await?.map(|a| a.status).unwrap_or_else(|| "MISSING".into());
+                if status != "ACTIVE" {
+                    return Err(AwsError::new(
+                        AwsErrorKind::Other,
+                        format!("add-on {addon} {version} of EKS cluster {cluster}"),
+                        format!("it is {status}, not ACTIVE; its health issues: aws eks describe-addon --cluster-name {cluster} --addon-name {addon}"),
+                    ));
+                }
             } else {
-                cloud.update_addon(region, cluster, addon, version).await?;
+                progress.note(&format!("add-on {addon} {version}: asked for, not waited for (it becomes ACTIVE once nodes have joined)"));
             }
-            let status = cloud.wait_addon(region, cluster, addon, poll).await?;
-            if status.ends_with("FAILED") {
-                return Err(AwsError::new(
-                    AwsErrorKind::Other,
-                    format!("add-on {addon} {version} of EKS cluster {cluster}"),
-                    format!("it is {status}; see aws eks describe-addon --cluster-name {cluster} --addon-name {addon}"),
-                ));
-            }
-            if status == "DEGRADED" {
-                // coredns has nowhere to run before the first nodes join: not a failure.
-                progress.note(&format!("add-on {addon} is DEGRADED (normal until nodes have joined)"));
-            }
-            let list = if matches!(step, Step::CreateAddon { .. }) { &mut report.created } else { &mut report.updated };
+            let list = if created { &mut report.created } else { &mut report.updated };
             list.push(format!("eks add-on {addon} ({version})"));
         }
         Step::CreateAccessEntry { cluster, principal, owner } => {
+            wait_active(cloud, region, cluster, poll, progress).await?;
             cloud.create_access_entry(region, cluster, principal, owner).await?;
             report.created.push(format!("eks access entry {principal}"));
         }
         Step::DeleteAccessEntry { cluster, principal } => {
+            wait_active(cloud, region, cluster, poll, progress).await?;
             cloud.delete_access_entry(region, cluster, principal).await?;
             report.deleted.push(format!("eks access entry {principal}"));
         }
@@ -251,7 +287,8 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::core::plan::{ControlPlaneChange, ControlPlaneCreate, GroupUpdate, RecordChange, RecordWrite, RollingHold};
+    use crate::core::live::LiveAddon;
+    use crate::core::plan::{ControlPlaneCreate, GroupUpdate, RecordChange, RecordWrite, RollingHold};
     use crate::core::resources::{GroupSizes, LaunchTemplateData, RecordData, RecordKey};
     use crate::executor::progress::Progress;
 
@@ -261,6 +298,9 @@ mod tests {
         fail_on: Option<&'static str>,
         next_version: i64,
         control_plane: RefCell<String>,
+        logging: RefCell<Vec<String>>,
+        /// The one add-on's installed version.
+        addon: RefCell<Option<String>>,
         addon_status: Option<&'static str>,
     }
 
@@ -318,25 +358,33 @@ mod tests {
             Ok(())
         }
         async fn update_control_plane_config(&self, _: &str, name: &str, change: &ControlPlaneChange) -> Result<(), AwsError> {
-            self.call(format!("update_control_plane_config {name} {}", change.what()))
+            self.call(format!("update_control_plane_config {name} {}", change.what()))?;
+            if let ControlPlaneChange::Logging { after, .. } = change {
+                *self.logging.borrow_mut() = after.clone();
+            }
+            Ok(())
         }
         async fn tag_control_plane(&self, _: &str, name: &str, _: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
             self.call(format!("tag_control_plane {name} {}", tags.keys().cloned().collect::<Vec<_>>().join(",")))
         }
-        async fn wait_control_plane(&self, _: &str, name: &str, _: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<String, AwsError> {
+        async fn wait_control_plane(&self, _: &str, name: &str, _: Duration, tick: &(dyn Fn(&str, &str) + Sync)) -> Result<EksCluster, AwsError> {
             tick("UPDATING", &self.control_plane.borrow());
             self.call(format!("wait_control_plane {name}"))?;
-            Ok(self.control_plane.borrow().clone())
+            Ok(EksCluster { version: self.control_plane.borrow().clone(), status: "ACTIVE".into(), logging: self.logging.borrow().clone(), ..Default::default() })
         }
         async fn create_addon(&self, _: &str, _: &str, addon: &str, version: &str) -> Result<(), AwsError> {
-            self.call(format!("create_addon {addon} {version}"))
+            self.call(format!("create_addon {addon} {version}"))?;
+            *self.addon.borrow_mut() = Some(version.to_string());
+            Ok(())
         }
         async fn update_addon(&self, _: &str, _: &str, addon: &str, version: &str) -> Result<(), AwsError> {
-            self.call(format!("update_addon {addon} {version}"))
+            self.call(format!("update_addon {addon} {version}"))?;
+            *self.addon.borrow_mut() = Some(version.to_string());
+            Ok(())
         }
-        async fn wait_addon(&self, _: &str, _: &str, addon: &str, _: Duration) -> Result<String, AwsError> {
+        async fn wait_addon(&self, _: &str, _: &str, addon: &str, _: Duration) -> Result<Option<LiveAddon>, AwsError> {
             self.call(format!("wait_addon {addon}"))?;
-            Ok(self.addon_status.unwrap_or("ACTIVE").to_string())
+            Ok(self.addon.borrow().clone().map(|version| LiveAddon { version, status: self.addon_status.unwrap_or("ACTIVE").to_string() }))
         }
         async fn create_access_entry(&self, _: &str, _: &str, principal: &str, owner: &str) -> Result<(), AwsError> {
             self.call(format!("create_access_entry {principal} {owner}"))
@@ -380,17 +428,42 @@ mod tests {
     }
 
     #[test]
-    fn add_ons_are_waited_for_and_a_failed_one_stops_the_cluster() {
+    fn add_ons_are_waited_for_and_one_not_active_after_its_change_stops_the_cluster() {
         let steps = vec![
-            Step::UpdateAddon { cluster: "eks".into(), addon: "kube-proxy".into(), from: "a".into(), to: "b".into() },
+            Step::UpdateAddon { cluster: "eks".into(), addon: "kube-proxy".into(), from: "a".into(), to: "b".into(), wait: true },
             Step::CreateAccessEntry { cluster: "eks".into(), principal: "arn:role".into(), owner: "c".into() },
         ];
-        let fake = Fake::default();
+        let fake = Fake { addon: RefCell::new(Some("a".into())), ..Default::default() };
         assert!(run(&fake, &steps, false).ok());
-        assert_eq!(*fake.calls.borrow(), vec!["update_addon kube-proxy b", "wait_addon kube-proxy", "create_access_entry arn:role c"]);
-        let fake = Fake { addon_status: Some("UPDATE_FAILED"), ..Default::default() };
-        let r = run(&fake, &steps, false);
-        assert!(r.failed.as_deref().unwrap().contains("UPDATE_FAILED") && r.not_done.len() == 1, "{r:?}");
+        assert_eq!(
+            *fake.calls.borrow(),
+            vec!["wait_control_plane eks", "wait_addon kube-proxy", "update_addon kube-proxy b", "wait_addon kube-proxy", "wait_control_plane eks", "create_access_entry arn:role c"]
+        );
+        for status in ["UPDATE_FAILED", "DEGRADED"] {
+            let fake = Fake { addon: RefCell::new(Some("a".into())), addon_status: Some(status), ..Default::default() };
+            let r = run(&fake, &steps, false);
+            assert!(r.failed.as_deref().unwrap().contains(&format!("it is {status}, not ACTIVE")) && r.not_done.len() == 1, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_a_killed_run_already_made_is_not_asked_again() {
+        // The add-on is already on the version (the killed run's update went through).
+        let fake = Fake { addon: RefCell::new(Some("b".into())), ..Default::default() };
+        let r = run(&fake, &[Step::UpdateAddon { cluster: "eks".into(), addon: "coredns".into(), from: "a".into(), to: "b".into(), wait: false }], false);
+        assert!(r.ok() && !fake.calls.borrow().iter().any(|c| c.starts_with("update_addon")), "{:?}", fake.calls.borrow());
+        // Missing: created, and not waited for (no nodes yet).
+        let fake = Fake::default();
+        run(&fake, &[Step::CreateAddon { cluster: "eks".into(), addon: "coredns".into(), version: "b".into(), wait: false }], false);
+        assert_eq!(*fake.calls.borrow(), vec!["wait_control_plane eks", "wait_addon coredns", "create_addon coredns b"]);
+        // Logging already as wanted (EKS would refuse a change that changes nothing).
+        let fake = Fake { logging: RefCell::new(vec!["api".into()]), ..Default::default() };
+        let change = ControlPlaneChange::Logging { before: vec![], after: vec!["api".into()] };
+        let r = run(&fake, &[Step::UpdateControlPlaneConfig { name: "eks".into(), change: change.clone() }], false);
+        assert!(r.ok() && r.updated == vec!["eks control plane eks (logging: already so)"], "{r:?}");
+        let fake = Fake::default();
+        run(&fake, &[Step::UpdateControlPlaneConfig { name: "eks".into(), change }], false);
+        assert_eq!(*fake.calls.borrow(), vec!["wait_control_plane eks", "update_control_plane_config eks logging", "wait_control_plane eks"]);
     }
 
     fn lt(image: &str) -> LaunchTemplateData {

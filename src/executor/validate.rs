@@ -89,10 +89,17 @@ pub fn control_plane_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check
             bad.push(format!("{g} runs {}", off.join(", ")));
         }
     }
+    let unknown: Vec<&str> = live
+        .asgs
+        .iter()
+        .filter(|(_, a)| a.instances.iter().any(|i| !i.lifecycle_state.starts_with("Terminat") && i.kubernetes_version.is_none()))
+        .map(|(g, _)| g.as_str())
+        .collect();
+    let unchecked = if unknown.is_empty() { String::new() } else { format!("; NOT CHECKED: nodes of unknown Kubernetes version in {} (check with kubectl get nodes)", unknown.join(", ")) };
     let detail = if bad.is_empty() {
-        format!("every node within {MAX_NODE_SKEW} minors of {}, none newer", e.version)
+        format!("every node of known version within {MAX_NODE_SKEW} minors of {}, none newer{unchecked}", e.version)
     } else {
-        format!("{} (control plane {}): outside the Kubernetes version-skew policy; roll them onto the control plane's version", bad.join(", "), e.version)
+        format!("{} (control plane {}): outside the Kubernetes version-skew policy; roll them onto the control plane's version{unchecked}", bad.join(", "), e.version)
     };
     out.push(check(&d.name, "node version skew".into(), bad.is_empty(), detail));
     out

@@ -69,6 +69,9 @@ pub struct RunReport {
     pub waves: WavesReport,
     /// Something went wrong that the reports above do not hold (a lock, a verification).
     pub errors: usize,
+    /// Clusters with work left that this run could not do: a saved plan made before their
+    /// control plane existed holds no node groups (plan again).
+    pub pending: Vec<String>,
 }
 
 impl RunReport {
@@ -217,6 +220,7 @@ impl Runner<'_> {
                     m.name(),
                     m.name()
                 ));
+                self.report.pending.push(m.name().to_string());
             }
             return true;
         }

@@ -150,9 +150,20 @@ pub fn verify_saved(saved: &SavedCluster, fresh_live: &LiveCluster) -> Result<Ve
             saved.plan.fingerprint, now.fingerprint, s.create, s.update, s.delete
         ));
     }
+    if let Some(c) = now.conflicts.iter().find(|c| !saved.plan.conflicts.contains(c)) {
+        return Err(format!("a plan made now is refused: {} {}: {}; nothing was applied", c.resource_type.label(), c.name, c.reason));
+    }
     let norm = |steps: &[Step]| -> Vec<Step> { steps.iter().map(autoscaler_numbers_cleared).collect() };
-    if norm(&now.steps) != norm(&saved.plan.steps) || now.conflicts != saved.plan.conflicts {
-        return Err("its steps are not the ones its desired state gives against live AWS: the file was edited by hand; nothing was applied".to_string());
+    let (a, b) = (norm(&saved.plan.steps), norm(&now.steps));
+    if a != b || now.conflicts != saved.plan.conflicts {
+        let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let show = |v: &[Step]| v.get(at).map_or("(none)".to_string(), Step::label);
+        return Err(format!(
+            "its steps are not the ones its desired state gives against live AWS now (step {}: the file says `{}`, a plan made now says `{}`): the file was edited, or AWS changed in a way the fingerprint does not cover; nothing was applied",
+            at + 1,
+            show(&a),
+            show(&b)
+        ));
     }
     Ok(now.steps)
 }
@@ -171,6 +182,11 @@ fn autoscaler_numbers_cleared(s: &Step) -> Step {
             Step::UpdateAutoScalingGroup(u)
         }
         Step::DeleteAutoScalingGroup { name, .. } => Step::DeleteAutoScalingGroup { name: name.clone(), instances: 0 },
+        // The skew each step leaves, and whether an add-on change is waited for, follow the
+        // instances (the autoscaler's): not part of what was reviewed.
+        Step::UpdateControlPlaneVersion { name, from, to, .. } => Step::UpdateControlPlaneVersion { name: name.clone(), from: from.clone(), to: to.clone(), skew: Default::default() },
+        Step::CreateAddon { cluster, addon, version, .. } => Step::CreateAddon { cluster: cluster.clone(), addon: addon.clone(), version: version.clone(), wait: false },
+        Step::UpdateAddon { cluster, addon, from, to, .. } => Step::UpdateAddon { cluster: cluster.clone(), addon: addon.clone(), from: from.clone(), to: to.clone(), wait: false },
         other => other.clone(),
     }
 }

@@ -124,7 +124,7 @@ print(path)
         (
             "edited-and-rechecksummed",
             edit("resummed", &format!("{user_data}\nfor s in p['clusters'][0]['plan']['steps']:\n    if s['step'] == 'updateAutoScalingGroup': s['after']['maxSize'] = 12"), true),
-            "the file was edited by hand",
+            "the file was edited, or AWS changed in a way the fingerprint does not cover",
         ),
         (
             "state store moved",
@@ -138,7 +138,7 @@ print(path)
                 "s = [s for s in p['clusters'][0]['plan']['steps'] if s['step'] == 'updateAutoScalingGroup'][0]\nimport copy\ng = copy.deepcopy(s)\ng['name'] = 'ghost.staging.k8s.foo.bar'\np['clusters'][0]['plan']['steps'].append(g)",
                 true,
             ),
-            "the file was edited by hand",
+            "the file was edited, or AWS changed in a way the fingerprint does not cover",
         ),
         ("schema 99", edit("v99", "p['schemaVersion'] = 99", false), "is a plan of format 99"),
         ("not a plan", edit("kind", "p['kind'] = 'something-else'", false), "is not a plan saved by `fleetform plan --out`"),

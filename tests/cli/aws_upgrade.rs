@@ -181,7 +181,8 @@ print(nc['spec']['cluster']['apiServerEndpoint'])
 fn start_sampler(moto: &Moto, repo: &Repo) -> Child {
     let script = format!(
         r#"
-import boto3, json, os, time
+import boto3, json, os, re, time
+names = {{}}
 e = boto3.client('eks', endpoint_url='{ep}', region_name='eu-west-1')
 c = boto3.client('ec2', endpoint_url='{ep}', region_name='eu-west-1')
 with open('samples.log', 'a') as f:
@@ -191,7 +192,11 @@ with open('samples.log', 'a') as f:
         for r in c.describe_instances(Filters=[{{'Name': 'instance-state-name', 'Values': ['running']}}])['Reservations']:
             for i in r['Instances']:
                 t = {{x['Key']: x['Value'] for x in i.get('Tags', [])}}
-                nodes.append(t.get('fleetform.io/kubernetes-version'))
+                # What the node runs: the version its image's name carries, as the tag should say.
+                if i['ImageId'] not in names:
+                    names[i['ImageId']] = c.describe_images(ImageIds=[i['ImageId']])['Images'][0]['Name']
+                v = [p for p in re.split('[-_/]', names[i['ImageId']]) if re.fullmatch(r'1\.[0-9]+', p)]
+                nodes.append([v[0] if v else None, t.get('fleetform.io/kubernetes-version')])
         f.write(json.dumps({{'cp': cl['version'], 'status': cl['status'], 'nodes': nodes}}) + '\n')
         f.flush()
         time.sleep(0.05)
@@ -255,7 +260,8 @@ fn an_upgrade_over_two_minors_moves_the_control_plane_then_every_node_within_the
     for s in &samples {
         let cp = minor(&s["cp"]).unwrap();
         for n in s["nodes"].as_array().unwrap() {
-            let n = minor(n).unwrap_or_else(|| panic!("a node without its version: {s}"));
+            assert_eq!(n[0], n[1], "the image a node runs and its version tag agree: {s}");
+            let n = minor(&n[0]).unwrap_or_else(|| panic!("a node of unknown version: {s}"));
             assert!(n <= cp && cp - n <= 3, "skew violated: {s}");
         }
     }
@@ -280,7 +286,7 @@ fn an_upgrade_over_two_minors_moves_the_control_plane_then_every_node_within_the
     let o = moto.run(&repo, &["validate", "--cluster", STAGING]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     let v = squash(&stdout(&o));
-    assert!(v.contains(&format!("eks control plane {EKS} ok ACTIVE, Kubernetes 1.32")) && v.contains("node version skew ok every node within 3 minors of 1.32"), "{v}");
+    assert!(v.contains(&format!("eks control plane {EKS} ok ACTIVE, Kubernetes 1.32")) && v.contains("node version skew ok every node of known version within 3 minors of 1.32, none newer\n"), "{v}");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "converged: {}", stdout(&o));
 }
@@ -329,6 +335,54 @@ fn killed_during_the_control_plane_step_and_again_during_the_roll_each_rerun_res
     assert!(drained.len() <= old.len() + 1, "at most the one node the kill caught between drain and termination twice:\n{log}");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "converged: {}", stdout(&o));
+}
+
+/// The control plane's status, or "none".
+fn cp_status(moto: &Moto) -> String {
+    moto.py(&format!("try:\n    print(eks('eu-west-1').describe_cluster(name='{EKS}')['cluster']['status'])\nexcept Exception:\n    print('none')")).trim().to_string()
+}
+
+#[test]
+fn killed_while_the_control_plane_is_created_or_changed_or_an_add_on_moves_each_rerun_converges() {
+    let moto = Moto::start_settling(2.0);
+    moto.example_account();
+    let repo = Repo::example();
+    without_control_plane(&moto);
+    test_vars(&repo, "eksAddons: [vpc-cni, coredns]\n");
+    let apply_spawned = |moto: &Moto, repo: &Repo| moto.spawn(repo, &["apply", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s"], false);
+    let converged = |moto: &Moto, repo: &Repo, what: &str| {
+        let o = apply(moto, repo, &[]);
+        assert_eq!(code(&o), 0, "{what}: the re-run finishes\n{}", stderr(&o));
+        let o = moto.run(repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+        assert_eq!(code(&o), 0, "{what}: converged\n{}", stdout(&o));
+    };
+
+    // 1. While the control plane is being created.
+    let child = apply_spawned(&moto, &repo);
+    wait_for("the control plane to be created", || cp_status(&moto) == "CREATING");
+    kill(child);
+    moto.break_stale_lock(&repo, STAGING);
+    converged(&moto, &repo, "killed during creation");
+
+    // 2. While an endpoint-access update runs (EKS refuses an update that changes nothing: the
+    //    re-run must see that the killed run's update went through).
+    repo.replace("templates/1_cluster.yaml.tpl", "    logging: [api, audit, authenticator]\n", "    logging: [api, audit, authenticator]\n    endpointAccess: {public: true, private: true}\n");
+    let child = apply_spawned(&moto, &repo);
+    wait_for("the endpoint update", || cp_status(&moto) == "UPDATING");
+    kill(child);
+    moto.break_stale_lock(&repo, STAGING);
+    converged(&moto, &repo, "killed during an endpoint update");
+    assert!(control_plane(&moto)["status"] == "ACTIVE");
+
+    // 3. While an add-on moves to another version (EKS refuses a second change meanwhile).
+    repo.replace("templates/1_cluster.yaml.tpl", "    - name: {{ addon }}\n", "    - name: {{ addon }}\n{%- if addon == \"coredns\" %}\n      version: v1.11.4-eksbuild.2\n{%- endif %}\n");
+    let child = apply_spawned(&moto, &repo);
+    let status = format!("print(eks('eu-west-1').describe_addon(clusterName='{EKS}', addonName='coredns')['addon']['status'])");
+    wait_for("the add-on update", || moto.py(&status).trim() == "UPDATING");
+    kill(child);
+    moto.break_stale_lock(&repo, STAGING);
+    converged(&moto, &repo, "killed during an add-on update");
+    assert_eq!(control_plane(&moto)["addons"]["coredns"], "v1.11.4-eksbuild.2");
 }
 
 #[test]
@@ -455,7 +509,7 @@ fn a_saved_plan_made_before_the_control_plane_existed_creates_it_then_says_to_pl
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--out", file.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = moto.run(&repo, &["apply", file.to_str().unwrap(), "--yes", "--poll-interval", "0.1s"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 2, "applied, with work left for a new plan: {}", stderr(&o));
     // What was reviewed was applied, and nothing more: the node groups were never in it.
     assert!(
         stderr(&o).contains(&format!("{STAGING}: the saved plan held no node groups (their control plane did not exist when it was made); plan them now that it is ACTIVE")),

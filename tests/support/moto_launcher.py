@@ -69,15 +69,19 @@ stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's c
    (InvalidRequestException), type STANDARD by default, a node type needs an IAM role, EC2_LINUX and
    EC2_WINDOWS take no kubernetesGroups and get the username system:node:{{EC2PrivateDNSName}}, a
    STANDARD entry's default username is the user's ARN or the role's assumed-role ARN; a duplicate
-   is ResourceInUseException, a missing one ResourceNotFoundException. Their tags (and add-ons')
-   are reachable through moto's TagResource/UntagResource/ListTagsForResource.
+   is ResourceInUseException, a missing one ResourceNotFoundException; creating or deleting one
+   while the cluster is not ACTIVE is ResourceInUseException. Their tags (and add-ons') are
+   reachable through moto's TagResource/UntagResource/ListTagsForResource.
 
 11. (EKS stand-in) Managed add-ons (DescribeAddonVersions, Create/Describe/List/Update/DeleteAddon)
    are absent from moto. Here a small catalogue (ADDONS below: vpc-cni, coredns, kube-proxy for
    Kubernetes 1.28-1.35, with AWS's field names) answers DescribeAddonVersions; an add-on is
    created at the default version for the cluster's version unless given one, which must be
    compatible with the cluster's current version (InvalidParameterException, on update too); an
-   existing one is ResourceInUseException; CREATING or UPDATING (an AddonUpdate) until it settles.
+   existing one is ResourceInUseException; CREATING or UPDATING (an AddonUpdate) until it settles;
+   creating or updating one while the cluster is not ACTIVE is ResourceInUseException. Not
+   modelled: on AWS an add-on that needs nodes (coredns) stays CREATING, then DEGRADED, until
+   nodes join; here every add-on settles to ACTIVE.
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -486,6 +490,7 @@ def _entry(self):
 
 def create_access_entry(self):
     c = _entries(self)
+    _busy(c, "CreateAccessEntry")
     arn, kind, groups, username = (self._get_param(k) for k in ("principalArn", "type", "kubernetesGroups", "username"))
     kind = kind or "STANDARD"
     if kind not in ENTRY_TYPES:
@@ -514,6 +519,7 @@ def list_access_entries(self):
 
 def delete_access_entry(self):
     c, arn = _entry(self)
+    _busy(c, "DeleteAccessEntry")
     del c.access_entries[arn]
     return EmptyResult()
 
@@ -555,6 +561,7 @@ def describe_addon_versions(self):
 
 def create_addon(self):
     c = self.eks_backend.describe_cluster(self._get_param("name"))
+    _busy(c, "CreateAddon")
     name = self._get_param("addonName")
     version = _addon_version(c, name, self._get_param("addonVersion"))
     if name in c.addons:
@@ -580,6 +587,7 @@ def list_addons(self):
 
 def update_addon(self):
     c = self.eks_backend.describe_cluster(self._get_param("name"))
+    _busy(c, "UpdateAddon")
     addon = _addon(c, self._get_param("addonName"))
     if addon.status != "ACTIVE":
         raise ResourceInUseException(clusterName=c.name, addonName=addon.addonName, message=f"Addon {addon.addonName} is {addon.status}, not ACTIVE")
