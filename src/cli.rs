@@ -39,6 +39,10 @@ pub struct GlobalArgs {
     /// Repository root (holds snippets/, templates/, vars/, clusters/).
     #[arg(long, value_name = "DIR", default_value = ".", env = "FLEETFORM_ROOT", global = true)]
     pub root: PathBuf,
+    /// A values file layered on for this run, after the cluster's own file and before --set
+    /// (repeatable, in order), as kops toolbox template's --values.
+    #[arg(long = "values", value_name = "FILE", global = true)]
+    pub values: Vec<PathBuf>,
     /// Override a value for this run, after every vars file (repeatable): --set spot.maxSize=50
     #[arg(long = "set", value_name = "PATH=VALUE", global = true)]
     pub sets: Vec<SetOverride>,
@@ -85,6 +89,15 @@ pub enum Command {
     /// an audit entry. Asks before changing anything unless --yes; without a terminal and without
     /// --yes it refuses. Safe to kill and run again.
     Apply(crate::commands::apply::ApplyArgs),
+    /// Delete everything one cluster owns on AWS: its instances (each drained through the drain
+    /// hook unless --skip-drain), groups, launch templates, DNS records and access entries; its
+    /// EKS control plane only with --include-control-plane.
+    ///
+    /// Shows what it will delete first; then asks for the cluster's name (in CI: --yes --confirm
+    /// NAME). Works from the vars file, or — when it is gone — from what AWS says the cluster
+    /// owns (--region, --state-store). Takes the lock, writes an audit record, safe to kill and
+    /// run again. The state store is kept.
+    Destroy(crate::commands::destroy::DestroyArgs),
     /// Replace instances that do not match their group's launch template, with surge, drain
     /// and health gates.
     ///
@@ -92,8 +105,10 @@ pub enum Command {
     /// Control-plane groups go first (one at a time), then critical groups, then the rest; with
     /// --all, clusters go wave by wave, each wave validated before the next.
     RollingUpdate(crate::commands::rolling::RollingArgs),
-    /// Health of live clusters: groups at desired capacity, instances healthy, EC2 status checks,
-    /// DNS records holding their declared values, the validate hook. Exit 0 healthy, 1 not.
+    /// Health of live clusters: the EKS control plane ACTIVE on its declared version with every
+    /// node within the version-skew policy, groups at desired capacity, instances healthy, EC2
+    /// status checks, DNS records holding their declared values, the validate hook. Exit 0
+    /// healthy, 1 not.
     Validate,
     /// Break a stale lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
     ///
@@ -120,6 +135,8 @@ pub struct Settings {
     pub clusters: Vec<String>,
     pub all: bool,
     pub sets: Vec<SetOverride>,
+    /// `--values FILE`, in order.
+    pub values: Vec<PathBuf>,
     pub yes: bool,
     pub printer: Printer,
 }
@@ -131,6 +148,7 @@ impl Settings {
             clusters: g.clusters.clone(),
             all: g.all,
             sets: g.sets.clone(),
+            values: g.values.clone(),
             yes: g.yes,
             printer: Printer::new(g.output, g.color, g.quiet, g.verbose),
         }

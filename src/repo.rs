@@ -17,6 +17,20 @@ use crate::core::{RepoFiles, Snippet, SourceFile};
 
 const TEMPLATE_EXTS: &[&str] = &["tpl", "yaml", "yml", "tera", "j2"];
 
+/// The `--values` files of a run, read as given (relative to the working directory).
+pub fn load_values_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Diagnostic> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = fs::read(p).map_err(|e| {
+                Diagnostic::file(p, format!("cannot read the values file {}: {e}", p.display())).with_help("--values takes a YAML file of values, e.g. --values env/staging.yaml")
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| non_utf8(p, e.as_bytes(), &e.utf8_error()))?;
+            Ok(SourceFile::new(p.clone(), text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()))
+        })
+        .collect()
+}
+
 /// Load the repository at `root`.
 pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
     for dir in ["templates", "vars"] {
@@ -63,6 +77,21 @@ pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
         }
     }
     repo.shared_vars.sort_by(|a, b| a.path.cmp(&b.path));
+    if root.join("vars/layers").is_dir() {
+        for (rel, path) in list_files(root, Path::new("vars/layers"), false)? {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "yaml" | "yml") {
+                continue;
+            }
+            inside(&canon_root, &rel, &path)?;
+            let file = read(root, &rel)?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            if let Some(prev) = repo.layers.get(&stem) {
+                return Err(Diagnostic::file(&rel, format!("layer `{stem}` has two files")).with_note(format!("the other one is {}", prev.path.display())).with_help("keep one of .yaml and .yml"));
+            }
+            repo.layers.insert(stem, file);
+        }
+    }
 
     let mut snippets = BTreeMap::new();
     let snip_dir = root.join("snippets");

@@ -20,7 +20,9 @@ pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingG
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups in {region}"), &e))?;
-        out.extend(page.auto_scaling_groups().iter().cloned());
+        // A group being deleted (a destroy, or a deletion apply made) still carries its tags for
+        // the minutes its instances take to go: it is no longer anyone's.
+        out.extend(page.auto_scaling_groups().iter().filter(|g| g.status() != Some("Delete in progress")).cloned());
     }
     Ok(out)
 }
@@ -252,6 +254,46 @@ pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32,
         .send()
         .await
         .map_err(|e| AwsError::from_sdk(format!("resizing Auto Scaling group {name} to min {min} / max {max} / desired {desired} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Groups carrying any of the tag keys (5 keys a request), whoever owns them.
+pub async fn groups_tagged(c: &Client, region: &str, keys: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(5) {
+        let mut pages = c
+            .describe_auto_scaling_groups()
+            .filters(Filter::builder().name("tag-key").set_values(Some(chunk.to_vec())).build())
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups by tag in {region}"), &e))?;
+            out.extend(page.auto_scaling_groups().iter().filter(|g| g.status() != Some("Delete in progress")).cloned());
+        }
+    }
+    Ok(out)
+}
+
+/// Change the min size only.
+pub async fn set_min(c: &Client, region: &str, name: &str, min: i32) -> Result<(), AwsError> {
+    c.update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(min)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("setting the min size of Auto Scaling group {name} to {min} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Suspend scaling processes of a group (`Launch`, `ReplaceUnhealthy`, `AZRebalance`, …).
+pub async fn suspend_processes(c: &Client, region: &str, name: &str, processes: &[&str]) -> Result<(), AwsError> {
+    c.suspend_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes.iter().map(|p| p.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("suspending {} of Auto Scaling group {name} in {region}", processes.join(", ")), &e))?;
     Ok(())
 }
 

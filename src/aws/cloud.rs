@@ -41,6 +41,10 @@ pub trait Cloud {
     async fn wait_addon(&self, region: &str, cluster: &str, addon: &str, poll: Duration) -> Result<Option<LiveAddon>, AwsError>;
     async fn create_access_entry(&self, region: &str, cluster: &str, principal: &str, owner: &str) -> Result<(), AwsError>;
     async fn delete_access_entry(&self, region: &str, cluster: &str, principal: &str) -> Result<(), AwsError>;
+    /// Tag an existing launch template (by id): adoption.
+    async fn tag_template(&self, region: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError>;
+    /// Delete the control plane and wait until EKS no longer knows it (gone already: done).
+    async fn delete_control_plane(&self, region: &str, name: &str, poll: Duration) -> Result<(), AwsError>;
 }
 
 /// How long a control-plane step may take before apply gives up waiting (EKS creates a
@@ -128,5 +132,11 @@ impl Cloud for Aws {
     }
     async fn delete_access_entry(&self, region: &str, cluster: &str, principal: &str) -> Result<(), AwsError> {
         eks::delete_access_entry(&self.eks(region), cluster, principal).await
+    }
+    async fn tag_template(&self, region: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        ec2::tag_resource(&self.ec2(region), region, id, tags).await
+    }
+    async fn delete_control_plane(&self, region: &str, name: &str, poll: Duration) -> Result<(), AwsError> {
+        eks::delete_cluster(&self.eks(region), region, name, poll, CONTROL_PLANE_TIMEOUT).await
     }
 }

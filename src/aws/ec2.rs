@@ -372,3 +372,14 @@ pub async fn status_checks(c: &Client, region: &str, ids: &[String]) -> Result<s
     }
     Ok(out)
 }
+
+/// Tag a resource by id (adopting a launch template).
+pub async fn tag_resource(c: &Client, region: &str, id: &str, tags: &std::collections::BTreeMap<String, String>) -> Result<(), AwsError> {
+    c.create_tags()
+        .resources(id)
+        .set_tags(Some(tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("tagging {id} in {region}"), &e))?;
+    Ok(())
+}

@@ -27,8 +27,8 @@ pub async fn describe(c: &Client, region: &str, name: &str) -> Result<Result<Eks
     let Some(mut e) = describe_only(c, region, name).await? else {
         return Ok(Err(format!("no EKS cluster of that name in {region} (the default name is the cluster's name with `-` for each dot; spec.eks.name sets another)")));
     };
-    if e.status == "CREATING" {
-        return Ok(Ok(e)); // nothing else to read yet
+    if matches!(e.status.as_str(), "CREATING" | "DELETING") {
+        return Ok(Ok(e)); // nothing else to read (EKS refuses these reads meanwhile)
     }
     let (entries, addons) = tokio::try_join!(
         async {
@@ -345,6 +345,40 @@ pub async fn delete_access_entry(c: &Client, cluster: &str, principal: &str) -> 
             }
             Err(e)
         }
+    }
+}
+
+/// Delete a cluster and wait until EKS no longer knows it. Already gone: done (a killed destroy
+/// run again). Still being updated: waited for first (EKS refuses to delete it meanwhile).
+pub async fn delete_cluster(c: &Client, region: &str, name: &str, poll: Duration, timeout: Duration) -> Result<(), AwsError> {
+    let start = Instant::now();
+    let mut wait = backoff_start(poll);
+    let mut asked = false;
+    loop {
+        match describe_only(c, region, name).await? {
+            None => return Ok(()),
+            Some(e) if e.status == "DELETING" => {}
+            Some(e) if !asked && matches!(e.status.as_str(), "ACTIVE" | "FAILED") => {
+                match c.delete_cluster().name(name).send().await {
+                    Ok(_) => asked = true,
+                    Err(err) => {
+                        let err = AwsError::from_sdk(format!("deleting EKS cluster {name} in {region}"), &err);
+                        if err.is(AwsErrorKind::NotFound) {
+                            return Ok(());
+                        }
+                        // In use (managed node groups or Fargate profiles attached, which fleetform
+                        // does not make): AWS's message says which; nothing to wait for.
+                        return Err(err);
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+        if start.elapsed() > timeout {
+            return Err(AwsError::new(AwsErrorKind::Other, format!("deleting EKS cluster {name} in {region}"), "it still exists; run the same destroy again later"));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(poll);
     }
 }
 

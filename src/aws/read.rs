@@ -17,17 +17,31 @@ use crate::core::live::{EksCluster, ImageInfo, LiveAsg, LiveCluster, LiveInstanc
 use crate::core::model::Manifest;
 use crate::core::resources::{fqdn, owner_of, GroupSizes, RecordData, RecordKey, DNS_OWNER_PREFIX, TAG_CLUSTER, TAG_KUBERNETES_VERSION, TAG_ROLLING};
 
+/// Resources fleetform manages in a region, by the cluster their tag names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    pub cluster: String,
+    pub region: String,
+    /// Auto Scaling groups and launch templates it owns there.
+    pub resources: usize,
+}
+
 /// The live view of each cluster, or why it could not be read.
 pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, AwsError>> {
+    read_live_and_owners(aws, manifests).await.0
+}
+
+/// [`read_live`], and every cluster that owns groups or templates in the regions visited (from
+/// the same reads: no request more).
+pub async fn read_live_and_owners(aws: &Aws, manifests: &[&Manifest]) -> (BTreeMap<String, Result<LiveCluster, AwsError>>, Vec<Owner>) {
     let mut by_region: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
         by_region.entry(m.cluster.spec.region.as_str()).or_default().push(m);
     }
-    let zones: BTreeSet<String> = manifests
-        .iter()
-        .filter(|m| !m.cluster.spec.dns_records.is_empty())
-        .filter_map(|m| m.cluster.spec.dns_zone.as_deref().map(fqdn))
-        .collect();
+    // Every cluster's zone, records declared or not: records it owns and no longer declares are
+    // its to delete.
+    let zones: BTreeSet<String> = manifests.iter().filter_map(|m| m.cluster.spec.dns_zone.as_deref().map(fqdn)).collect();
 
     let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms)));
     let zone_reads = join_all(zones.iter().map(|z| read_zone(aws, z)));
@@ -36,7 +50,12 @@ pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, R
         zones.iter().zip(zone_reads).collect();
 
     let mut out = BTreeMap::new();
-    for ((_, ms), result) in by_region.iter().zip(regions) {
+    let mut owners = Vec::new();
+    for ((region, ms), result) in by_region.iter().zip(regions) {
+        if let Ok((_, counts)) = &result {
+            owners.extend(counts.iter().map(|(c, n)| Owner { cluster: c.clone(), region: region.to_string(), resources: *n }));
+        }
+        let result = result.map(|(views, _)| views);
         for m in ms {
             let name = m.name().to_string();
             let live = match &result {
@@ -56,7 +75,7 @@ pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, R
             out.insert(name, live);
         }
     }
-    out
+    (out, owners)
 }
 
 type ZoneRecords = (String, Vec<(RecordKey, RecordData)>);
@@ -106,7 +125,7 @@ fn records_for(m: &Manifest, zone: Option<&ZoneRecords>, live: &mut LiveCluster)
 }
 
 /// Read one region for all of its clusters.
-async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeMap<String, LiveCluster>, AwsError> {
+async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
     // Images named by id are read at once; the others once resolved (below).
@@ -266,9 +285,12 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
             }
         }
     }
-    let (named_groups, named_templates) = tokio::try_join!(
+    // Every group carrying a cluster-autoscaler discovery tag of these clusters, ours or not.
+    let discovery_keys: Vec<String> = ms.iter().map(|m| format!("k8s.io/cluster-autoscaler/{}", m.name())).collect();
+    let (named_groups, named_templates, discovered) = tokio::try_join!(
         async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
         async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
+        autoscaling::groups_tagged(&asgc, region, &discovery_keys),
     )?;
 
     // Versions groups use that are not the default (drift, or an interrupted apply).
@@ -372,13 +394,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                 },
             );
         }
-        for g in &groups {
-            let Some(name) = g.auto_scaling_group_name() else { continue };
-            if autoscaling::tag(g, TAG_CLUSTER) != Some(cluster) {
-                continue;
-            }
-            let instances = g
-                .instances()
+        let instances_of = |g: &aws_sdk_autoscaling::types::AutoScalingGroup| -> Vec<LiveInstance> {
+            g.instances()
                 .iter()
                 .map(|i| {
                     let id = i.instance_id().unwrap_or_default();
@@ -406,7 +423,14 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
                             .or_else(|| ec2i.and_then(|x| ec2::instance_tag(x, TAG_KUBERNETES_VERSION)).map(str::to_string)),
                     }
                 })
-                .collect();
+                .collect()
+        };
+        for g in &groups {
+            let Some(name) = g.auto_scaling_group_name() else { continue };
+            if autoscaling::tag(g, TAG_CLUSTER) != Some(cluster) {
+                continue;
+            }
+            let instances = instances_of(g);
             let mut config = autoscaling::config(g);
             let mut desired_capacity = g.desired_capacity().unwrap_or(0);
             let actual = GroupSizes { min: config.min_size, max: config.max_size, desired: desired_capacity };
@@ -425,15 +449,39 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
             let n = m.aws_name(g.name());
             if let Some(owner) = owned_asg.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
                 live.foreign_asgs.insert(n.clone(), Some(owner.to_string()));
-            } else if named_groups.iter().any(|x| x.auto_scaling_group_name() == Some(n.as_str())) {
+            } else if let Some(x) = named_groups.iter().find(|x| x.auto_scaling_group_name() == Some(n.as_str())) {
                 live.foreign_asgs.insert(n.clone(), None);
+                // Not fleetform's at all (kops's `<group>.<cluster>`, say): what adoption takes.
+                let config = autoscaling::config(x);
+                live.adoptable_asgs.insert(n.clone(), LiveAsg { desired_capacity: x.desired_capacity().unwrap_or(0), config, instances: instances_of(x), rolling_hold: None });
             }
             if let Some(owner) = owned_lt.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
                 live.foreign_launch_templates.insert(n.clone(), Some(owner.to_string()));
-            } else if named_templates.iter().any(|x| x.launch_template_name() == Some(n.as_str())) {
-                live.foreign_launch_templates.insert(n, None);
+            } else if let Some(t) = named_templates.iter().find(|x| x.launch_template_name() == Some(n.as_str())) {
+                live.foreign_launch_templates.insert(n.clone(), None);
+                if let Some(id) = t.launch_template_id() {
+                    live.adoptable_launch_templates.insert(
+                        n,
+                        LiveLaunchTemplate {
+                            id: id.to_string(),
+                            default_version: t.default_version_number().unwrap_or(1),
+                            latest_version: t.latest_version_number().unwrap_or(1),
+                            versions: versions.get(id).cloned().unwrap_or_default(),
+                        },
+                    );
+                }
             }
         }
+        // Groups that are not this cluster's but carry its autoscaler discovery tag.
+        let discovery = format!("k8s.io/cluster-autoscaler/{cluster}");
+        let declared: BTreeSet<String> = m.groups.iter().map(|g| m.aws_name(g.name())).collect();
+        live.autoscaler_discovered_foreign = discovered
+            .iter()
+            .filter(|g| autoscaling::tag(g, &discovery).is_some() && autoscaling::tag(g, TAG_CLUSTER) != Some(cluster))
+            .filter_map(|g| g.auto_scaling_group_name())
+            .filter(|n| !declared.contains(*n))
+            .map(str::to_string)
+            .collect();
         // Subnets: by id when given, else the one subnet of the zone tagged for the cluster.
         let tag_key = format!("kubernetes.io/cluster/{cluster}");
         for s in &m.cluster.spec.subnets {
@@ -481,5 +529,9 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<BTreeM
         }
         out.insert(cluster.to_string(), live);
     }
-    Ok(out)
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    for owner in groups.iter().filter_map(|g| autoscaling::tag(g, TAG_CLUSTER)).chain(templates.iter().filter_map(|t| ec2::template_tag(t, TAG_CLUSTER))) {
+        *owners.entry(owner.to_string()).or_default() += 1;
+    }
+    Ok((out, owners))
 }

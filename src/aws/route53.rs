@@ -41,6 +41,37 @@ pub async fn record_sets(c: &Client, zone: &str, id: &str) -> Result<Vec<Resourc
     Ok(out)
 }
 
+/// The hosted zones holding records `cluster` owns (by their ownership records): where a cluster
+/// whose vars file is gone kept its records. Every zone of the account is read: for destroy only.
+pub async fn zones_owned_by(c: &Client, cluster: &str) -> Result<Vec<String>, AwsError> {
+    let mut zones = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let r = c
+            .list_hosted_zones()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("listing the hosted zones", &e))?;
+        zones.extend(r.hosted_zones().iter().map(|z| (z.name().to_string(), z.id().trim_start_matches("/hostedzone/").to_string())));
+        marker = r.next_marker().map(str::to_string);
+        if !r.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for (zone, id) in zones {
+        let sets = record_sets(c, &zone, &id).await?;
+        let owns = sets.iter().filter(|s| s.r#type().as_str() == "TXT" && s.name().starts_with(crate::core::resources::DNS_OWNER_PREFIX)).any(|s| {
+            s.resource_records().iter().any(|r| crate::core::resources::owner_of(r.value()).as_deref() == Some(cluster))
+        });
+        if owns {
+            out.push(fqdn(&zone));
+        }
+    }
+    Ok(out)
+}
+
 /// Route53 escapes some characters in names as `\ooo` octal; undo it (e.g. `\052` is `*`).
 pub fn unescape(name: &str) -> String {
     let mut out = String::new();

@@ -42,6 +42,10 @@ pub struct ApplyArgs {
     /// Only the clusters of this wave (`spec.wave`): one Jenkins stage per wave.
     #[arg(long, value_name = "N")]
     pub wave: Option<u32>,
+    /// Take over groups and launch templates of the declared names that exist without
+    /// fleetform's tags (kops's), as `plan --adopt` showed. A saved plan carries its own.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
@@ -63,11 +67,16 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         Some(sp) => Settings { clusters: sp.clusters.iter().map(|c| c.plan.cluster.clone()).collect(), all: false, ..s.clone() },
         None => s.clone(),
     };
-    let run = super::render_selected(&scoped, false)?;
+    let mut run = super::render_selected(&scoped, false)?;
     if !run.failures.is_empty() {
         super::print_errors(s, &run);
         p.error("nothing was applied: fix the errors above, then plan and apply again");
         return Ok(Status::Failure);
+    }
+    if args.adopt {
+        for r in &mut run.rendered {
+            r.manifest.cluster.spec.adopt = Some(true);
+        }
     }
     let session = Session::start()?;
     let roll = args.rolling.then(|| RollSettings { groups: vec![], force: false, poll: args.poll_interval });
@@ -147,26 +156,7 @@ fn confirm_unless(s: &Settings, question: &str, interrupted: Option<&std::sync::
         s.printer.error("refusing to change AWS without --yes: there is no terminal to ask for confirmation (CI, a pipe)");
         return Ok(false);
     }
-    eprint!("\n{question} Only `yes` is accepted: ");
-    std::io::stderr().flush().ok();
-    // The answer is read on a thread of its own, so that an interrupt ends the wait.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = loop {
-        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-            Ok(l) => break l,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break String::new(),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if interrupted.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
-                    break String::new();
-                }
-            }
-        }
-    };
+    let line = ask(&format!("\n{question} Only `yes` is accepted: "), interrupted);
     if line.trim() == "yes" {
         Ok(true)
     } else {
@@ -175,7 +165,32 @@ fn confirm_unless(s: &Settings, question: &str, interrupted: Option<&std::sync::
     }
 }
 
-fn git_commit(root: &std::path::Path) -> Option<String> {
+/// Print `prompt` on stderr and read one line from the terminal; an interrupt (Ctrl-C, SIGTERM)
+/// while waiting gives an empty answer.
+pub(crate) fn ask(prompt: &str, interrupted: Option<&std::sync::atomic::AtomicBool>) -> String {
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    // The answer is read on a thread of its own, so that an interrupt ends the wait.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(l) => return l,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return String::new(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if interrupted.is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst)) {
+                    return String::new();
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn git_commit(root: &std::path::Path) -> Option<String> {
     let out = std::process::Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -2,6 +2,7 @@
 //! printer. Shared steps (load the repository, render the selected clusters) live here.
 
 pub mod apply;
+pub mod destroy;
 pub mod lint;
 pub mod plan;
 pub mod render;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::Lint(a) => lint::run(s, a),
         Command::Plan(a) => plan::run(s, a),
         Command::Apply(a) => apply::run(s, a),
+        Command::Destroy(a) => destroy::run(s, a),
         Command::Unlock(a) => apply::unlock(s, a),
         Command::History => apply::history(s),
         Command::RollingUpdate(a) => rolling::run(s, a),
@@ -89,7 +91,9 @@ fn render_timeout() -> std::time::Duration {
 /// Render the selected clusters, side by side, each on a thread of its own (with a large stack
 /// for deep templates), within the render timeout.
 pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<RenderRun> {
-    let repo = std::sync::Arc::new(crate::repo::load(&s.root)?);
+    let mut repo = crate::repo::load(&s.root)?;
+    repo.extra_values = crate::repo::load_values_files(&s.values)?;
+    let repo = std::sync::Arc::new(repo);
     let clusters = s.select(&repo, default_all)?;
     let (tx, rx) = std::sync::mpsc::channel();
     for (i, c) in clusters.iter().enumerate() {
@@ -130,7 +134,7 @@ pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<Render
 /// as warnings (they never fail a command).
 pub fn value_warnings(run: &RenderRun) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
-    for f in &run.repo.shared_vars {
+    for f in run.repo.shared_vars.iter().chain(run.repo.layers.values()).chain(run.repo.extra_values.iter()) {
         if let Ok(v) = crate::core::values::parse_values(f) {
             out.extend(crate::core::unused::unused_values(&run.repo, f, &v));
         }

@@ -11,7 +11,7 @@ use super::{print_errors, render_selected, JSON_SCHEMA_VERSION};
 use crate::cli::{Settings, Status};
 use crate::core::plan::{Action, FieldChange, Summary};
 pub use crate::ops::plan::ClusterOutcome;
-use crate::ops::plan::{plan_clusters, SavedCluster, SavedPlan};
+use crate::ops::plan::{orphans, plan_clusters_and_owners, Owner, SavedCluster, SavedPlan};
 use crate::ops::Session;
 use crate::output::{md_fence, md_text, OutputFormat, Printer, Style};
 
@@ -26,30 +26,48 @@ pub struct PlanArgs {
     /// Print user data in full (it may hold secrets; hidden by default).
     #[arg(long)]
     pub show_sensitive: bool,
+    /// Take over groups and launch templates of the declared names that exist without
+    /// fleetform's tags (kops's): tag them as the cluster's, then update them. Otherwise they
+    /// are conflicts. What another cluster owns is never taken.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// Render the selected clusters, read live AWS in one session and plan each. Render failures
-/// are outcomes too, under their cluster's name.
+/// are outcomes too, under their cluster's name. When every cluster is selected, also the
+/// clusters that own resources in the regions read and have no vars file (orphans).
 pub fn compute(s: &Settings, session: &Session, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
+    compute_with_orphans(s, session, default_all, false).map(|(o, r, _)| (o, r))
+}
+
+fn compute_with_orphans(s: &Settings, session: &Session, default_all: bool, adopt: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64, Vec<Owner>)> {
     let started = std::time::Instant::now();
-    let run = render_selected(s, default_all)?;
+    let mut run = render_selected(s, default_all)?;
+    if adopt {
+        for r in &mut run.rendered {
+            r.manifest.cluster.spec.adopt = Some(true);
+        }
+    }
     print_errors(s, &run);
     s.printer.debug(&format!("rendered {} cluster(s) in {} ms", run.clusters.len(), started.elapsed().as_millis()));
     let manifests: Vec<&crate::core::model::Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
     let t = std::time::Instant::now();
-    let mut out = session.block_on(plan_clusters(session.aws(), &manifests));
+    let (mut out, owners) = session.block_on(plan_clusters_and_owners(session.aws(), &manifests));
+    let every_cluster = s.all || (s.clusters.is_empty() && default_all);
+    let known: std::collections::BTreeSet<String> = run.clusters.iter().cloned().collect();
+    let orphans = if every_cluster { orphans(&owners, &known) } else { Vec::new() };
     s.printer.debug(&format!("live state read and planned in {} ms with {} requests", t.elapsed().as_millis(), session.aws().requests.get()));
     for f in &run.failures {
         out.push(ClusterOutcome { name: f.cluster.clone(), region: String::new(), result: Err(vec![format!("render failed: {}", f.diagnostic.message)]), live: None });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((out, session.aws().requests.get()))
+    Ok((out, session.aws().requests.get(), orphans))
 }
 
 pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
     let session = Session::start()?;
-    let (outcomes, requests) = compute(s, &session, true)?;
+    let (outcomes, requests, orphans) = compute_with_orphans(s, &session, true, args.adopt)?;
     let mut total = Summary::default();
     let mut failed = 0;
     for o in &outcomes {
@@ -59,12 +77,38 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
         }
     }
     let has_conflicts = total.conflicts > 0;
-    let has_changes = total.create + total.update + total.delete > 0;
+    // Resources left behind by a cluster whose vars file was removed are pending work too.
+    let has_changes = total.create + total.update + total.delete > 0 || !orphans.is_empty();
 
     match p.format {
-        OutputFormat::Json => p.data(&format!("{}\n", serde_json::to_string_pretty(&plan_json(&outcomes, total, requests, args.show_sensitive))?)),
-        OutputFormat::Markdown => p.data(&markdown(&outcomes, total, args.show_sensitive)),
-        OutputFormat::Text => p.data(&text(p, &outcomes, total, args.show_sensitive)),
+        OutputFormat::Json => {
+            let mut v = plan_json(&outcomes, total, requests, args.show_sensitive);
+            v["orphans"] = serde_json::to_value(&orphans)?;
+            if !orphans.is_empty() {
+                v["changes"] = true.into();
+            }
+            p.data(&format!("{}\n", serde_json::to_string_pretty(&v)?))
+        }
+        OutputFormat::Markdown => {
+            let mut md = markdown(&outcomes, total, args.show_sensitive);
+            if !orphans.is_empty() {
+                md.push_str("\n**Left behind** (resources of clusters that have no vars file any more):\n\n");
+                for o in &orphans {
+                    md.push_str(&format!("- {}\n", md_text(&o.message())));
+                }
+            }
+            p.data(&md)
+        }
+        OutputFormat::Text => {
+            let mut t = text(p, &outcomes, total, args.show_sensitive);
+            if !orphans.is_empty() {
+                t = t.replace("AWS matches the code.", "AWS matches the code of the clusters declared; what removed clusters left behind follows.");
+            }
+            for o in &orphans {
+                t.push_str(&p.paint(&format!("! {}\n", crate::output::visible(&o.message())), Style::Red));
+            }
+            p.data(&t)
+        }
     }
     for o in &outcomes {
         if let Err(errs) = &o.result {

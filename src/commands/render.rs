@@ -44,6 +44,11 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     // Warnings only when everything rendered: an error must stand alone.
     let warnings = if run.failures.is_empty() { super::value_warnings(&run) } else { Vec::new() };
     super::print_warnings(s, &warnings);
+    if p.verbose > 0 {
+        for r in &run.rendered {
+            print_origins(s, &run, r.manifest.name())?;
+        }
+    }
 
     if !run.failures.is_empty() {
         print_errors(s, &run);
@@ -194,6 +199,25 @@ fn orphans(root: &Path, produced: &BTreeSet<PathBuf>) -> anyhow::Result<Vec<Path
     }
     out.sort();
     Ok(out)
+}
+
+/// `render -v`: every value of a cluster, and the file (and line) that set the one that won —
+/// shared files, layers, the cluster's file, --values, --set.
+fn print_origins(s: &Settings, run: &super::RenderRun, cluster: &str) -> anyhow::Result<()> {
+    let (merged, origins) = crate::core::render::cluster_values_with_origins(&run.repo, cluster, &run.sets)?;
+    let mut out = format!("values of {cluster}, each with the file that set it last:\n");
+    let width = origins.by_path.keys().map(|p| p.join(".").len()).max().unwrap_or(0);
+    for (path, origin) in &origins.by_path {
+        let mut v = serde_yaml::Value::Mapping(merged.clone());
+        for seg in path {
+            v = v.get(seg.as_str()).cloned().unwrap_or(serde_yaml::Value::Null);
+        }
+        let shown = serde_json::to_string(&v).unwrap_or_default();
+        let shown = if shown.len() > 60 { format!("{}…", &shown[..shown.char_indices().nth(59).map_or(shown.len(), |(i, _)| i)]) } else { shown };
+        out.push_str(&format!("  {:<width$}  {:<40}  {origin}\n", path.join("."), crate::output::visible(&shown)));
+    }
+    s.printer.info(out.trim_end());
+    Ok(())
 }
 
 fn unified(c: &FileChange) -> String {

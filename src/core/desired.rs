@@ -38,6 +38,9 @@ pub struct DesiredCluster {
     /// Why the node groups are not planned yet (their control plane does not exist yet).
     #[serde(default)]
     pub nodes_deferred: Option<String>,
+    /// Take over declared names that exist without fleetform's tags (`spec.adopt`, `--adopt`).
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 /// The EKS control plane, as the plan shows it.
@@ -267,6 +270,7 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         eks: control_plane,
         control_plane: desired_cp,
         nodes_deferred,
+        adopt: m.cluster.spec.adopt.unwrap_or(false),
     })
 }
 

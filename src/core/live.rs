@@ -51,6 +51,15 @@ pub struct LiveCluster {
     /// Versions of the add-ons installed or declared, by add-on name.
     #[serde(default)]
     pub addon_versions: BTreeMap<String, AddonVersions>,
+    /// Declared names that exist without fleetform's tags, as read: what adoption takes over.
+    #[serde(default)]
+    pub adoptable_launch_templates: BTreeMap<String, LiveLaunchTemplate>,
+    #[serde(default)]
+    pub adoptable_asgs: BTreeMap<String, LiveAsg>,
+    /// Groups neither owned nor declared by this cluster that carry its cluster-autoscaler
+    /// discovery tag: the autoscaler would scale them.
+    #[serde(default)]
+    pub autoscaler_discovered_foreign: Vec<String>,
 }
 
 /// An EKS cluster, as DescribeCluster reports it.
@@ -214,6 +223,8 @@ impl LiveCluster {
             roles: &'a BTreeMap<String, Vec<String>>,
             cluster_role: &'a Option<Result<String, String>>,
             addon_versions: &'a BTreeMap<String, AddonVersions>,
+            adoptable_lts: &'a BTreeMap<String, LiveLaunchTemplate>,
+            adoptable_asgs: BTreeMap<&'a str, &'a AsgConfig>,
         }
         let v = View {
             lts: &self.launch_templates,
@@ -229,6 +240,8 @@ impl LiveCluster {
             roles: &self.instance_profile_roles,
             cluster_role: &self.cluster_role,
             addon_versions: &self.addon_versions,
+            adoptable_lts: &self.adoptable_launch_templates,
+            adoptable_asgs: self.adoptable_asgs.iter().map(|(k, a)| (k.as_str(), &a.config)).collect(),
         };
         let bytes = serde_json::to_vec(&v).expect("live view serializes");
         let digest = Sha256::digest(&bytes);

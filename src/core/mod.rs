@@ -7,6 +7,7 @@ pub mod autoscaler;
 pub mod bootstrap;
 pub mod control_plane;
 pub mod desired;
+pub mod destroy;
 pub mod diag;
 pub mod duration;
 pub mod instance_types;
@@ -55,6 +56,11 @@ pub struct RepoFiles {
     pub shared_vars: Vec<SourceFile>,
     /// `vars/<cluster>.yaml`, by cluster name.
     pub cluster_vars: BTreeMap<String, SourceFile>,
+    /// `vars/layers/<name>.yaml`, by name: what a cluster's file inherits when it lists them
+    /// (`layers: [staging, customer-acme]`), on top of the shared files.
+    pub layers: BTreeMap<String, SourceFile>,
+    /// `--values FILE`, in order: layers of one run, after the cluster's own file.
+    pub extra_values: Vec<SourceFile>,
 }
 
 impl RepoFiles {

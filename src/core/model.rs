@@ -80,6 +80,12 @@ pub struct ClusterSpec {
     /// must apply, roll and validate before the next starts. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<u32>,
+    /// Take over the Auto Scaling groups and launch templates of the declared names that exist
+    /// without fleetform's tags (kops names them `<group>.<cluster>` too): they are tagged as
+    /// this cluster's, then updated like any other. Without it (or `plan/apply --adopt`), such a
+    /// name is a conflict. What another cluster owns is never taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<bool>,
     /// The Amazon EKS control plane the nodes join. Without it, nodes bootstrap through their
     /// own user data (`bootstrap: custom`): kops, kubeadm or a home-made AMI.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -44,6 +44,9 @@ pub enum Step {
     CreateAccessEntry { cluster: String, principal: String, owner: String },
     /// Remove an access entry this cluster made that no node group needs any more.
     DeleteAccessEntry { cluster: String, principal: String },
+    /// Delete the EKS control plane (`destroy --include-control-plane` only); apply waits until
+    /// it is gone.
+    DeleteControlPlane { name: String },
     /// Create a launch template; its version 1 is the default.
     CreateLaunchTemplate { name: String, data: LaunchTemplateData, tags: BTreeMap<String, String> },
     /// Create a new version of a launch template with the full data (versions never inherit)
@@ -52,6 +55,9 @@ pub enum Step {
     /// Make an existing version the default (an earlier apply stopped before doing so, or the
     /// default was moved by hand).
     SetDefaultVersion { name: String, from: i64, to: i64, reason: Option<String> },
+    /// Adopt a launch template that exists without fleetform's tags: tag it as this cluster's
+    /// (the version steps that follow bring its data in line).
+    AdoptLaunchTemplate { name: String, id: String, tags: BTreeMap<String, String> },
     /// Create an Auto Scaling group with `desired_capacity` instances.
     CreateAutoScalingGroup { name: String, config: AsgConfig, desired_capacity: i32 },
     /// Update a group: exactly the differences of `before` and `after`.
@@ -147,6 +153,10 @@ pub struct GroupUpdate {
     /// A rolling update killed while it held the group raised: its declared sizes live in the
     /// group's tag until the next roll restores them, so the update rewrites the tag.
     pub rolling_hold: Option<RollingHold>,
+    /// The group exists without fleetform's tags and is adopted: the ownership tags are among
+    /// the tags this update sets.
+    #[serde(default)]
+    pub adopted: bool,
 }
 
 /// The sizes a killed rolling update left: what its tag holds, what the tag must hold after
@@ -413,6 +423,7 @@ impl ClusterPlan {
                 Step::DeleteAutoScalingGroup { name, .. } => left.push(format!("auto scaling group {name}")),
                 Step::DeleteLaunchTemplate { name } => left.push(format!("launch template {name}")),
                 Step::DeleteAccessEntry { principal, .. } => left.push(format!("eks access entry {principal}")),
+                Step::DeleteControlPlane { name } => left.push(format!("eks control plane {name}")),
                 Step::ChangeRecords { zone, zone_id, cluster, changes } => {
                     let (del, keep): (Vec<&RecordChange>, Vec<&RecordChange>) = changes.iter().partition(|c| c.action == Action::Delete);
                     left.extend(del.iter().map(|c| format!("dns record {}", c.key)));
@@ -439,6 +450,8 @@ impl Step {
             Step::UpdateAddon { addon, to, .. } => format!("move EKS add-on {addon} to {to}"),
             Step::CreateAccessEntry { principal, .. } => format!("create EKS access entry (EC2_LINUX) for {principal}"),
             Step::DeleteAccessEntry { principal, .. } => format!("delete EKS access entry of {principal}"),
+            Step::DeleteControlPlane { name } => format!("delete EKS control plane {name} and wait until it is gone"),
+            Step::AdoptLaunchTemplate { name, .. } => format!("adopt launch template {name} (tag it as this cluster's)"),
             Step::CreateLaunchTemplate { name, .. } => format!("create launch template {name}"),
             Step::CreateLaunchTemplateVersion { name, version, .. } => format!("new version {version} of launch template {name}"),
             Step::SetDefaultVersion { name, to, .. } => format!("make version {to} the default of launch template {name}"),
@@ -593,6 +606,17 @@ pub fn describe(steps: &[Step]) -> Vec<Change> {
                 vec![format!("lets the node groups' instances of this role join; tagged {TAG_CLUSTER}={owner}")],
             )),
             Step::DeleteAccessEntry { principal, .. } => out.push(row(ResourceType::AccessEntry, principal, Action::Delete, vec![], vec!["no node group uses this role any more".into()])),
+            Step::DeleteControlPlane { name } => out.push(row(
+                ResourceType::ControlPlane,
+                name,
+                Action::Delete,
+                vec![],
+                vec!["with its add-ons and access entries; every workload still on it goes with it".into()],
+            )),
+            Step::AdoptLaunchTemplate { name, tags, .. } => {
+                let fields = tags.iter().map(|(k, v)| f(&format!("tags.{k}"), None, Some(v.clone()))).collect();
+                out.push(row(ResourceType::LaunchTemplate, name, Action::Update, fields, vec!["adopted: it exists without fleetform's tags; from now on it is this cluster's".into()]));
+            }
             Step::CreateLaunchTemplate { name, data, .. } => {
                 out.push(row(ResourceType::LaunchTemplate, name, Action::Create, diff_launch_template(None, data), vec!["version 1 becomes the default".into()]));
             }
@@ -625,11 +649,14 @@ pub fn describe(steps: &[Step]) -> Vec<Change> {
                 if let Some((o, n)) = u.desired_capacity {
                     f.push(FieldChange { field: "desiredCapacity".into(), old: Some(o.to_string()), new: Some(n.to_string()), sensitive: false });
                 }
-                let notes = u
+                let mut notes: Vec<String> = u
                     .rolling_hold
                     .iter()
                     .map(|h| format!("an interrupted rolling update holds this group raised: its tag {TAG_ROLLING} is rewritten to the declared sizes {}/{}/{}, which the next roll restores", h.declared.min, h.declared.max, h.declared.desired))
                     .collect();
+                if u.adopted {
+                    notes.push("adopted: it exists without fleetform's tags; this update tags it as this cluster's, and tags it had that are not declared go".into());
+                }
                 out.push(row(ResourceType::AutoScalingGroup, &u.name, Action::Update, f, notes));
             }
             Step::ChangeRecords { changes, .. } => {
@@ -681,16 +708,29 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
     let mut versions = BTreeMap::new();
 
     for (name, g) in &d.groups {
-        if let Some(owner) = live.foreign_launch_templates.get(name) {
+        // A declared name that exists without being fleetform's is adopted when asked (never one
+        // another cluster owns); else a conflict.
+        let adopt_lt = match live.foreign_launch_templates.get(name) {
+            Some(None) if d.adopt => live.adoptable_launch_templates.get(name),
+            _ => None,
+        };
+        let adopt_asg = match live.foreign_asgs.get(name) {
+            Some(None) if d.adopt => live.adoptable_asgs.get(name),
+            _ => None,
+        };
+        if let Some(owner) = live.foreign_launch_templates.get(name).filter(|_| adopt_lt.is_none()) {
             conflicts.push(foreign(ResourceType::LaunchTemplate, name, owner));
             continue;
         }
-        if let Some(owner) = live.foreign_asgs.get(name) {
+        if let Some(owner) = live.foreign_asgs.get(name).filter(|_| adopt_asg.is_none()) {
             conflicts.push(foreign(ResourceType::AutoScalingGroup, name, owner));
             continue;
         }
-        let live_asg = live.asgs.get(name);
-        let live_lt = live.launch_templates.get(name);
+        if let Some(lt) = adopt_lt {
+            template_steps.push(Step::AdoptLaunchTemplate { name: name.clone(), id: lt.id.clone(), tags: g.launch_template_tags.clone() });
+        }
+        let live_asg = live.asgs.get(name).or(adopt_asg);
+        let live_lt = live.launch_templates.get(name).or(adopt_lt);
         // 1. The launch template: which version will hold the desired data.
         let (target_version, lt_fields) = match live_lt {
             None => {
@@ -748,7 +788,7 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
                 if let Some((held, actual)) = a.rolling_hold {
                     interrupted_rolls.push(InterruptedRoll { group: name.clone(), held, actual });
                 }
-                let u = GroupUpdate { name: name.clone(), before: a.config.clone(), after: want, desired_capacity, rolling_hold };
+                let u = GroupUpdate { name: name.clone(), before: a.config.clone(), after: want, desired_capacity, rolling_hold, adopted: adopt_asg.is_some() };
                 if u.before == u.after && u.desired_capacity.is_none() {
                     unchanged.push(format!("auto scaling group {name}"));
                 } else {
@@ -818,7 +858,13 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         launch_template_versions: versions,
         addon_report: cp.addon_report,
         aws_auth: cp.aws_auth,
-        notes: cp.notes,
+        notes: cp
+            .notes
+            .into_iter()
+            .chain(live.autoscaler_discovered_foreign.iter().map(|g| {
+                format!("auto scaling group {g} is not this cluster's but carries its cluster-autoscaler discovery tag k8s.io/cluster-autoscaler/{}: the autoscaler would scale it; remove the tag, or declare the group and adopt it", d.name)
+            }))
+            .collect(),
         nodes_deferred: d.nodes_deferred.clone(),
     }
 }
@@ -827,7 +873,7 @@ fn foreign(rt: ResourceType, name: &str, owner: &Option<String>) -> Conflict {
     let reason = match owner {
         Some(c) => format!("exists and belongs to cluster `{c}`; two clusters cannot own one {}", rt.label()),
         None => format!(
-            "exists but is not managed by fleetform (no {TAG_CLUSTER} tag); fleetform never takes over what it does not own: rename the node group, or delete or tag the existing {} by hand",
+            "exists but is not managed by fleetform (no {TAG_CLUSTER} tag), e.g. kops's; fleetform takes it over only when asked: plan and apply with --adopt (or spec.adopt: true), or rename the node group, or delete the existing {}",
             rt.label()
         ),
     };

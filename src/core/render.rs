@@ -64,14 +64,48 @@ pub fn autoscaler_path(cluster: &str) -> PathBuf {
     Path::new("clusters").join(format!("{cluster}.cluster-autoscaler.yaml"))
 }
 
-/// Merge the values of `cluster`: shared files, the cluster's file, then `--set`.
+/// Merge the values of `cluster`: shared files, the layers its file names (in order), the
+/// cluster's file, the `--values` files (in order), then `--set`.
 pub fn cluster_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<serde_yaml::Mapping, Diagnostic> {
+    merge_values(repo, cluster, sets, &mut None)
+}
+
+/// [`cluster_values`], and which file set each value that won (`render -v`).
+pub fn cluster_values_with_origins(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<(serde_yaml::Mapping, values::Origins), Diagnostic> {
+    let mut origins = Some(values::Origins::default());
+    let merged = merge_values(repo, cluster, sets, &mut origins)?;
+    Ok((merged, origins.unwrap_or_default()))
+}
+
+/// The reserved key of a cluster's vars file that names its layers.
+pub const LAYERS_KEY: &str = "layers";
+
+fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: &mut Option<values::Origins>) -> Result<serde_yaml::Mapping, Diagnostic> {
     let own = repo.cluster_vars.get(cluster).ok_or_else(|| unknown_cluster(repo, cluster))?;
     let mut merged = serde_yaml::Mapping::new();
-    for f in &repo.shared_vars {
-        values::deep_merge(&mut merged, values::parse_values(f)?);
+    let mut add = |merged: &mut serde_yaml::Mapping, f: &SourceFile, v: serde_yaml::Mapping| {
+        if let Some(o) = origins.as_mut() {
+            o.record_file(f, &v);
+        }
+        values::deep_merge(merged, v);
+    };
+    let layers_key = Value::String(LAYERS_KEY.into());
+    for f in repo.shared_vars.iter().chain(repo.layers.values()).chain(repo.extra_values.iter()) {
+        // Only a cluster's own file names layers (no layer of layers: the order stays one list).
+        if values::parse_values(f)?.contains_key(&layers_key) {
+            let line = find_key_line(&f.text, &[LAYERS_KEY]).unwrap_or(1);
+            return Err(Diagnostic::new(&f.path, line, 1, format!("`{LAYERS_KEY}` is set in {}: only a cluster's vars file names its layers", f.path.display()))
+                .with_source(&f.text)
+                .with_help(format!("list the layers in vars/<cluster>.yaml (`{LAYERS_KEY}: [staging, customer-acme]`); `{LAYERS_KEY}` is reserved for that")));
+        }
     }
-    let own_values = values::parse_values(own)?;
+    for f in &repo.shared_vars {
+        add(&mut merged, f, values::parse_values(f)?);
+    }
+    let mut own_values = values::parse_values(own)?;
+    for layer in layers_of(repo, own, own_values.remove(&layers_key))? {
+        add(&mut merged, layer, values::parse_values(layer)?);
+    }
     let key = Value::String("clusterName".into());
     if let Some(v) = own_values.get(&key) {
         if v.as_str() != Some(cluster) {
@@ -89,12 +123,51 @@ pub fn cluster_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
             )));
         }
     }
-    values::deep_merge(&mut merged, own_values);
+    add(&mut merged, own, own_values);
+    for f in &repo.extra_values {
+        add(&mut merged, f, values::parse_values(f)?);
+    }
     for s in sets {
         values::apply_set(&mut merged, s);
+        if let Some(o) = origins.as_mut() {
+            o.record_set(s);
+        }
     }
     merged.insert(key, Value::String(cluster.to_string()));
     Ok(merged)
+}
+
+/// The layers a cluster's file names, in order, each a file `vars/layers/<name>.yaml`.
+fn layers_of<'a>(repo: &'a RepoFiles, own: &SourceFile, names: Option<Value>) -> Result<Vec<&'a SourceFile>, Diagnostic> {
+    let Some(names) = names else { return Ok(vec![]) };
+    let line = find_key_line(&own.text, &[LAYERS_KEY]).unwrap_or(1);
+    let at = |msg: String| Diagnostic::new(&own.path, line, 1, msg).with_source(&own.text);
+    let list = match names {
+        Value::Sequence(l) => l,
+        other => {
+            return Err(at(format!("`{LAYERS_KEY}` is {}, not a list of layer names", values::kind_name(&other)))
+                .with_help(format!("write `{LAYERS_KEY}: [staging, customer-acme]`: files vars/layers/<name>.yaml, applied in that order")))
+        }
+    };
+    let mut out: Vec<&SourceFile> = Vec::new();
+    for n in list {
+        let Some(name) = n.as_str() else {
+            return Err(at(format!("`{LAYERS_KEY}` holds {}, not a layer name", values::kind_name(&n))).with_help("layer names are strings: the file names of vars/layers/ without .yaml"));
+        };
+        let Some(f) = repo.layers.get(name) else {
+            let d = at(format!("layer `{name}` does not exist: there is no vars/layers/{name}.yaml"));
+            return Err(match did_you_mean(name, repo.layers.keys().map(String::as_str)) {
+                Some(m) => d.with_help(format!("did you mean `{m}`?")),
+                None if repo.layers.is_empty() => d.with_help("create vars/layers/<name>.yaml; a cluster's file lists the layers it inherits, in order"),
+                None => d.with_help(format!("layers: {}", repo.layers.keys().map(String::as_str).collect::<Vec<_>>().join(", "))),
+            });
+        };
+        if out.iter().any(|o| std::ptr::eq(*o, f)) {
+            return Err(at(format!("layer `{name}` is listed twice")).with_help("list each layer once, in the order they apply"));
+        }
+        out.push(f);
+    }
+    Ok(out)
 }
 
 fn show(v: &Value) -> String {
@@ -1523,6 +1596,42 @@ mod tests {
         assert!(zone_in_region("us-west-2-lax-1a", "us-west-2"));
         assert!(!zone_in_region("eu-west-1a", "eu-west-3"));
         assert!(!zone_in_region("eu-west-31a", "eu-west-3"));
+    }
+
+    #[test]
+    fn layered_values_apply_in_order_and_say_where_each_value_came_from() {
+        let f = |p: &str, t: &str| SourceFile::new(p, t);
+        let mut repo = RepoFiles {
+            shared_vars: vec![f("vars/_defaults.yaml", "spot:\n  minSize: 0\n  maxSize: 20\nteam: platform\nimage: a\n")],
+            layers: [
+                ("staging".to_string(), f("vars/layers/staging.yaml", "spot:\n  maxSize: 10\nimage: b\n")),
+                ("acme".to_string(), f("vars/layers/acme.yaml", "team: acme\nimage: c\n")),
+            ]
+            .into(),
+            cluster_vars: [("c".to_string(), f("vars/c.yaml", "layers: [staging, acme]\nimage: d\n"))].into(),
+            extra_values: vec![f("extra.yaml", "spot:\n  minSize: 1\n")],
+            ..Default::default()
+        };
+        let sets = vec!["spot.maxSize=7".parse().unwrap()];
+        let (m, o) = cluster_values_with_origins(&repo, "c", &sets).unwrap();
+        let get = |path: &str| path.split('.').fold(Value::Mapping(m.clone()), |v, k| v.get(k).cloned().unwrap_or(Value::Null));
+        assert_eq!(get("image"), Value::from("d"), "the cluster's file wins over its layers");
+        assert_eq!(get("team"), Value::from("acme"), "the later layer wins");
+        assert_eq!((get("spot.minSize"), get("spot.maxSize")), (Value::from(1), Value::from(7)), "--values after the cluster, --set last");
+        assert!(m.get("layers").is_none(), "the layer list is not a value templates see");
+        let origin = |k: &str| o.by_path.get(&k.split('.').map(str::to_string).collect::<Vec<_>>()).cloned();
+        assert_eq!(origin("image").as_deref(), Some("vars/c.yaml:2"));
+        assert_eq!(origin("team").as_deref(), Some("vars/layers/acme.yaml:1"));
+        assert_eq!(origin("spot.minSize").as_deref(), Some("extra.yaml:2"));
+        assert_eq!(origin("spot.maxSize").as_deref(), Some("--set spot.maxSize"));
+        // Errors: an unknown layer (with a did-you-mean), and layers named outside a cluster's file.
+        repo.cluster_vars.insert("c".into(), f("vars/c.yaml", "layers: [stagin]\n"));
+        let e = cluster_values(&repo, "c", &[]).unwrap_err();
+        assert!(e.message.contains("layer `stagin` does not exist") && e.help.as_deref() == Some("did you mean `staging`?"), "{e:?}");
+        repo.cluster_vars.insert("c".into(), f("vars/c.yaml", "image: d\n"));
+        repo.layers.insert("acme".into(), f("vars/layers/acme.yaml", "layers: [staging]\n"));
+        let e = cluster_values(&repo, "c", &[]).unwrap_err();
+        assert!(e.message.contains("only a cluster's vars file names its layers") && e.line == 1, "{e:?}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn unused_values(repo: &RepoFiles, file: &SourceFile, values: &Mapping) -> V
     let mut out = Vec::new();
     for (k, v) in values {
         let Some(key) = k.as_str() else { continue };
-        if key == "clusterName" {
+        if key == "clusterName" || key == super::render::LAYERS_KEY {
             continue;
         }
         if !used.contains(key) {

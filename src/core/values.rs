@@ -11,6 +11,54 @@ use serde_yaml::{Mapping, Value};
 use super::diag::{line_col, Diagnostic};
 use super::SourceFile;
 
+/// Which file (and line) set each value that won: leaf path (`spot.maxSize`) → origin. Kept
+/// while merging with the same rule as [`deep_merge`]: a leaf (scalar or list) replaces what was
+/// there, maps merge key by key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origins {
+    pub by_path: std::collections::BTreeMap<Vec<String>, String>,
+}
+
+impl Origins {
+    /// Record the leaves of `values`, read from `file`, as the latest word on their paths.
+    pub fn record_file(&mut self, file: &SourceFile, values: &Mapping) {
+        let mut leaves = Vec::new();
+        leaf_paths(values, &mut Vec::new(), &mut leaves);
+        for path in leaves {
+            let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+            let line = super::render::find_key_line(&file.text, &segs).unwrap_or(1);
+            self.set(path, format!("{}:{line}", file.path.display()));
+        }
+    }
+
+    /// Record a `--set`.
+    pub fn record_set(&mut self, set: &SetOverride) {
+        self.set(set.path.clone(), format!("--set {}", set.path.join(".")));
+    }
+
+    fn set(&mut self, path: Vec<String>, origin: String) {
+        // What lay under this path (a map now replaced by a leaf) and above it (a leaf now
+        // replaced by a map) no longer wins.
+        self.by_path.retain(|p, _| !(p.starts_with(&path) || path.starts_with(p)));
+        self.by_path.insert(path, origin);
+    }
+}
+
+fn leaf_paths(m: &Mapping, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for (k, v) in m {
+        let key = match k {
+            Value::String(s) => s.clone(),
+            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        };
+        prefix.push(key);
+        match v {
+            Value::Mapping(inner) => leaf_paths(inner, prefix, out), // an empty map changes nothing
+            _ => out.push(prefix.clone()),
+        }
+        prefix.pop();
+    }
+}
+
 /// Parse a values file into a mapping. An empty file is an empty mapping.
 pub fn parse_values(file: &SourceFile) -> Result<Mapping, Diagnostic> {
     if file.text.trim().is_empty() {

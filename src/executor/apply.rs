@@ -215,6 +215,14 @@ async fn run_step<C: Cloud>(
             cloud.delete_access_entry(region, cluster, principal).await?;
             report.deleted.push(format!("eks access entry {principal}"));
         }
+        Step::DeleteControlPlane { name } => {
+            cloud.delete_control_plane(region, name, poll).await?;
+            report.deleted.push(format!("eks control plane {name}"));
+        }
+        Step::AdoptLaunchTemplate { name, id, tags } => {
+            cloud.tag_template(region, id, tags).await?;
+            report.updated.push(format!("launch template {name} (adopted)"));
+        }
         Step::CreateLaunchTemplate { name, data, tags } => {
             cloud.create_template(region, name, data, tags).await?;
             report.created.push(format!("launch template {name}"));
@@ -392,6 +400,12 @@ mod tests {
         async fn delete_access_entry(&self, _: &str, _: &str, principal: &str) -> Result<(), AwsError> {
             self.call(format!("delete_access_entry {principal}"))
         }
+        async fn delete_control_plane(&self, _: &str, name: &str, _: Duration) -> Result<(), AwsError> {
+            self.call(format!("delete_control_plane {name}"))
+        }
+        async fn tag_template(&self, _: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+            self.call(format!("tag_template {id} {}", tags.keys().cloned().collect::<Vec<_>>().join(",")))
+        }
     }
 
     fn upgrade(from: &str, to: &str) -> Step {
@@ -484,7 +498,7 @@ mod tests {
             Step::CreateLaunchTemplate { name: "b".into(), data: lt("ami-b"), tags: BTreeMap::new() },
             Step::CreateLaunchTemplateVersion { name: "a".into(), version: 2, from: None, data: lt("ami-new") },
             Step::CreateAutoScalingGroup { name: "b".into(), config: group("b", "1", 2), desired_capacity: 1 },
-            Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: None }),
+            Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: None, adopted: false }),
             Step::ChangeRecords {
                 zone: "example.com.".into(),
                 zone_id: "Z1".into(),
@@ -567,12 +581,12 @@ mod tests {
         let mut before = group("a", "1", 3);
         before.min_size = 1;
         let after = group("a", "1", 5);
-        let s = vec![Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: Some(hold) })];
+        let s = vec![Step::UpdateAutoScalingGroup(GroupUpdate { name: "a".into(), before, after, desired_capacity: None, rolling_hold: Some(hold), adopted: false })];
         run(&fake, &s, false);
         assert_eq!(*fake.calls.borrow(), vec![format!("set_group_tags a {TAG_ROLLING}=1,5,2"), "update_group a v1 (1, 5, None)".to_string()]);
         // Declared max below the surge: the surge instances stay until the roll removes them.
         let hold2 = RollingHold { declared: GroupSizes { min: 1, max: 2, desired: 2 }, ..hold };
-        let u = GroupUpdate { name: "a".into(), before: group("a", "1", 3), after: group("a", "1", 2), desired_capacity: None, rolling_hold: Some(hold2) };
+        let u = GroupUpdate { name: "a".into(), before: group("a", "1", 3), after: group("a", "1", 2), desired_capacity: None, rolling_hold: Some(hold2), adopted: false };
         assert_eq!(u.sizes_to_send(), (1, 4, None));
     }
 }

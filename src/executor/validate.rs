@@ -181,6 +181,7 @@ mod tests {
                 node_roles: Default::default(),
             }),
             nodes_deferred: None,
+            adopt: false,
         };
         let mut live = LiveCluster { eks: Some(Ok(EksCluster { name: "c".into(), version: cp_version.into(), status: "ACTIVE".into(), ..Default::default() })), ..Default::default() };
         let instances = nodes

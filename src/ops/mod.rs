@@ -11,6 +11,7 @@
 //! clients cached per region — handed to every part of the run.
 
 pub mod apply;
+pub mod destroy;
 pub mod lock;
 pub mod plan;
 pub mod roll;

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::aws::read::read_live;
+pub use crate::aws::read::Owner;
+use crate::aws::read::read_live_and_owners;
 use crate::aws::Aws;
 use crate::core::desired::{desired, DesiredCluster};
 use crate::core::live::LiveCluster;
@@ -31,7 +32,12 @@ pub struct ClusterOutcome {
 
 /// Read live AWS for `manifests` (one batched read) and plan each cluster.
 pub async fn plan_clusters(aws: &Aws, manifests: &[&Manifest]) -> Vec<ClusterOutcome> {
-    let lives = read_live(aws, manifests).await;
+    plan_clusters_and_owners(aws, manifests).await.0
+}
+
+/// [`plan_clusters`], and who owns fleetform resources in the regions read (for orphans).
+pub async fn plan_clusters_and_owners(aws: &Aws, manifests: &[&Manifest]) -> (Vec<ClusterOutcome>, Vec<Owner>) {
+    let (lives, owners) = read_live_and_owners(aws, manifests).await;
     let mut out = Vec::new();
     for m in manifests {
         let name = m.name().to_string();
@@ -43,7 +49,26 @@ pub async fn plan_clusters(aws: &Aws, manifests: &[&Manifest]) -> Vec<ClusterOut
         out.push(ClusterOutcome { name, region: m.cluster.spec.region.clone(), result, live });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    (out, owners)
+}
+
+/// Clusters that own resources in the regions read but have no vars file (`known`: every
+/// cluster of the repository): left behind when a vars file was removed.
+pub fn orphans(owners: &[Owner], known: &std::collections::BTreeSet<String>) -> Vec<Owner> {
+    let mut by: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for o in owners.iter().filter(|o| !known.contains(&o.cluster)) {
+        *by.entry((o.cluster.clone(), o.region.clone())).or_default() += o.resources;
+    }
+    by.into_iter().map(|((cluster, region), resources)| Owner { cluster, region, resources }).collect()
+}
+
+impl Owner {
+    pub fn message(&self) -> String {
+        format!(
+            "cluster {} owns {} resource(s) in {} and has no vars file: restore vars/{}.yaml, or delete them with `fleetform destroy --cluster {} --region {} --state-store s3://<its bucket>/<prefix>` (if it belongs to another repository, it is theirs to manage)",
+            self.cluster, self.resources, self.region, self.cluster, self.cluster, self.region
+        )
+    }
 }
 
 /// The saved plan's format version. Bumped on any change a reader must know about.

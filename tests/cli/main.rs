@@ -2,7 +2,9 @@
 //! command, each test gets its own copy of the example repository.
 
 mod aws;
+mod aws_adopt;
 mod aws_apply;
+mod aws_destroy;
 mod aws_nodes;
 mod aws_plan;
 mod aws_rolling;

@@ -57,6 +57,34 @@ fn set_overrides_every_vars_file() {
 }
 
 #[test]
+fn layers_and_values_files_apply_in_order_and_render_v_says_where_each_value_came_from() {
+    let repo = Repo::example();
+    repo.write("vars/layers/staging-defaults.yaml", "spot:\n  maxSize: 6\nonDemand:\n  maxSize: 3\n");
+    repo.write("vars/layers/small.yaml", "spot:\n  maxSize: 4\n");
+    let own = repo.read("vars/staging.k8s.foo.bar.yaml").replace("spot:\n  maxSize: 10\n", "").replace("onDemand:\n  maxSize: 5\n", "");
+    repo.write("vars/staging.k8s.foo.bar.yaml", &format!("layers: [staging-defaults, small]\n{own}"));
+    repo.write("run.yaml", "onDemand:\n  maxSize: 9\n");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar", "--values", "run.yaml", "-v"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = repo.read("clusters/staging.k8s.foo.bar.yaml");
+    assert_eq!(m.matches("maxSize: 4\n").count(), 2, "the later layer wins for both spot groups:\n{m}");
+    assert_eq!(m.matches("maxSize: 9\n").count(), 2, "--values wins over the layers for both on-demand groups:\n{m}");
+    // Where each value came from: one line per value, the file and line that set it last.
+    let err = stderr(&o);
+    let line = |key: &str| err.lines().find(|l| l.trim_start().starts_with(&format!("{key} "))).unwrap_or_else(|| panic!("{key} in\n{err}")).to_string();
+    assert!(line("spot.maxSize").ends_with("vars/layers/small.yaml:2"), "{}", line("spot.maxSize"));
+    assert!(line("onDemand.maxSize").ends_with("run.yaml:2"), "{}", line("onDemand.maxSize"));
+    assert!(line("spot.minSize").ends_with("vars/_defaults.yaml:29"), "{}", line("spot.minSize"));
+    assert!(line("region").ends_with("vars/staging.k8s.foo.bar.yaml:3"), "{}", line("region"));
+    assert!(!err.contains("`layers` is not used"), "the layer list is not a value: {err}");
+    // A typo in a layer's name.
+    repo.write("vars/staging.k8s.foo.bar.yaml", &format!("layers: [staging-default]\n{own}"));
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("layer `staging-default` does not exist: there is no vars/layers/staging-default.yaml") && stderr(&o).contains("did you mean `staging-defaults`?"), "{}", stderr(&o));
+}
+
+#[test]
 fn maps_merge_and_cluster_files_override_shared_values() {
     let repo = Repo::example();
     let m = repo.read("clusters/prod-customer.k8s.foo.bar.yaml");

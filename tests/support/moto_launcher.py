@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6) and
+"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6, 12) and
 stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's code never bends to moto.
 
 1. (MOTO.md, item 1) moto stores the UserData of create_launch_template_version unwrapped,
@@ -82,6 +82,11 @@ stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's c
    creating or updating one while the cluster is not ACTIVE is ResourceInUseException. Not
    modelled: on AWS an add-on that needs nodes (coredns) stays CREATING, then DEGRADED, until
    nodes join; here every add-on settles to ACTIVE.
+
+12. (found by the adoption test) DescribeLaunchTemplates answers the tags a template had when it
+   was created: moto keeps a copy made then, so tags added later with CreateTags (adopting a
+   template kops made) never show, although DescribeTags has them. AWS answers the tags as they
+   are. Here a template's tags are read from the tag store at each answer.
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -647,6 +652,9 @@ eks_urls.url_paths.update({
     _c + "/addons/(?P<addonName>[^/]+)/update$": eks_urls.response.dispatch,
     "{0}/addons/supported-versions$": eks_urls.response.dispatch,
 })
+
+# 12. EC2: a launch template's tags as they are now.
+LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, _value: None)
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
