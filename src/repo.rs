@@ -17,6 +17,27 @@ use crate::core::{RepoFiles, Snippet, SourceFile};
 
 const TEMPLATE_EXTS: &[&str] = &["tpl", "yaml", "yml", "tera", "j2"];
 
+/// The YAML files directly in `dir` (no deeper), each checked to stay inside the repository:
+/// (file stem, path relative to the root, content).
+fn yaml_files(root: &Path, canon_root: &Path, dir: &str) -> Result<Vec<(String, PathBuf, SourceFile)>, Diagnostic> {
+    let mut out = Vec::new();
+    for (rel, path) in list_files(root, Path::new(dir), false)? {
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            continue;
+        }
+        inside(canon_root, &rel, &path)?;
+        let file = read(root, &rel)?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        out.push((stem, rel, file));
+    }
+    Ok(out)
+}
+
+/// Two files for one name (`x.yaml` and `x.yml`).
+fn two_files(rel: &Path, message: &str, prev: &SourceFile) -> Diagnostic {
+    Diagnostic::file(rel, message.to_string()).with_note(format!("the other one is {}", prev.path.display())).with_help("keep one of .yaml and .yml")
+}
+
 /// The `--values` files of a run, read as given (relative to the working directory).
 pub fn load_values_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>, Diagnostic> {
     paths
@@ -56,38 +77,20 @@ pub fn load(root: &Path) -> Result<RepoFiles, Diagnostic> {
     templates.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
     repo.templates = templates;
 
-    for (rel, path) in list_files(root, Path::new("vars"), false)? {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "yaml" | "yml") {
-            continue;
-        }
-        inside(&canon_root, &rel, &path)?;
-        let file = read(root, &rel)?;
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    for (stem, rel, file) in yaml_files(root, &canon_root, "vars")? {
         if stem.starts_with('_') {
             repo.shared_vars.push(file);
         } else if let Some(prev) = repo.cluster_vars.get(&stem) {
-            return Err(Diagnostic::file(&rel, format!("cluster `{stem}` has two vars files")).with_note(format!(
-                "the other one is {}",
-                prev.path.display()
-            ))
-            .with_help("keep one of .yaml and .yml"));
+            return Err(two_files(&rel, &format!("cluster `{stem}` has two vars files"), prev));
         } else {
             repo.cluster_vars.insert(stem, file);
         }
     }
     repo.shared_vars.sort_by(|a, b| a.path.cmp(&b.path));
     if root.join("vars/layers").is_dir() {
-        for (rel, path) in list_files(root, Path::new("vars/layers"), false)? {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !matches!(ext, "yaml" | "yml") {
-                continue;
-            }
-            inside(&canon_root, &rel, &path)?;
-            let file = read(root, &rel)?;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        for (stem, rel, file) in yaml_files(root, &canon_root, "vars/layers")? {
             if let Some(prev) = repo.layers.get(&stem) {
-                return Err(Diagnostic::file(&rel, format!("layer `{stem}` has two files")).with_note(format!("the other one is {}", prev.path.display())).with_help("keep one of .yaml and .yml"));
+                return Err(two_files(&rel, &format!("layer `{stem}` has two files"), prev));
             }
             repo.layers.insert(stem, file);
         }

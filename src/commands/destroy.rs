@@ -215,18 +215,7 @@ fn print_report(p: &Printer, r: &DestroyReport, has_vars: bool) -> anyhow::Resul
         }
     } else {
         p.error(&line);
-        if let Some(e) = &r.failed {
-            p.error(&format!("{}: {e}", r.cluster));
-        }
-        if r.interrupted {
-            p.error(&format!("{}: interrupted", r.cluster));
-        }
-        for n in &r.not_done {
-            p.info(&format!("    not done: {n}"));
-        }
-        if !r.not_done.is_empty() || r.interrupted {
-            p.info("    run the same destroy again to finish: it continues from what AWS holds now");
-        }
+        crate::ops::print_unfinished(p, &r.cluster, r.failed.as_deref(), r.interrupted, &r.not_done, "destroy");
     }
     Ok(())
 }

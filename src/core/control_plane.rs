@@ -92,6 +92,11 @@ pub struct ControlPlanePlan {
     pub notes: Vec<String>,
 }
 
+/// The order EKS moves authentication modes in (never back): CONFIG_MAP → API_AND_CONFIG_MAP → API.
+pub fn auth_mode_rank(mode: &str) -> Option<usize> {
+    ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"].iter().position(|x| *x == mode)
+}
+
 /// `1.31` → 31. Only Kubernetes 1.x exists.
 pub fn minor(v: &str) -> Option<u32> {
     v.strip_prefix("1.")?.parse().ok()
@@ -378,8 +383,7 @@ fn update(cluster: &str, d: &DesiredControlPlane, e: &EksCluster, target: Option
         }
     }
     if let Some(want) = &d.authentication_mode {
-        let rank = |m: &str| ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"].iter().position(|x| *x == m);
-        match (rank(&mode), rank(want)) {
+        match (auth_mode_rank(&mode), auth_mode_rank(want)) {
             (Some(a), Some(b)) if b < a => out.refusals.push(format!(
                 "EKS cluster {name} authenticates with {mode} and the Cluster declares {want}: EKS moves only CONFIG_MAP → API_AND_CONFIG_MAP → API, never back; declare {mode}"
             )),

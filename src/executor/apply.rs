@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::progress::ClusterProgress;
 use crate::aws::cloud::Cloud;
 use crate::aws::{AwsError, AwsErrorKind};
-use crate::core::control_plane::minor;
+use crate::core::control_plane::{auth_mode_rank, minor};
 use crate::core::live::EksCluster;
 use crate::core::plan::{record_writes, Action, ControlPlaneChange, Step};
 use crate::core::resources::{AsgConfig, AsgTag, TAG_ROLLING};
@@ -97,10 +97,7 @@ fn already(change: &ControlPlaneChange, now: &EksCluster) -> bool {
             l.sort();
             l == *after
         }
-        ControlPlaneChange::AuthenticationMode { to, .. } => {
-            let rank = |m: &str| ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"].iter().position(|x| *x == m);
-            rank(&now.authentication_mode) >= rank(to)
-        }
+        ControlPlaneChange::AuthenticationMode { to, .. } => auth_mode_rank(&now.authentication_mode) >= auth_mode_rank(to),
     }
 }
 

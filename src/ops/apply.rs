@@ -398,18 +398,7 @@ fn print_apply_report(p: &Printer, r: &ClusterReport) {
         p.status("Applied", &line);
     } else {
         p.error(&line);
-        if let Some(e) = &r.failed {
-            p.error(&format!("{}: {e}", r.cluster));
-        }
-        if r.interrupted {
-            p.error(&format!("{}: interrupted", r.cluster));
-        }
-        for n in &r.not_done {
-            p.info(&format!("    not done: {n}"));
-        }
-        if !r.not_done.is_empty() || r.interrupted {
-            p.info("    run the same apply again to finish: it continues from what AWS holds now");
-        }
+        super::print_unfinished(p, &r.cluster, r.failed.as_deref(), r.interrupted, &r.not_done, "apply");
     }
     for n in &r.not_deleted {
         p.warn(&format!("{}: not deleted: {n} (no longer declared; pass --allow-delete to delete it)", r.cluster));

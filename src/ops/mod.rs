@@ -20,6 +20,23 @@ use std::future::Future;
 
 use crate::aws::Aws;
 
+/// The end of a mutating run's report for one cluster that did not finish: the error, an
+/// interrupt, the steps not done, and how to finish (`command`: "apply", "destroy").
+pub fn print_unfinished(p: &crate::output::Printer, cluster: &str, failed: Option<&str>, interrupted: bool, not_done: &[String], command: &str) {
+    if let Some(e) = failed {
+        p.error(&format!("{cluster}: {e}"));
+    }
+    if interrupted {
+        p.error(&format!("{cluster}: interrupted"));
+    }
+    for n in not_done {
+        p.info(&format!("    not done: {n}"));
+    }
+    if !not_done.is_empty() || interrupted {
+        p.info(&format!("    run the same {command} again to finish: it continues from what AWS holds now"));
+    }
+}
+
 /// One runtime and one AWS configuration for the whole run.
 pub struct Session {
     rt: tokio::runtime::Runtime,
