@@ -14,6 +14,9 @@ pub struct LintArgs {
     /// List the rules with their default severity and why, then exit.
     #[arg(long)]
     pub rules: bool,
+    /// Values that no template reads (typos, leftovers) are errors, not warnings: exit 1.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
@@ -34,7 +37,14 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
     let run = render_selected(s, true)?;
     print_errors(s, &run);
     let value_warnings = if run.failures.is_empty() { super::value_warnings(&run) } else { Vec::new() };
-    super::print_warnings(s, &value_warnings);
+    if args.strict {
+        for w in &value_warnings {
+            s.printer.error(&w.to_string());
+        }
+    } else {
+        super::print_warnings(s, &value_warnings);
+    }
+    let strict_failure = args.strict && !value_warnings.is_empty();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_cluster = Vec::new();
     for r in &run.rendered {
@@ -50,7 +60,8 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
             p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
                 "schemaVersion": JSON_SCHEMA_VERSION,
                 "command": "lint",
-                "ok": errors == 0 && run.failures.is_empty(),
+                "ok": errors == 0 && run.failures.is_empty() && !strict_failure,
+                "strict": args.strict,
                 "clusters": per_cluster,
                 "findings": findings,
                 "summary": {"errors": errors, "warnings": warnings},
@@ -102,7 +113,10 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
     } else {
         p.status("Linted", &format!("{what}: {errors} error(s), {warnings} warning(s)"));
     }
-    if errors > 0 || !run.failures.is_empty() {
+    if strict_failure {
+        p.info(&format!("{} value(s) no template reads: an error with --strict (remove them or fix the name)", value_warnings.len()));
+    }
+    if errors > 0 || !run.failures.is_empty() || strict_failure {
         Ok(Status::Failure)
     } else {
         Ok(Status::Success)

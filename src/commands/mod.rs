@@ -130,19 +130,19 @@ pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<Render
     Ok(RenderRun { repo, sets: s.sets.clone(), clusters, rendered, failures })
 }
 
-/// Values no template reads, in the shared vars files and the selected clusters' own: printed
-/// as warnings (they never fail a command).
+/// Values no template reads, at any depth (see `core::unused`): in the shared vars files, the
+/// layers, the `--values` files, the selected clusters' own files and `--set`. Warnings; errors
+/// with `--strict`.
 pub fn value_warnings(run: &RenderRun) -> Vec<Diagnostic> {
+    let reads = crate::core::unused::Reads::of(&run.repo);
+    let own = run.rendered.iter().filter_map(|r| run.repo.cluster_vars.get(r.manifest.name()));
     let mut out: Vec<Diagnostic> = Vec::new();
-    for f in run.repo.shared_vars.iter().chain(run.repo.layers.values()).chain(run.repo.extra_values.iter()) {
+    for f in run.repo.shared_vars.iter().chain(run.repo.layers.values()).chain(run.repo.extra_values.iter()).chain(own) {
         if let Ok(v) = crate::core::values::parse_values(f) {
-            out.extend(crate::core::unused::unused_values(&run.repo, f, &v));
+            out.extend(reads.unused_values(f, &v));
         }
     }
-    for r in &run.rendered {
-        out.extend(r.warnings.iter().cloned());
-    }
-    out.extend(crate::core::unused::unused_sets(&run.repo, &run.sets));
+    out.extend(reads.unused_sets(&run.sets));
     out
 }
 
@@ -150,6 +150,14 @@ pub fn print_warnings(s: &Settings, warnings: &[Diagnostic]) {
     for w in warnings {
         s.printer.warn(&w.to_string());
     }
+}
+
+/// Value warnings under `--strict`: printed as errors, with what to do.
+pub fn print_strict(s: &Settings, warnings: &[Diagnostic]) {
+    for w in warnings {
+        s.printer.error(&w.to_string());
+    }
+    s.printer.info(&format!("{} value(s) no template reads: an error with --strict (remove them or fix the name)", warnings.len()));
 }
 
 /// Print render errors on stderr, one block each (see [`RenderRun::errors`]).

@@ -19,6 +19,9 @@ pub struct RenderArgs {
     /// Write nothing; exit 1 with a unified diff when clusters/ differs from what would be rendered.
     #[arg(long)]
     pub check: bool,
+    /// Values that no template reads (typos, leftovers) are errors: exit 1, write nothing.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +46,18 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     let all_selected = s.all || s.clusters.is_empty();
     // Warnings only when everything rendered: an error must stand alone.
     let warnings = if run.failures.is_empty() { super::value_warnings(&run) } else { Vec::new() };
+    if args.strict && !warnings.is_empty() {
+        super::print_strict(s, &warnings);
+        if p.format == OutputFormat::Json {
+            p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
+                "schemaVersion": JSON_SCHEMA_VERSION,
+                "command": "render",
+                "ok": false,
+                "errors": warnings,
+            }))?));
+        }
+        return Ok(Status::Failure);
+    }
     super::print_warnings(s, &warnings);
     if p.verbose > 0 {
         for r in &run.rendered {

@@ -1,7 +1,8 @@
 //! `fleetform schema`: JSON Schema of the manifest kinds, for editors.
 //!
 //! Values files (vars/) are free-form by design — templates decide what they mean — so they have
-//! no schema; a misspelt variable is caught by render's strict undefined-variable check.
+//! no schema: a variable a template reads but no file sets is render's undefined-variable error,
+//! and a key a file sets but no template reads is the exact check of `core::unused`.
 
 use clap::{Args, ValueEnum};
 use schemars::gen::SchemaGenerator;

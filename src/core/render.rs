@@ -47,8 +47,6 @@ pub struct Rendered {
     pub manifest: Manifest,
     pub autoscaler: AutoscalerArtefacts,
     pub files: Vec<OutputFile>,
-    /// Values of the cluster's vars file that no template reads (typos, leftovers).
-    pub warnings: Vec<Diagnostic>,
 }
 
 /// The header every generated file starts with; `render` only ever deletes files that carry it.
@@ -226,11 +224,7 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
     let manifest = assemble(docs, &outputs, repo, cluster)?;
     let autoscaler = autoscaler::artefacts(&manifest);
     let files = output_files(&manifest, &autoscaler);
-    let warnings = match values::parse_values(own) {
-        Ok(v) => super::unused::unused_values(repo, own, &v),
-        Err(_) => Vec::new(),
-    };
-    Ok(Rendered { manifest, autoscaler, files, warnings })
+    Ok(Rendered { manifest, autoscaler, files })
 }
 
 struct Shared {
@@ -561,7 +555,7 @@ fn recursive_macro(file: &SourceFile) -> Option<Diagnostic> {
 }
 
 /// Rewrite positional arguments that Tera does not know into named ones (lines never move).
-fn preprocess(src: &str) -> String {
+pub(crate) fn preprocess(src: &str) -> String {
     let s = name_first_argument(src, "include(", "name=", |t| !starts_with_keyword_arg(t) && !t.starts_with(')'));
     name_first_argument(&s, "indent(", "width=", |t| t.starts_with(|c: char| c.is_ascii_digit()))
 }
@@ -934,11 +928,6 @@ fn yaml_key(line: &str) -> Option<&str> {
     let (k, _) = l.split_once(':')?;
     let k = k.trim();
     (!k.is_empty() && !k.contains(' ') && !k.starts_with('#')).then_some(k)
-}
-
-/// Line (1-based) of a nested key path in a YAML text (for other core modules).
-pub(crate) fn find_key_line_pub(text: &str, path: &[&str]) -> Option<usize> {
-    find_key_line(text, path)
 }
 
 /// Line (1-based) of a nested key path in a YAML text, by indentation.

@@ -1,156 +1,671 @@
 //! Values no template reads: the typo that silently does nothing.
 //!
 //! A cluster file that says `spot: {maxSzie: 50}` overrides nothing — the shared `maxSize` stays —
-//! and no render error tells. This check collects every name the templates and snippets use
-//! inside `{{ … }}` and `{% … %}` (dotted paths included) and reports value keys, at the top level
-//! and one level down, that none of them mentions. A map a template uses as a whole (iterated,
-//! passed to a filter) is not looked into. Warnings only: render still succeeds.
+//! and no render error tells; nor does `spotMaxx:` inside one pool of a `pools:` list that a
+//! template loops over. This check is exact, not a guess from the text: it reads the templates
+//! and snippets the way Tera does (its own parser) and follows every value path they can reach,
+//! loop variables and `set` aliases resolved to the paths they stand for:
+//!
+//! ```text
+//! {% for pool in pools %}{% for size in pool.sizes %}{{ size.spotTypes }}
+//!     reads pools[*].sizes[*].spotTypes
+//! ```
+//!
+//! A key of a values file is used when some path the templates read goes through it or a value
+//! above it is read whole (printed, passed to a filter or a function, compared); a key tested
+//! for truth (`{% if x %}`, `x is defined`) is used, its children are not by that. What cannot be
+//! followed statically (a key computed at render time, `a[name]`) counts as reading every key at
+//! that level, so the check never warns about a key a template could read: it reports a key only
+//! when no expression of any template or snippet can reach it. Macros see only their arguments
+//! (Tera gives them no context), and the arguments are read whole.
+//!
+//! Tera's AST is public but documented as outside its stability promise; Cargo.lock pins the
+//! version this walk was written against (a change would fail this module's tests, not users).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_yaml::{Mapping, Value};
+use tera::ast::{Expr, ExprVal, LogicOperator, Node};
 
 use super::diag::{did_you_mean, Diagnostic};
-use super::render::find_key_line_pub;
 use super::{RepoFiles, Snippet, SourceFile};
 
-/// Every identifier path (`a`, `a.b`, `a.b.c`) that appears inside template tags.
-fn used_paths(repo: &RepoFiles) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let sources = repo.templates.iter().chain(repo.snippets.values().filter_map(|s| match s {
-        Snippet::File(f) => Some(f),
-        Snippet::Escapes { .. } => None,
-    }));
-    for f in sources {
-        let text = &f.text;
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find(['{']) {
-            let after = &rest[i + 1..];
-            let (close, body_start) = match after.chars().next() {
-                Some('{') => ("}}", 1),
-                Some('%') => ("%}", 1),
-                _ => {
-                    rest = after;
-                    continue;
-                }
-            };
-            let body = &after[body_start..];
-            let end = body.find(close).unwrap_or(body.len());
-            let tag = &body[..end];
-            let mut word = String::new();
-            for c in tag.chars().chain(std::iter::once(' ')) {
-                if c.is_alphanumeric() || c == '_' || c == '.' {
-                    word.push(c);
-                } else {
-                    if !word.is_empty() {
-                        let w = word.trim_matches('.');
-                        let mut path = String::new();
-                        for seg in w.split('.') {
-                            if !path.is_empty() {
-                                path.push('.');
-                            }
-                            path.push_str(seg);
-                            out.insert(path.clone());
-                        }
-                    }
-                    word.clear();
-                }
-            }
-            rest = &body[end..];
-        }
-    }
-    out
+/// One step of a path the templates read: a key (or list index), or any key / any item (a
+/// loop's element, a key computed at render time).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Seg {
+    Key(String),
+    Any,
 }
 
-/// `--set` paths that no template reads (checked as deep as the templates name them).
-pub fn unused_sets(repo: &RepoFiles, sets: &[super::values::SetOverride]) -> Vec<Diagnostic> {
-    let used = used_paths(repo);
-    let mut out = Vec::new();
-    for s in sets {
-        let top = &s.path[0];
-        if top == "clusterName" {
-            continue;
+/// One step of a path in a values file.
+#[derive(Clone, Debug)]
+enum At {
+    Key(String),
+    Index(usize),
+}
+
+impl Seg {
+    fn matches(&self, at: &At) -> bool {
+        match (self, at) {
+            (Seg::Any, _) => true,
+            (Seg::Key(k), At::Key(a)) => k == a,
+            (Seg::Key(k), At::Index(i)) => k.parse::<usize>().is_ok_and(|n| n == *i),
         }
-        let two = s.path.iter().take(2).cloned().collect::<Vec<_>>().join(".");
-        let nested_used = used.iter().any(|u| u.starts_with(&format!("{top}.")));
-        let ok = used.contains(top) && (s.path.len() == 1 || !nested_used || used.contains(&two));
-        if !ok {
-            let last = if used.contains(top) { s.path.get(1).unwrap_or(top) } else { top };
-            let cands: Vec<&str> = if used.contains(top) {
-                used.iter().filter_map(|u| u.strip_prefix(&format!("{top}."))).filter(|x| !x.contains('.')).collect()
-            } else {
-                used.iter().filter(|u| !u.contains('.')).map(String::as_str).collect()
+    }
+}
+
+fn prefix_matches(pattern: &[Seg], path: &[At]) -> bool {
+    pattern.len() <= path.len() && pattern.iter().zip(path).all(|(s, a)| s.matches(a))
+}
+
+/// Every value path the templates and snippets of a repository read.
+#[derive(Debug, Default)]
+pub struct Reads {
+    /// Read whole: everything beneath is used.
+    whole: BTreeSet<Vec<Seg>>,
+    /// Reached: read, tested or walked through (each prefix is reached too).
+    reached: BTreeSet<Vec<Seg>>,
+    /// `__tera_context`: the whole context is read.
+    everything: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Use {
+    Whole,
+    Test,
+}
+
+#[derive(Clone)]
+enum Binding {
+    Path(Vec<Seg>),
+    /// A name that is not a value path (a loop key, `loop`, a macro argument, a computed value).
+    Opaque,
+}
+
+#[derive(Default)]
+struct Scope {
+    frames: Vec<HashMap<String, Binding>>,
+}
+
+impl Scope {
+    fn lookup(&self, name: &str) -> Option<&Binding> {
+        self.frames.iter().rev().find_map(|f| f.get(name))
+    }
+    fn bind(&mut self, name: &str, b: Binding) {
+        if self.frames.is_empty() {
+            self.frames.push(HashMap::new());
+        }
+        self.frames.last_mut().expect("a frame").insert(name.to_string(), b);
+    }
+}
+
+impl Reads {
+    /// The reads of every template and snippet. A file Tera cannot parse is skipped: render
+    /// reports it, with its line.
+    pub fn of(repo: &RepoFiles) -> Reads {
+        let mut r = Reads::default();
+        let snippets = repo.snippets.values().filter_map(|s| match s {
+            Snippet::File(f) => Some(f),
+            Snippet::Escapes { .. } => None,
+        });
+        for f in repo.templates.iter().chain(snippets) {
+            let src = super::render::preprocess(&f.text);
+            if let Ok(t) = tera::Template::new(&f.path.to_string_lossy(), None, &src) {
+                // Snippets are rendered with the cluster's values, not the caller's loop
+                // variables: each file starts at the top of the context.
+                r.nodes(&t.ast, &mut Scope::default());
+            }
+        }
+        r
+    }
+
+    fn nodes(&mut self, nodes: &[Node], scope: &mut Scope) {
+        for n in nodes {
+            match n {
+                Node::VariableBlock(_, e) => self.expr(e, scope, Use::Whole),
+                Node::Set(_, s) => {
+                    let b = self.bind_expr(&s.value, scope);
+                    if s.global {
+                        scope.frames.first_mut().map(|f| f.insert(s.key.clone(), b.clone()));
+                        if scope.frames.is_empty() {
+                            scope.bind(&s.key, b);
+                        }
+                    } else {
+                        scope.bind(&s.key, b);
+                    }
+                }
+                Node::FilterSection(_, fs, _) => {
+                    for a in fs.filter.args.values() {
+                        self.expr(a, scope, Use::Whole);
+                    }
+                    self.nodes(&fs.body, scope);
+                }
+                Node::Block(_, b, _) => self.nodes(&b.body, scope),
+                Node::Forloop(_, f, _) => {
+                    let element = match self.bind_expr(&f.container, scope) {
+                        Binding::Path(mut p) => {
+                            p.push(Seg::Any);
+                            self.reach(&p, Use::Test);
+                            Binding::Path(p)
+                        }
+                        Binding::Opaque => Binding::Opaque,
+                    };
+                    let mut frame = HashMap::new();
+                    frame.insert("loop".to_string(), Binding::Opaque);
+                    if let Some(k) = &f.key {
+                        frame.insert(k.clone(), Binding::Opaque);
+                    }
+                    frame.insert(f.value.clone(), element);
+                    scope.frames.push(frame);
+                    self.nodes(&f.body, scope);
+                    scope.frames.pop();
+                    if let Some(body) = &f.empty_body {
+                        self.nodes(body, scope);
+                    }
+                }
+                Node::If(i, _) => {
+                    for (_, cond, body) in &i.conditions {
+                        self.expr(cond, scope, Use::Test);
+                        self.nodes(body, scope);
+                    }
+                    if let Some((_, body)) = &i.otherwise {
+                        self.nodes(body, scope);
+                    }
+                }
+                // Macros see only their arguments, which the call reads whole.
+                Node::MacroDefinition(..) => {}
+                Node::Super
+                | Node::Text(_)
+                | Node::Extends(..)
+                | Node::Include(..)
+                | Node::ImportMacro(..)
+                | Node::Raw(..)
+                | Node::Break(_)
+                | Node::Continue(_)
+                | Node::Comment(..) => {}
+            }
+        }
+    }
+
+    /// What a name bound by `set` or a loop stands for: a value path when the expression is one
+    /// (filters aside, which read it whole), otherwise nothing the values can name.
+    fn bind_expr(&mut self, e: &Expr, scope: &mut Scope) -> Binding {
+        match &e.val {
+            ExprVal::Ident(s) => {
+                for f in &e.filters {
+                    for a in f.args.values() {
+                        self.expr(a, scope, Use::Whole);
+                    }
+                }
+                let use_ = if e.filters.is_empty() { Use::Test } else { Use::Whole };
+                self.ident(s, scope, use_).map_or(Binding::Opaque, Binding::Path)
+            }
+            _ => {
+                self.expr(e, scope, Use::Whole);
+                Binding::Opaque
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr, scope: &mut Scope, use_: Use) {
+        let use_ = if e.filters.is_empty() { use_ } else { Use::Whole };
+        for f in &e.filters {
+            for a in f.args.values() {
+                self.expr(a, scope, Use::Whole);
+            }
+        }
+        match &e.val {
+            ExprVal::Ident(s) => {
+                self.ident(s, scope, use_);
+            }
+            ExprVal::Math(m) => {
+                self.expr(&m.lhs, scope, Use::Whole);
+                self.expr(&m.rhs, scope, Use::Whole);
+            }
+            ExprVal::Logic(l) => {
+                let side = if matches!(l.operator, LogicOperator::And | LogicOperator::Or) { use_ } else { Use::Whole };
+                self.expr(&l.lhs, scope, side);
+                self.expr(&l.rhs, scope, side);
+            }
+            ExprVal::Test(t) => {
+                self.ident(&t.ident, scope, Use::Test);
+                for a in &t.args {
+                    self.expr(a, scope, Use::Whole);
+                }
+            }
+            ExprVal::MacroCall(m) => {
+                for a in m.args.values() {
+                    self.expr(a, scope, Use::Whole);
+                }
+            }
+            ExprVal::FunctionCall(f) => {
+                for a in f.args.values() {
+                    self.expr(a, scope, Use::Whole);
+                }
+            }
+            ExprVal::Array(items) => {
+                for a in items {
+                    self.expr(a, scope, Use::Whole);
+                }
+            }
+            ExprVal::StringConcat(c) => {
+                for v in &c.values {
+                    if let ExprVal::Ident(s) = v {
+                        self.ident(s, scope, Use::Whole);
+                    }
+                }
+            }
+            ExprVal::In(i) => {
+                self.expr(&i.lhs, scope, Use::Whole);
+                self.expr(&i.rhs, scope, Use::Whole);
+            }
+            ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => {}
+        }
+    }
+
+    /// Record the read of a Tera identifier (`a.b`, `a[0]`, `a["k"]`, `a[name].b`); the path it
+    /// stands for, when it is one.
+    fn ident(&mut self, s: &str, scope: &mut Scope, use_: Use) -> Option<Vec<Seg>> {
+        let (head, rest) = split_head(s);
+        if head == "__tera_context" {
+            self.everything = true;
+            return None;
+        }
+        let mut path = match scope.lookup(head) {
+            Some(Binding::Path(p)) => p.clone(),
+            Some(Binding::Opaque) => return None,
+            None => vec![Seg::Key(head.to_string())],
+        };
+        for step in steps(rest) {
+            match step {
+                Step::Key(k) => path.push(Seg::Key(k)),
+                Step::Dynamic(inner) => {
+                    self.ident(&inner, scope, Use::Whole);
+                    path.push(Seg::Any);
+                }
+            }
+        }
+        self.reach(&path, use_);
+        Some(path)
+    }
+
+    fn reach(&mut self, path: &[Seg], use_: Use) {
+        self.reached.insert(path.to_vec());
+        if use_ == Use::Whole {
+            self.whole.insert(path.to_vec());
+        }
+    }
+
+    fn covered(&self, path: &[At]) -> bool {
+        self.everything || self.whole.iter().any(|w| prefix_matches(w, path))
+    }
+
+    fn is_reached(&self, path: &[At]) -> bool {
+        self.reached.iter().any(|r| prefix_matches(&r[..r.len().min(path.len())], path) && r.len() >= path.len())
+    }
+
+    /// Keys the templates read beside `path`'s last step: the candidates of a did-you-mean.
+    fn siblings(&self, parent: &[At]) -> BTreeSet<String> {
+        self.reached
+            .iter()
+            .filter(|r| r.len() > parent.len() && prefix_matches(&r[..parent.len()], parent))
+            .filter_map(|r| match &r[parent.len()] {
+                Seg::Key(k) => Some(k.clone()),
+                Seg::Any => None,
+            })
+            .collect()
+    }
+
+    /// Warnings for keys of `file`, at any depth, that no template can read.
+    pub fn unused_values(&self, file: &SourceFile, values: &Mapping) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        self.walk_map(file, values, &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn walk_map(&self, file: &SourceFile, map: &Mapping, path: &mut Vec<At>, out: &mut Vec<Diagnostic>) {
+        for (k, v) in map {
+            let key = match k {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => continue,
             };
-            let d = Diagnostic::file("(command line)", format!("`--set {}`: `{two}` is not used by any template", s.raw));
-            out.push(match did_you_mean(last, cands) {
+            if path.is_empty() && (key == "clusterName" || key == super::render::LAYERS_KEY) {
+                continue;
+            }
+            path.push(At::Key(key));
+            self.walk_value(file, v, path, out);
+            path.pop();
+        }
+    }
+
+    fn walk_value(&self, file: &SourceFile, v: &Value, path: &mut Vec<At>, out: &mut Vec<Diagnostic>) {
+        if self.covered(path) {
+            return;
+        }
+        if !self.is_reached(path) {
+            // A list item no template reaches (only `zones[0]` is read, say) is not a typo; a key is.
+            if matches!(path.last(), Some(At::Key(_))) {
+                out.push(self.warn(file, path));
+            }
+            return;
+        }
+        match v {
+            Value::Mapping(m) => self.walk_map(file, m, path, out),
+            Value::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(At::Index(i));
+                    self.walk_value(file, item, path, out);
+                    path.pop();
+                }
+            }
+            Value::Tagged(t) => self.walk_value(file, &t.value, path, out),
+            _ => {}
+        }
+    }
+
+    fn warn(&self, file: &SourceFile, path: &[At]) -> Diagnostic {
+        let name = show_path(path);
+        let (line, column) = locate(&file.text, path);
+        let d = Diagnostic::new(&file.path, line, column, format!("`{name}` is not used by any template")).with_source(&file.text);
+        let last = match path.last() {
+            Some(At::Key(k)) => k.as_str(),
+            _ => "",
+        };
+        let cands = self.siblings(&path[..path.len() - 1]);
+        match did_you_mean(last, cands.iter().map(String::as_str)) {
+            Some(m) => d.with_help(format!("did you mean `{m}`? As written it changes nothing")),
+            None => d.with_help("remove it, or use it in a template; as written it changes nothing"),
+        }
+    }
+
+    /// `--set` paths that no template can read.
+    pub fn unused_sets(&self, sets: &[super::values::SetOverride]) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for s in sets {
+            if s.path.first().map(String::as_str) == Some("clusterName") {
+                continue;
+            }
+            let path: Vec<At> = s.path.iter().map(|k| At::Key(k.clone())).collect();
+            // The first step no template reads is the one to name.
+            let Some(n) = (1..=path.len()).find(|&n| !self.covered(&path[..n]) && !self.is_reached(&path[..n])) else { continue };
+            if (1..n).any(|m| self.covered(&path[..m])) {
+                continue;
+            }
+            let name = show_path(&path[..n]);
+            let d = Diagnostic::file("(command line)", format!("`--set {}`: `{name}` is not used by any template", s.raw));
+            let cands = self.siblings(&path[..n - 1]);
+            out.push(match did_you_mean(&s.path[n - 1], cands.iter().map(String::as_str)) {
                 Some(m) => d.with_help(format!("did you mean `{m}`? As written it changes nothing")),
                 None => d.with_help("as written it changes nothing"),
             });
         }
+        out
+    }
+}
+
+/// Warnings for keys of `file` that no template reads (see [`Reads`]).
+pub fn unused_values(repo: &RepoFiles, file: &SourceFile, values: &Mapping) -> Vec<Diagnostic> {
+    Reads::of(repo).unused_values(file, values)
+}
+
+/// `--set` paths that no template reads.
+pub fn unused_sets(repo: &RepoFiles, sets: &[super::values::SetOverride]) -> Vec<Diagnostic> {
+    Reads::of(repo).unused_sets(sets)
+}
+
+fn show_path(path: &[At]) -> String {
+    let mut s = String::new();
+    for a in path {
+        match a {
+            At::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            At::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// `a.b[0]` → (`a`, `.b[0]`).
+fn split_head(s: &str) -> (&str, &str) {
+    let end = s.find(['.', '[']).unwrap_or(s.len());
+    (&s[..end], &s[end..])
+}
+
+enum Step {
+    Key(String),
+    /// `[expr]` whose key is computed at render time.
+    Dynamic(String),
+}
+
+/// The steps after an identifier's head: `.b`, `.0`, `["k"]`, `[0]`, `[name]`.
+fn steps(mut rest: &str) -> Vec<Step> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push(Step::Key(r[..end].to_string()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let mut depth = 1;
+            let mut end = r.len();
+            for (i, c) in r.char_indices() {
+                match c {
+                    '[' => depth += 1,
+                    ']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let inner = r[..end].trim();
+            let quoted = inner.len() >= 2 && ((inner.starts_with('"') && inner.ends_with('"')) || (inner.starts_with('\'') && inner.ends_with('\'')));
+            if quoted {
+                out.push(Step::Key(inner[1..inner.len() - 1].to_string()));
+            } else if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()) {
+                out.push(Step::Key(inner.to_string()));
+            } else {
+                out.push(Step::Dynamic(inner.to_string()));
+            }
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            break;
+        }
     }
     out
 }
 
-/// Warnings for keys of `file` that no template reads.
-pub fn unused_values(repo: &RepoFiles, file: &SourceFile, values: &Mapping) -> Vec<Diagnostic> {
-    let used = used_paths(repo);
-    // Names that are used bare after a `for x in y` become loop variables; a top-level key used
-    // only as a whole means its nested keys are read through the loop: not checked.
-    let mut out = Vec::new();
-    for (k, v) in values {
-        let Some(key) = k.as_str() else { continue };
-        if key == "clusterName" || key == super::render::LAYERS_KEY {
-            continue;
+/// Line and column (1-based) of a path in a block-style YAML text: the deepest step found
+/// (a key inside a flow mapping points at the line of the block that holds it).
+fn locate(text: &str, path: &[At]) -> (usize, usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let significant = |l: &str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#') && t != "---"
+    };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // A line's entry: the column of its key after any `- ` prefixes, and whether it opens an item.
+    fn entry(l: &str) -> (usize, &str, bool) {
+        let mut col = l.len() - l.trim_start().len();
+        let mut rest = l.trim_start();
+        let dash = rest.starts_with("- ") || rest == "-";
+        while let Some(r) = rest.strip_prefix("- ") {
+            let spaces = r.len() - r.trim_start().len();
+            col += 2 + spaces;
+            rest = r.trim_start();
         }
-        if !used.contains(key) {
-            out.push(warn(file, &[key], key, used.iter().filter(|u| !u.contains('.')).cloned().collect()));
-            continue;
-        }
-        let Value::Mapping(inner) = v else { continue };
-        let prefix = format!("{key}.");
-        let dotted: Vec<&String> = used.iter().filter(|u| u.starts_with(&prefix)).collect();
-        if dotted.is_empty() {
-            continue; // used as a whole
-        }
-        for (ik, _) in inner {
-            let Some(ik) = ik.as_str() else { continue };
-            let path = format!("{key}.{ik}");
-            if !used.contains(&path) {
-                let siblings = dotted.iter().filter_map(|u| u.strip_prefix(&prefix)).filter(|s| !s.contains('.')).map(str::to_string).collect();
-                out.push(warn(file, &[key, ik], &path, siblings));
+        (col, rest, dash)
+    }
+    // The node found so far: its line, the column of its content, whether it is a list item.
+    let mut node: Option<(usize, usize, bool)> = None;
+    let mut best = (0, 0);
+    for step in path {
+        let (from, parent_col, item) = match node {
+            None => (0, None, false),
+            Some((line, col, item)) => (if item { line } else { line + 1 }, Some(col), item),
+        };
+        let mut found = None;
+        match step {
+            At::Key(k) => {
+                let mut child_col = None;
+                for (i, l) in lines.iter().enumerate().skip(from) {
+                    if !significant(l) {
+                        continue;
+                    }
+                    let (col, rest, dash) = entry(l);
+                    let first = item && i == from;
+                    if let Some(p) = parent_col {
+                        let own = if dash { indent(l) } else { col };
+                        if !first && (own < p || (own == p && !item) || (item && own <= p - 2)) {
+                            break;
+                        }
+                        if !first && item && dash && indent(l) == p - 2 {
+                            break; // the next item of the same list
+                        }
+                    }
+                    let c = *child_col.get_or_insert(col);
+                    if col == c && rest.split_once(':').is_some_and(|(key, _)| key.trim().trim_matches(['"', '\'']) == k) {
+                        found = Some((i, col, false));
+                        break;
+                    }
+                }
+            }
+            At::Index(n) => {
+                let Some(p) = parent_col else { break };
+                let mut count = 0;
+                let mut dash_col = None;
+                for (i, l) in lines.iter().enumerate().skip(from) {
+                    if !significant(l) {
+                        continue;
+                    }
+                    let ind = indent(l);
+                    let dash = l.trim_start().starts_with("- ") || l.trim() == "-";
+                    if ind < p || (ind == p && !dash) {
+                        break;
+                    }
+                    if dash && *dash_col.get_or_insert(ind) == ind {
+                        if count == *n {
+                            found = Some((i, ind + 2, true));
+                            break;
+                        }
+                        count += 1;
+                    }
+                }
             }
         }
+        match found {
+            Some(f) => {
+                best = (f.0 + 1, f.1 + 1);
+                node = Some(f);
+            }
+            None => break,
+        }
     }
-    out
-}
-
-fn warn(file: &SourceFile, path: &[&str], name: &str, cands: Vec<String>) -> Diagnostic {
-    let line = find_key_line_pub(&file.text, path).unwrap_or(0);
-    let last = path.last().copied().unwrap_or(name);
-    let column = if line > 0 { file.text.lines().nth(line - 1).map_or(1, |l| l.len() - l.trim_start().len() + 1) } else { 0 };
-    let d = Diagnostic::new(&file.path, line, column, format!("`{name}` is not used by any template"))
-        .with_source(&file.text);
-    match did_you_mean(last, cands.iter().map(String::as_str)) {
-        Some(m) => d.with_help(format!("did you mean `{m}`? As written it changes nothing")),
-        None => d.with_help("remove it, or use it in a template; as written it changes nothing"),
-    }
+    best
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn repo(templates: &[&str]) -> RepoFiles {
+        RepoFiles {
+            templates: templates.iter().enumerate().map(|(i, t)| SourceFile::new(format!("templates/{i}.tpl"), *t)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn warnings(repo: &RepoFiles, vars: &str) -> Vec<String> {
+        let f = SourceFile::new("vars/c.yaml", vars);
+        let v: Mapping = serde_yaml::from_str(vars).unwrap();
+        Reads::of(repo)
+            .unused_values(&f, &v)
+            .iter()
+            .map(|d| format!("{}:{}:{} {} ({})", d.file.display(), d.line, d.column, d.message, d.help.as_deref().unwrap_or("")))
+            .collect()
+    }
+
     #[test]
     fn finds_typos_one_level_down() {
-        let repo = RepoFiles {
-            templates: vec![SourceFile::new("templates/t.tpl", "max: {{ spot.maxSize }}\n{% for p in pools %}{{ p.name }}{% endfor %}\n")],
-            ..Default::default()
-        };
-        let f = SourceFile::new("vars/c.yaml", "spot:\n  maxSzie: 50\npools: [{name: a, extra: 1}]\nunused: 1\n");
-        let v: Mapping = serde_yaml::from_str(&f.text).unwrap();
-        let w = unused_values(&repo, &f, &v);
-        let msgs: Vec<String> = w.iter().map(|d| format!("{}:{} {}", d.file.display(), d.line, d.message)).collect();
-        assert_eq!(msgs, vec!["vars/c.yaml:2 `spot.maxSzie` is not used by any template", "vars/c.yaml:4 `unused` is not used by any template"]);
-        assert_eq!(w[0].help.as_deref(), Some("did you mean `maxSize`? As written it changes nothing"));
+        let r = repo(&["max: {{ spot.maxSize }}\n{% for p in pools %}{{ p.name }}{% endfor %}\n"]);
+        assert_eq!(
+            warnings(&r, "spot:\n  maxSzie: 50\npools: [{name: a, extra: 1}]\nunused: 1\n"),
+            vec![
+                "vars/c.yaml:2:3 `spot.maxSzie` is not used by any template (did you mean `maxSize`? As written it changes nothing)",
+                "vars/c.yaml:3:1 `pools[0].extra` is not used by any template (remove it, or use it in a template; as written it changes nothing)",
+                "vars/c.yaml:4:1 `unused` is not used by any template (remove it, or use it in a template; as written it changes nothing)",
+            ]
+        );
+    }
+
+    #[test]
+    fn follows_nested_loops_to_depth_three_and_points_at_the_line() {
+        let r = repo(&[
+            "{% for pool in pools %}{% for size in pool.sizes %}{{ pool.name }}-{{ size.name }}: {{ size.spotMax | default(value=spot.max) }}{% endfor %}{% endfor %}",
+        ]);
+        let vars = "spot:\n  max: 1\npools:\n- name: app\n  sizes:\n  - name: 4x\n    spotMax: 0.2\n  - name: 8x\n    spotMaxx: 0.4\n- name: batch\n  sizes: []\n";
+        assert_eq!(
+            warnings(&r, vars),
+            vec!["vars/c.yaml:9:5 `pools[0].sizes[1].spotMaxx` is not used by any template (did you mean `spotMax`? As written it changes nothing)"]
+        );
+    }
+
+    #[test]
+    fn aliases_maps_computed_keys_and_whole_reads() {
+        let r = repo(&[concat!(
+            "{% set s = spot %}{{ s.max }}\n",
+            "{% for name, t in types %}{{ name }}: {{ t.cpu }}{% endfor %}\n",
+            "{{ sizes[size].cpu }}{{ size }}\n",
+            "{{ tags | json_encode() }}\n",
+            "{% if extra %}{{ extra.known }}{% endif %}\n",
+            "{% macro m(x) %}{{ x.whatever }}{% endmacro %}{{ self::m(x=passed) }}\n",
+        )]);
+        let vars = concat!(
+            "spot: {max: 1, maxx: 2}\n",
+            "types:\n  m5: {cpu: 2, cpus: 3}\n",
+            "size: a\nsizes:\n  a: {cpu: 1, memory: 2}\n",
+            "tags: {anything: 1}\n",
+            "extra: {known: 1, unknown: 2}\n",
+            "passed: {whatever: 1, more: 2}\n",
+        );
+        let w = warnings(&r, vars);
+        assert_eq!(
+            w,
+            vec![
+                "vars/c.yaml:1:1 `spot.maxx` is not used by any template (did you mean `max`? As written it changes nothing)",
+                "vars/c.yaml:3:3 `types.m5.cpus` is not used by any template (did you mean `cpu`? As written it changes nothing)",
+                "vars/c.yaml:6:3 `sizes.a.memory` is not used by any template (remove it, or use it in a template; as written it changes nothing)",
+                "vars/c.yaml:8:1 `extra.unknown` is not used by any template (remove it, or use it in a template; as written it changes nothing)",
+            ],
+            "flow mappings point at their line"
+        );
+    }
+
+    #[test]
+    fn the_whole_context_and_snippets_count() {
+        let r = repo(&["{{ __tera_context }}"]);
+        assert!(warnings(&r, "a: {b: 1}\n").is_empty());
+        let mut r = repo(&["{{ include(name=\"s.yaml\") }}"]);
+        r.snippets = std::sync::Arc::new([("s.yaml".to_string(), Snippet::File(SourceFile::new("snippets/s.yaml", "{{ a.b }}")))].into_iter().collect());
+        assert_eq!(warnings(&r, "a: {b: 1, c: 2}\n").len(), 1);
+    }
+
+    #[test]
+    fn locates_keys_in_block_lists() {
+        let t = "pools:\n- name: app\n  sizes:\n  - name: 4x\n    x: 1\n  - name: 8x\n    x: 2\n- name: b\n  sizes:\n    - name: c\n      x: 3\n";
+        let p = |v: &[At]| locate(t, v);
+        use At::*;
+        assert_eq!(p(&[Key("pools".into()), Index(0), Key("sizes".into()), Index(1), Key("x".into())]), (7, 5));
+        assert_eq!(p(&[Key("pools".into()), Index(1), Key("sizes".into()), Index(0), Key("x".into())]), (11, 7));
+        assert_eq!(p(&[Key("pools".into()), Index(1), Key("name".into())]), (8, 3));
     }
 }

@@ -151,6 +151,40 @@ fn values_no_template_reads_are_warned_about() {
 }
 
 #[test]
+fn a_typo_three_levels_down_under_a_loop_is_found_and_fails_with_strict() {
+    let repo = Repo::example();
+    // The kops-toolbox pattern: templates loop over pools and their sizes. A misspelt key in one
+    // size of one pool reads as nothing; the exact check follows the loops to it.
+    repo.replace("vars/_defaults.yaml", "        onDemandType: m5.8xlarge\n", "        onDemandType: m5.8xlarge\n        spotTypess: spot_4x_32Gb_machine_type.yaml\n");
+    let before = repo.read("clusters/staging.k8s.foo.bar.yaml");
+    let o = repo.run(&["render", "--cluster", "staging.k8s.foo.bar"]);
+    assert_eq!(code(&o), 0, "a warning without --strict: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("`pools[0].sizes[1].spotTypess` is not used by any template"), "{err}");
+    assert!(err.contains("vars/_defaults.yaml:45:9"), "file, line and column of the key: {err}");
+    assert!(err.contains("did you mean `spotTypes`?"), "{err}");
+
+    repo.write("clusters/staging.k8s.foo.bar.yaml", &before);
+    for args in [&["render", "--strict"][..], &["lint", "--strict"][..], &["render", "--check", "--strict"][..]] {
+        let o = repo.run(args);
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("error") && err.contains("`pools[0].sizes[1].spotTypess` is not used by any template"), "{args:?}: {err}");
+        assert!(err.contains("an error with --strict"), "{args:?}: {err}");
+    }
+    assert_eq!(repo.read("clusters/staging.k8s.foo.bar.yaml"), before, "render --strict wrote nothing");
+    let o = repo.run(&["lint", "--strict", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["strict"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(v["valueWarnings"][0]["line"], 45);
+
+    // Fixed, --strict passes.
+    repo.replace("vars/_defaults.yaml", "        spotTypess: spot_4x_32Gb_machine_type.yaml\n", "");
+    let o = repo.run(&["lint", "--strict"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
 fn render_never_writes_or_reads_through_links() {
     let repo = Repo::example();
     let outside = tempfile::NamedTempFile::new().unwrap();
