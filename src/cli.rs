@@ -98,6 +98,8 @@ pub enum Command {
     /// owns (--region, --state-store). Takes the lock, writes an audit record, safe to kill and
     /// run again. The state store is kept.
     Destroy(crate::commands::destroy::DestroyArgs),
+    /// Write a fleetform repository from another tool's manifests: `fleetform import kops FILE…`.
+    Import(crate::commands::import::ImportArgs),
     /// Replace instances that do not match their group's launch template, with surge, drain
     /// and health gates.
     ///

@@ -83,6 +83,7 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
                 on_demand_base: dist.and_then(|d| d.on_demand_base_capacity()).unwrap_or(0),
                 on_demand_above_base: dist.and_then(|d| d.on_demand_percentage_above_base_capacity()).unwrap_or(100),
                 spot_allocation_strategy: dist.and_then(|d| d.spot_allocation_strategy()).map(str::to_string),
+                spot_max_price: dist.and_then(|d| d.spot_max_price()).filter(|p| !p.is_empty()).map(str::to_string),
             };
             (
                 spec.and_then(|s| s.launch_template_name()).unwrap_or_default().to_string(),
@@ -107,6 +108,11 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
         launch_template_version: lt_version,
         mixed_instances: mixed,
         capacity_rebalance: g.capacity_rebalance().unwrap_or(false),
+        suspended_processes: {
+            let mut p: Vec<String> = g.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect();
+            p.sort();
+            p
+        },
         tags: tags(g),
     }
 }
@@ -137,6 +143,8 @@ fn mixed_policy(cfg: &AsgConfig, m: &MixedInstances) -> MixedInstancesPolicy {
                 .on_demand_base_capacity(m.on_demand_base)
                 .on_demand_percentage_above_base_capacity(m.on_demand_above_base)
                 .set_spot_allocation_strategy(m.spot_allocation_strategy.clone())
+                // An empty string removes a price set before (the API's way to unset it).
+                .spot_max_price(m.spot_max_price.clone().unwrap_or_default())
                 .build(),
         )
         .build()
@@ -171,6 +179,29 @@ pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         req = req.tags(make_tag(name, k, t));
     }
     req.send().await.map_err(|e| AwsError::from_sdk(format!("creating Auto Scaling group {name} in {region}"), &e))?;
+    if !cfg.suspended_processes.is_empty() {
+        set_suspended(c, region, name, &cfg.suspended_processes).await?;
+    }
+    Ok(())
+}
+
+/// Suspend exactly `declared`: resume every other process (a declared list, as kops keeps it).
+async fn set_suspended(c: &Client, region: &str, name: &str, declared: &[String]) -> Result<(), AwsError> {
+    let others: Vec<String> = crate::core::model::SCALING_PROCESSES.iter().filter(|p| !declared.iter().any(|d| d == *p)).map(|p| p.to_string()).collect();
+    c.resume_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(others))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("resuming processes of Auto Scaling group {name} in {region}"), &e))?;
+    if !declared.is_empty() {
+        c.suspend_processes()
+            .auto_scaling_group_name(name)
+            .set_scaling_processes(Some(declared.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("suspending {} of Auto Scaling group {name} in {region}", declared.join(", ")), &e))?;
+    }
     Ok(())
 }
 
@@ -191,7 +222,7 @@ pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         None => req.launch_template(lt_spec(cfg)),
     };
     req.send().await.map_err(|e| AwsError::from_sdk(format!("updating Auto Scaling group {name} in {region}"), &e))?;
-    Ok(())
+    set_suspended(c, region, name, &cfg.suspended_processes).await
 }
 
 /// Create or overwrite tags of a group (50 a request, the API's limit).

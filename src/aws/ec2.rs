@@ -222,6 +222,10 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
         http_tokens: md.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string()),
         http_put_response_hop_limit: md.and_then(|m| m.http_put_response_hop_limit()),
         associate_public_ip: nic.and_then(|n| n.associate_public_ip_address()),
+        spot_max_price: d
+            .instance_market_options()
+            .filter(|m| m.market_type().map(|t| t.as_str()) == Some("spot"))
+            .map(|m| m.spot_options().and_then(|s| s.max_price()).unwrap_or_default().to_string()),
     }
 }
 
@@ -280,6 +284,14 @@ fn request_data(d: &LaunchTemplateData) -> RequestLaunchTemplateData {
             LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build()
         };
         b = b.iam_instance_profile(spec);
+    }
+    if let Some(price) = &d.spot_max_price {
+        b = b.instance_market_options(
+            aws_sdk_ec2::types::LaunchTemplateInstanceMarketOptionsRequest::builder()
+                .market_type(aws_sdk_ec2::types::MarketType::Spot)
+                .spot_options(aws_sdk_ec2::types::LaunchTemplateSpotMarketOptionsRequest::builder().max_price(price).build())
+                .build(),
+        );
     }
     if d.http_tokens.is_some() || d.http_put_response_hop_limit.is_some() {
         b = b.metadata_options(

@@ -505,6 +505,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                         .iter()
                         .filter(|x| x.availability_zone() == Some(s.zone.as_str()))
                         .filter(|x| x.tags().iter().any(|t| t.key() == Some(tag_key.as_str())))
+                        // kops tags a zone's private and utility subnets alike: its cidr tells them apart.
+                        .filter(|x| s.cidr.as_deref().is_none_or(|c| x.cidr_block() == Some(c)))
                         .filter_map(|x| x.subnet_id())
                         .collect();
                     match found.as_slice() {

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod import;
 pub mod lint;
 pub mod plan;
 pub mod render;
@@ -23,6 +24,7 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::Plan(a) => plan::run(s, a),
         Command::Apply(a) => apply::run(s, a),
         Command::Destroy(a) => destroy::run(s, a),
+        Command::Import(a) => import::run(s, a),
         Command::Unlock(a) => apply::unlock(s, a),
         Command::History => apply::history(s),
         Command::RollingUpdate(a) => rolling::run(s, a),

@@ -409,6 +409,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         security_group_ids: sgs,
         iam_instance_profile: profile,
         associate_public_ip: s.associate_public_ip,
+        spot_max_price: if s.mixed_instances_policy.is_none() { s.max_price.clone() } else { None },
         http_tokens: Some(md.and_then(|m| m.http_tokens.clone()).unwrap_or_else(|| "required".into())),
         http_put_response_hop_limit: Some(md.and_then(|m| m.http_put_response_hop_limit).unwrap_or(1) as i32),
     };
@@ -422,6 +423,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         on_demand_base: p.on_demand_base.unwrap_or(0) as i32,
         on_demand_above_base: p.on_demand_above_base.unwrap_or(0) as i32,
         spot_allocation_strategy: Some(p.spot_allocation_strategy.clone().unwrap_or_else(|| "lowest-price".into())),
+        spot_max_price: s.max_price.clone(),
     });
     let asg = AsgConfig {
         min_size: s.min_size as i32,
@@ -431,6 +433,12 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         launch_template_version: String::new(),
         mixed_instances: mixed,
         capacity_rebalance: s.capacity_rebalance.unwrap_or(false),
+        suspended_processes: {
+            let mut p = s.suspend_processes.clone();
+            p.sort();
+            p.dedup();
+            p
+        },
         tags: {
             let mut t = asg_tags(m, g);
             if let Some(v) = &kubernetes_version {

@@ -11,6 +11,7 @@ pub mod destroy;
 pub mod diag;
 pub mod duration;
 pub mod instance_types;
+pub mod kops;
 pub mod lint;
 pub mod live;
 pub mod model;

@@ -447,7 +447,20 @@ pub struct NodeGroupSpec {
     /// Give instances a public IP address (kops: associatePublicIp). Default: the subnet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub associate_public_ip: Option<bool>,
+    /// The most to pay per instance-hour for spot capacity, in US dollars (kops: maxPrice), e.g.
+    /// "0.45". With a mixedInstancesPolicy it caps the group's spot instances; without one it makes
+    /// every instance a spot instance at that price, as kops does. Default: the on-demand price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+    /// Auto Scaling processes kept suspended (kops: suspendProcesses), e.g. [AZRebalance]: a
+    /// declared list; processes not in it are resumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspend_processes: Vec<String>,
 }
+
+/// The Auto Scaling processes that can be suspended (AWS's names).
+pub const SCALING_PROCESSES: &[&str] =
+    &["Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance", "HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"];
 
 /// Instance role, with kops's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -625,15 +638,20 @@ impl NodeGroupSpec {
     }
 
     /// A spot group: a mixed-instances policy with no on-demand share at all.
+    /// (A group without a policy but with a maxPrice is all spot too, as kops makes it.)
     pub fn is_spot(&self) -> bool {
-        self.mixed_instances_policy.as_ref().is_some_and(|p| {
-            p.on_demand_base.unwrap_or(0) == 0 && p.on_demand_above_base.unwrap_or(0) == 0
-        })
+        match &self.mixed_instances_policy {
+            Some(p) => p.on_demand_base.unwrap_or(0) == 0 && p.on_demand_above_base.unwrap_or(0) == 0,
+            None => self.max_price.is_some(),
+        }
     }
 
     /// Uses spot for any share of its capacity.
     pub fn uses_spot(&self) -> bool {
-        self.mixed_instances_policy.as_ref().is_some_and(|p| p.on_demand_above_base.unwrap_or(0) < 100)
+        match &self.mixed_instances_policy {
+            Some(p) => p.on_demand_above_base.unwrap_or(0) < 100,
+            None => self.max_price.is_some(),
+        }
     }
 
     pub fn autoscaled(&self) -> bool {

@@ -507,6 +507,7 @@ pub fn diff_launch_template(old: Option<&LaunchTemplateData>, new: &LaunchTempla
     push(&mut f, "metadata.httpTokens", opt(&o.http_tokens), opt(&new.http_tokens));
     push(&mut f, "metadata.httpPutResponseHopLimit", opt(&o.http_put_response_hop_limit), opt(&new.http_put_response_hop_limit));
     push(&mut f, "associatePublicIp", opt(&o.associate_public_ip), opt(&new.associate_public_ip));
+    push(&mut f, "spotMaxPrice", opt(&o.spot_max_price), opt(&new.spot_max_price));
     f
 }
 
@@ -528,7 +529,9 @@ pub fn diff_asg(old: Option<&AsgConfig>, new: &AsgConfig) -> Vec<FieldChange> {
     push(&mut f, "mixedInstancesPolicy.onDemandBase", om.as_ref().map(|m| m.on_demand_base.to_string()), nm.as_ref().map(|m| m.on_demand_base.to_string()));
     push(&mut f, "mixedInstancesPolicy.onDemandAboveBase", om.as_ref().map(|m| m.on_demand_above_base.to_string()), nm.as_ref().map(|m| m.on_demand_above_base.to_string()));
     push(&mut f, "mixedInstancesPolicy.spotAllocationStrategy", om.as_ref().and_then(|m| m.spot_allocation_strategy.clone()), nm.as_ref().and_then(|m| m.spot_allocation_strategy.clone()));
+    push(&mut f, "mixedInstancesPolicy.spotMaxPrice", om.as_ref().and_then(|m| m.spot_max_price.clone()), nm.as_ref().and_then(|m| m.spot_max_price.clone()));
     push(&mut f, "capacityRebalance", (!created).then(|| o.capacity_rebalance.to_string()), Some(new.capacity_rebalance.to_string()));
+    push(&mut f, "suspendProcesses", list(&o.suspended_processes), list(&new.suspended_processes));
     let keys: BTreeSet<&String> = o.tags.keys().chain(new.tags.keys()).collect();
     for k in keys {
         let show = |t: Option<&AsgTag>| t.map(|t| if t.propagate_at_launch { t.value.clone() } else { format!("{} (not propagated)", t.value) });

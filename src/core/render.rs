@@ -1383,6 +1383,22 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         return Err(at(&["spec", "minSize"], format!("node group `{name}`: minSize ({}) is greater than maxSize ({})", s.min_size, s.max_size))
             .with_help("make minSize at most maxSize (check the values both come from)"));
     }
+    if let Some(p) = &s.max_price {
+        let ok = p.parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) && p.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if !ok {
+            return Err(at(&["spec", "maxPrice"], format!("node group `{name}`: maxPrice `{}` is not a price", p.escape_debug()))
+                .with_help("write the most to pay per instance-hour in US dollars, quoted, e.g. maxPrice: \"0.45\"; leave it out to pay up to the on-demand price"));
+        }
+    }
+    for (i, p) in s.suspend_processes.iter().enumerate() {
+        if !crate::core::model::SCALING_PROCESSES.contains(&p.as_str()) {
+            let help = match did_you_mean(p, crate::core::model::SCALING_PROCESSES.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!("the processes are {}", crate::core::model::SCALING_PROCESSES.join(", ")),
+            };
+            return Err(at(&["spec", "suspendProcesses"], format!("node group `{name}`: suspendProcesses[{i}] `{}` is not an Auto Scaling process", p.escape_debug())).with_help(help));
+        }
+    }
     let image = s.image.trim();
     let image_ok = !image.chars().any(|c| c.is_whitespace() || c.is_control())
         && image.len() <= 2048

@@ -66,6 +66,10 @@ pub struct LaunchTemplateData {
     /// the subnet decides.
     #[serde(default)]
     pub associate_public_ip: Option<bool>,
+    /// Spot purchase at this hourly price (kops: maxPrice on a group without a
+    /// mixedInstancesPolicy); None: on-demand.
+    #[serde(default)]
+    pub spot_max_price: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +97,9 @@ pub struct AsgConfig {
     pub launch_template_version: String,
     pub mixed_instances: Option<MixedInstances>,
     pub capacity_rebalance: bool,
+    /// Suspended scaling processes, sorted.
+    #[serde(default)]
+    pub suspended_processes: Vec<String>,
     pub tags: BTreeMap<String, AsgTag>,
 }
 
@@ -103,6 +110,9 @@ pub struct MixedInstances {
     pub on_demand_base: i32,
     pub on_demand_above_base: i32,
     pub spot_allocation_strategy: Option<String>,
+    /// The most paid per spot instance-hour; None: the on-demand price.
+    #[serde(default)]
+    pub spot_max_price: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

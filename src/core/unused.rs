@@ -484,6 +484,12 @@ fn steps(mut rest: &str) -> Vec<Step> {
     out
 }
 
+/// Line and column (1-based) of a key path (`["spec", "maxPrice"]`) in a block-style YAML text;
+/// (0, 0) when its first key is not found.
+pub(crate) fn key_position(text: &str, keys: &[&str]) -> (usize, usize) {
+    locate(text, &keys.iter().map(|k| At::Key(k.to_string())).collect::<Vec<_>>())
+}
+
 /// Line and column (1-based) of a path in a block-style YAML text: the deepest step found
 /// (a key inside a flow mapping points at the line of the block that holds it).
 fn locate(text: &str, path: &[At]) -> (usize, usize) {

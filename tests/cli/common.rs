@@ -25,6 +25,11 @@ impl Repo {
         Repo { dir }
     }
 
+    /// An empty directory (e.g. for `fleetform import`).
+    pub fn empty() -> Repo {
+        Repo { dir: tempfile::Builder::new().prefix("fleetform-test").tempdir().unwrap() }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

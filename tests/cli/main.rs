@@ -5,6 +5,7 @@ mod aws;
 mod aws_adopt;
 mod aws_apply;
 mod aws_destroy;
+mod aws_import;
 mod aws_nodes;
 mod aws_plan;
 mod aws_rolling;

@@ -1,0 +1,231 @@
+//! Moving in from kops, end to end: a kops cluster as kops left it on AWS (its groups and launch
+//! templates under kops's names and tags, a zone's private and utility subnets both tagged for
+//! the cluster, kops's instance profiles and security groups), its manifests imported, rendered,
+//! linted, planned and applied with adoption; then the plan is empty. maxPrice and
+//! suspendProcesses, which the import carries, are read back the way the Auto Scaling API
+//! reports them, then changed and removed like any field.
+
+use crate::aws::Moto;
+use crate::common::*;
+
+const CLUSTER: &str = "prod.k8s.acme.io";
+const FIXTURES: &str = "tests/fixtures/kops";
+
+/// What kops made for prod.k8s.acme.io (kops 1.28's names and tags).
+fn kops_made(moto: &Moto) {
+    moto.py(&format!(
+        r#"
+import base64
+C = '{CLUSTER}'
+c, a = ec2('eu-west-1'), asg('eu-west-1')
+s3.create_bucket(Bucket='acme-kops-state', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})
+r53.create_hosted_zone(Name='k8s.acme.io', CallerReference='kops')
+trust = json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'Service': 'ec2.amazonaws.com'}}, 'Action': 'sts:AssumeRole'}}]}})
+for r in ['masters', 'nodes']:
+    iam.create_role(RoleName=f'{{r}}.{{C}}', AssumeRolePolicyDocument=trust)
+    iam.create_instance_profile(InstanceProfileName=f'{{r}}.{{C}}')
+    iam.add_role_to_instance_profile(InstanceProfileName=f'{{r}}.{{C}}', RoleName=f'{{r}}.{{C}}')
+vpc = c.create_vpc(CidrBlock='172.20.0.0/16')['Vpc']['VpcId']
+owned = [{{'Key': f'kubernetes.io/cluster/{{C}}', 'Value': 'owned'}}, {{'Key': 'KubernetesCluster', 'Value': C}}]
+subnet = {{}}
+for name, zone, cidr in [('eu-west-1a', 'eu-west-1a', '172.20.32.0/19'), ('eu-west-1b', 'eu-west-1b', '172.20.64.0/19'),
+                         ('utility-eu-west-1a', 'eu-west-1a', '172.20.0.0/22'), ('utility-eu-west-1b', 'eu-west-1b', '172.20.4.0/22')]:
+    subnet[name] = c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone,
+        TagSpecifications=[{{'ResourceType': 'subnet', 'Tags': owned + [{{'Key': 'Name', 'Value': f'{{name}}.{{C}}'}}]}}])['Subnet']['SubnetId']
+sg = {{r: c.create_security_group(GroupName=f'{{r}}.{{C}}', Description=r, VpcId=vpc)['GroupId'] for r in ['masters', 'nodes']}}
+nodeup = base64.b64encode(b'#!/bin/bash\n# kops nodeup: download nodeup and run it\n').decode()
+def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None):
+    name = f'{{ig}}.{{C}}'
+    kind = 'master' if role == 'masters' else 'node'
+    tags = owned + [{{'Key': 'Name', 'Value': name}}, {{'Key': f'k8s.io/role/{{kind}}', 'Value': '1'}}, {{'Key': 'kops.k8s.io/instancegroup', 'Value': ig}}] + extra_tags
+    c.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={{
+        'ImageId': 'ami-785db401', 'InstanceType': itype, 'UserData': nodeup,
+        'IamInstanceProfile': {{'Name': f'{{role}}.{{C}}'}}, 'SecurityGroupIds': [sg[role]],
+        'BlockDeviceMappings': [{{'DeviceName': '/dev/sda1', 'Ebs': dict(VolumeSize=volume, VolumeType='gp3', DeleteOnTermination=True)}}],
+        'MetadataOptions': {{'HttpTokens': 'required', 'HttpPutResponseHopLimit': 1}}}},
+        TagSpecifications=[{{'ResourceType': 'launch-template', 'Tags': tags}}])
+    spec = {{'LaunchTemplateName': name, 'Version': '1'}}
+    args = dict(AutoScalingGroupName=name, MinSize=mn, MaxSize=mx, DesiredCapacity=mn, VPCZoneIdentifier=','.join(subnet[s] for s in subnets),
+        Tags=[dict(t, ResourceId=name, ResourceType='auto-scaling-group', PropagateAtLaunch=True) for t in tags])
+    if mixed:
+        args['MixedInstancesPolicy'] = {{'LaunchTemplate': {{'LaunchTemplateSpecification': spec, 'Overrides': [{{'InstanceType': t}} for t in mixed]}},
+            'InstancesDistribution': {{'OnDemandBaseCapacity': 0, 'OnDemandPercentageAboveBaseCapacity': 0, 'SpotAllocationStrategy': 'capacity-optimized', 'SpotMaxPrice': '0.45'}}}}
+        args['CapacityRebalance'] = True
+    else:
+        args['LaunchTemplate'] = spec
+    a.create_auto_scaling_group(**args)
+autoscaler = [{{'Key': 'k8s.io/cluster-autoscaler/enabled', 'Value': ''}}, {{'Key': f'k8s.io/cluster-autoscaler/{{C}}', 'Value': ''}}]
+team = [{{'Key': 'team', 'Value': 'platform'}}]
+group('control-plane-eu-west-1a', 'masters', 'm5.large', 64, 1, 1, ['eu-west-1a'], team)
+group('nodes-on-demand', 'nodes', 'c5.4xlarge', 100, 1, 10, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{{'Key': 'pool', 'Value': 'app'}}])
+spot = ['c5.4xlarge', 'c5a.4xlarge', 'c5d.4xlarge', 'c5n.4xlarge', 'c6i.4xlarge', 'c6a.4xlarge', 'c6id.4xlarge', 'c6in.4xlarge', 'c7i.4xlarge', 'c7a.4xlarge', 'm5.4xlarge', 'm6i.4xlarge']
+group('nodes-spot-4x', 'nodes', 'c5.4xlarge', 100, 0, 50, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{{'Key': 'pool', 'Value': 'app'}}], mixed=spot)
+a.suspend_processes(AutoScalingGroupName=f'nodes-spot-4x.{{C}}', ScalingProcesses=['AZRebalance'])
+group('prometheus', 'nodes', 'r5.2xlarge', 200, 1, 2, ['eu-west-1a'], team)
+"#
+    ));
+}
+
+/// What the Auto Scaling and EC2 APIs say of one group and its launch template's latest version.
+fn read_group(moto: &Moto, ig: &str) -> serde_json::Value {
+    serde_json::from_str(&moto.py(&format!(
+        r#"
+c, a = ec2('eu-west-1'), asg('eu-west-1')
+name = '{ig}.{CLUSTER}'
+g = a.describe_auto_scaling_groups(AutoScalingGroupNames=[name])['AutoScalingGroups'][0]
+t = c.describe_launch_templates(LaunchTemplateNames=[name])['LaunchTemplates'][0]
+d = c.describe_launch_template_versions(LaunchTemplateName=name, Versions=['$Latest'])['LaunchTemplateVersions'][0]['LaunchTemplateData']
+sgs = c.describe_security_groups(GroupIds=d.get('SecurityGroupIds', []))['SecurityGroups'] if d.get('SecurityGroupIds') else []
+subnets = c.describe_subnets(SubnetIds=g['VPCZoneIdentifier'].split(','))['Subnets']
+mixed = g.get('MixedInstancesPolicy', {{}})
+print(json.dumps({{
+  'groupTags': {{x['Key']: x['Value'] for x in g['Tags']}},
+  'templateTags': {{x['Key']: x['Value'] for x in t.get('Tags', [])}},
+  'latest': t['LatestVersionNumber'],
+  'suspended': sorted(p['ProcessName'] for p in g.get('SuspendedProcesses', [])),
+  'spotMaxPrice': mixed.get('InstancesDistribution', {{}}).get('SpotMaxPrice'),
+  'types': [o['InstanceType'] for o in mixed.get('LaunchTemplate', {{}}).get('Overrides', [])],
+  'capacityRebalance': g.get('CapacityRebalance'),
+  'subnetCidrs': sorted(s['CidrBlock'] for s in subnets),
+  'image': d.get('ImageId'), 'profile': d.get('IamInstanceProfile', {{}}).get('Name'),
+  'securityGroups': sorted(s['GroupName'] for s in sgs),
+  'volume': d.get('BlockDeviceMappings', [{{}}])[0].get('Ebs', {{}}),
+  'market': d.get('InstanceMarketOptions'),
+}}))
+"#
+    )))
+    .unwrap()
+}
+
+fn apply(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["apply", "--cluster", CLUSTER, "--yes", "--poll-interval", "0.1s"];
+    args.extend_from_slice(extra);
+    moto.run(repo, &args)
+}
+
+#[test]
+fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
+    let moto = Moto::start();
+    kops_made(&moto);
+    let repo = Repo::empty();
+    let prod = project_root().join(FIXTURES).join("prod.yaml");
+    let staging = project_root().join(FIXTURES).join("staging.yaml");
+
+    // Import: the repository, and the report of what did not come along.
+    let o = repo.run(&["import", "kops", prod.to_str().unwrap(), staging.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report = stdout(&o);
+    for want in [
+        "prod.k8s.acme.io nodes-on-demand  spec.warmPool\n      fleetform does not manage warm pools",
+        "prod.k8s.acme.io nodes-on-demand  spec.detailedInstanceMonitoring",
+        "prod.k8s.acme.io prometheus  spec.hooks\n      a kops nodeup feature",
+        "prod.k8s.acme.io nodes-spot-4x  spec.rollingUpdate.drainAndTerminate",
+        "prod.k8s.acme.io  node bootstrap (nodeup)",
+        "prod.k8s.acme.io  spec.etcdClusters",
+        "staging.k8s.acme.io nodes-spot-4x  spec.mixedInstancesPolicy.onDemandBase\n      not set: kops's (and AWS's) default 0 written",
+        "staging.k8s.acme.io nodes-spot-4x  spec.rootVolume.size\n      not set: kops's default 128 GiB written",
+    ] {
+        assert!(report.contains(want), "`{want}` in the report:\n{report}");
+    }
+    assert!(report.contains("prod.yaml:198  prod.k8s.acme.io nodes-on-demand  spec.warmPool"), "the line of the field: {report}");
+    for f in ["vars/_kops.yaml", "vars/prod.k8s.acme.io.yaml", "vars/staging.k8s.acme.io.yaml", "templates/1_cluster.yaml.tpl", "templates/2_node-groups.yaml.tpl", "snippets/nodes-spot-4x-instances.yaml"] {
+        assert!(repo.path().join(f).is_file(), "{f} written");
+    }
+    assert!(repo.read("snippets/nodes-spot-4x-instances.yaml").contains("nodes-spot-4x (prod.k8s.acme.io), nodes-spot-4x (staging.k8s.acme.io)"), "one snippet for the list both clusters have");
+    let shared: serde_yaml::Value = serde_yaml::from_str(&repo.read("vars/_kops.yaml")).unwrap();
+    assert_eq!(shared["region"], "eu-west-1");
+    assert_eq!(shared["dnsZone"], "k8s.acme.io");
+    let o = repo.run(&["import", "kops", prod.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "a second import does not overwrite: {}", stderr(&o));
+    assert!(stderr(&o).contains("vars/staging.k8s.acme.io.yaml is not part of this import"), "{}", stderr(&o));
+    std::fs::remove_file(repo.path().join("vars/staging.k8s.acme.io.yaml")).unwrap();
+
+    // What kops never checked, lint asks for: the spot group's pool and the fallback's priority.
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = repo.run(&["lint", "--strict", "--cluster", CLUSTER]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("spot group `nodes-spot-4x` belongs to no pool"), "{}", stdout(&o));
+    repo.replace("vars/prod.k8s.acme.io.yaml", "- name: nodes-on-demand\n", "- name: nodes-on-demand\n  pool: app\n  autoscalePriority: 10\n");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "- name: nodes-spot-4x\n", "- name: nodes-spot-4x\n  pool: app\n  autoscalePriority: 50\n");
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = repo.run(&["lint", "--strict"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    // kops's groups are a conflict until adopted.
+    let before = read_group(&moto, "nodes-spot-4x");
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("! conflict: launch template nodes-spot-4x.prod.k8s.acme.io: exists but is not managed by fleetform"), "{}", stdout(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--adopt"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let plan = stdout(&o);
+    assert_eq!(plan.matches("# adopted: it exists without fleetform's tags").count(), 8, "four groups and their launch templates: {plan}");
+    assert!(!plan.contains("mixedInstancesPolicy.spotMaxPrice") && !plan.contains("suspendProcesses"), "kops's maxPrice and suspendProcesses are what the import declares: {plan}");
+    assert_eq!(read_group(&moto, "nodes-spot-4x"), before, "a plan changes nothing");
+
+    let o = apply(&moto, &repo, &["--adopt"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let spot = read_group(&moto, "nodes-spot-4x");
+    assert_eq!(spot["groupTags"]["fleetform.io/cluster"], CLUSTER, "{spot}");
+    assert_eq!(spot["templateTags"]["fleetform.io/cluster"], CLUSTER, "{spot}");
+    assert_eq!(spot["spotMaxPrice"], "0.45");
+    assert_eq!(spot["suspended"], serde_json::json!(["AZRebalance"]));
+    assert_eq!(spot["types"].as_array().unwrap().len(), 12);
+    assert_eq!(spot["capacityRebalance"], true);
+    assert_eq!(spot["subnetCidrs"], serde_json::json!(["172.20.32.0/19", "172.20.64.0/19"]), "the private subnets, told from the utility ones by their cidr");
+    assert_eq!((spot["image"].as_str(), spot["profile"].as_str()), (Some("ami-785db401"), Some("nodes.prod.k8s.acme.io")), "{spot}");
+    assert_eq!(spot["securityGroups"], serde_json::json!(["nodes.prod.k8s.acme.io"]), "kops's security group kept: {spot}");
+    assert_eq!((spot["volume"]["VolumeSize"].as_i64(), spot["volume"]["Encrypted"].as_bool()), (Some(100), Some(true)), "{spot}");
+    assert!(spot["market"].is_null(), "a mixed group's price is the policy's, not the template's: {spot}");
+    let cp = read_group(&moto, "control-plane-eu-west-1a");
+    assert_eq!((cp["profile"].as_str(), cp["securityGroups"][0].as_str()), (Some("masters.prod.k8s.acme.io"), Some("masters.prod.k8s.acme.io")), "{cp}");
+    let prometheus = read_group(&moto, "prometheus");
+    assert!(prometheus["groupTags"].get("k8s.io/cluster-autoscaler/enabled").is_none(), "not discovered by the autoscaler, as under kops: {prometheus}");
+
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "the plan after adoption is empty: {}", stdout(&o));
+
+    // maxPrice on a group without a policy makes its instances spot at that price; a process
+    // no longer listed is resumed.
+    repo.replace("vars/prod.k8s.acme.io.yaml", "- name: prometheus\n", "- name: prometheus\n  maxPrice: '0.30'\n");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  suspendProcesses:\n  - AZRebalance\n", "");
+    assert_eq!(code(&repo.run(&["render"])), 0);
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER]);
+    let plan = stdout(&o);
+    let row = |field: &str, change: &str| plan.lines().any(|l| l.trim_start().starts_with(field) && l.trim_end().ends_with(change));
+    assert!(row("spotMaxPrice", "(none) -> 0.30"), "{plan}");
+    assert!(row("suspendProcesses", "AZRebalance -> (none)"), "{plan}");
+    let o = apply(&moto, &repo, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let prometheus = read_group(&moto, "prometheus");
+    assert_eq!(prometheus["market"]["MarketType"], "spot", "{prometheus}");
+    assert_eq!(prometheus["market"]["SpotOptions"]["MaxPrice"], "0.30", "{prometheus}");
+    assert_eq!(read_group(&moto, "nodes-spot-4x")["suspended"], serde_json::json!([]));
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}
+
+#[test]
+fn errors_of_every_kops_file_come_at_once_and_nothing_is_written() {
+    let repo = Repo::empty();
+    repo.write("kops/a.yaml", "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: a.example.com\nspec:\n  subnets:\n  - name: a\n    zone: eu-west-1a\n");
+    repo.write(
+        "kops/igs.yaml",
+        "apiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: Nodes_A\n  labels:\n    kops.k8s.io/cluster: a.example.com\nspec:\n  image: ami-1\n  machineType: m5.large\n  subnets: [a]\n  suspendProcesses: [AZRebalancing]\n---\napiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: other\n  labels:\n    kops.k8s.io/cluster: b.example.com\nspec: {}\n",
+    );
+    let o = repo.run(&["import", "kops", "kops/a.yaml", "kops/igs.yaml"]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    for want in [
+        "instance group `other` belongs to cluster `b.example.com`, which is not among the files\n  --> kops/igs.yaml:18",
+        "instance group `Nodes_A` of `a.example.com`: the name is not a fleetform group name\n  --> kops/igs.yaml:4",
+        "instance group `Nodes_A` of `a.example.com`: `AZRebalancing` is not an Auto Scaling process\n  --> kops/igs.yaml:11",
+        "did you mean `AZRebalance`?",
+        "3 error(s) in the kops files; nothing was written",
+    ] {
+        assert!(err.contains(want), "`{want}` in\n{err}");
+    }
+    assert!(!repo.path().join("vars").exists() && !repo.path().join("templates").exists(), "nothing written");
+}
