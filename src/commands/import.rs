@@ -35,11 +35,9 @@ pub enum ImportSource {
     /// InstanceGroup), templates that loop over them, each instance list as a snippet shared by
     /// the groups that have it, and values every cluster has alike in vars/_kops.yaml, into the
     /// repository (--root). Prints what was not carried over and why. Nothing is written when
-    /// any file has an error: all of them are reported at once.
-    ///
-    ///   kops get cluster prod.k8s.example.com -o yaml > kops/prod.yaml
-    ///   kops get ig --name prod.k8s.example.com -o yaml >> kops/prod.yaml
-    ///   fleetform --root fleet import kops kops/prod.yaml
+    /// any file has an error: all of them are reported at once. Control-plane groups are not
+    /// imported (kops's control plane stays kops's). README: "Moving from kops".
+    #[command(after_long_help = "Examples:\n  kops get cluster prod.k8s.example.com -o yaml > kops/prod.yaml\n  kops get ig --name prod.k8s.example.com -o yaml >> kops/prod.yaml\n  fleetform --root fleet import kops kops/prod.yaml\n  cd fleet && fleetform render && fleetform lint --strict\n  fleetform plan --cluster prod.k8s.example.com --adopt")]
     Kops(KopsArgs),
 }
 

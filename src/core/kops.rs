@@ -602,12 +602,20 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
     }
     v.insert(key("name"), Value::String(name.clone()));
     let role = match spec.get("role").and_then(Value::as_str).unwrap_or("Node") {
-        "Master" | "ControlPlane" => "ControlPlane",
+        // kops's control plane stays kops's: declared, its groups would be adopted and would
+        // launch without nodeup; on EKS AWS runs the control plane.
+        r @ ("Master" | "ControlPlane" | "APIServer") => {
+            ctx.finding(
+                &["spec", "role"],
+                FindingKind::Unsupported,
+                format!("a {r} group runs kops's own control plane: not imported, so fleetform never adopts or changes it (`kops delete cluster` removes it once the workloads run on EKS)"),
+            );
+            return None;
+        }
         "Node" => "Node",
-        "APIServer" => "APIServer",
         "Bastion" => "Bastion",
         other => {
-            ctx.error(&["spec", "role"], format!("role `{other}`"), "kops roles are ControlPlane (Master), APIServer, Node and Bastion");
+            ctx.error(&["spec", "role"], format!("role `{other}`"), "kops roles are ControlPlane (Master), APIServer, Node and Bastion; Node and Bastion groups are imported");
             "Node"
         }
     };
@@ -687,6 +695,15 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
                             m.shift_remove(a);
                             let a = a.as_str().unwrap_or("");
                             ctx.finding(&["spec", "cloudLabels", a], FindingKind::Changed, "fleetform writes the cluster-autoscaler's discovery tags itself for a group with autoscale (on by default)");
+                        }
+                    }
+                    if k == "nodeLabels" {
+                        for l in m.keys().filter_map(Value::as_str).filter(|l| !super::bootstrap::kubelet_may_set_label(l)) {
+                            ctx.finding(
+                                &["spec", "nodeLabels", l],
+                                FindingKind::Changed,
+                                "kept for the kops nodes (kops-controller sets it, not the kubelet); on EKS the kubelet may not set it on itself (NodeRestriction), so render refuses it once the cluster has `eks`: rename it (example.com/…, node.kubernetes.io/…) or drop it then",
+                            );
                         }
                     }
                     if !m.is_empty() {
@@ -841,13 +858,9 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
             _ => ctx.finding(&["spec", k], FindingKind::Unsupported, group_field_why(k)),
         }
     }
-    // kops's root volume defaults: 128 GiB for nodes, 64 for a control plane, 32 for a bastion; gp3.
-    if role != "APIServer" {
-        let size = match role {
-            "Node" => 128,
-            "ControlPlane" => 64,
-            _ => 32,
-        };
+    // kops's root volume defaults: 128 GiB for nodes, 32 for a bastion; gp3.
+    {
+        let size = if role == "Node" { 128 } else { 32 };
         if !rv.contains_key("size") {
             rv.insert(key("size"), Value::from(size));
             ctx.finding(&["spec", "rootVolume", "size"], FindingKind::Default, format!("not set: kops's default {size} GiB written"));
@@ -866,7 +879,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
     // adopting the group would launch instances without them.
     let kops_role = match role {
         "Node" => Some(("nodes", "nodes")),
-        "ControlPlane" => Some(("masters", "masters")),
         "Bastion" => Some(("bastions", "bastion")),
         _ => None,
     };

@@ -5,65 +5,22 @@
 //! suspendProcesses, which the import carries, are read back the way the Auto Scaling API
 //! reports them, then changed and removed like any field.
 
-use crate::aws::Moto;
+use crate::aws::{python, Moto};
 use crate::common::*;
 
 const CLUSTER: &str = "prod.k8s.acme.io";
 const FIXTURES: &str = "tests/fixtures/kops";
 
-/// What kops made for prod.k8s.acme.io (kops 1.28's names and tags).
+/// What kops made for prod.k8s.acme.io (kops 1.28's names and tags): scripts/lib/kops_account.py.
 fn kops_made(moto: &Moto) {
-    moto.py(&format!(
-        r#"
-import base64
-C = '{CLUSTER}'
-c, a = ec2('eu-west-1'), asg('eu-west-1')
-s3.create_bucket(Bucket='acme-kops-state', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})
-r53.create_hosted_zone(Name='k8s.acme.io', CallerReference='kops')
-trust = json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'Service': 'ec2.amazonaws.com'}}, 'Action': 'sts:AssumeRole'}}]}})
-for r in ['masters', 'nodes']:
-    iam.create_role(RoleName=f'{{r}}.{{C}}', AssumeRolePolicyDocument=trust)
-    iam.create_instance_profile(InstanceProfileName=f'{{r}}.{{C}}')
-    iam.add_role_to_instance_profile(InstanceProfileName=f'{{r}}.{{C}}', RoleName=f'{{r}}.{{C}}')
-vpc = c.create_vpc(CidrBlock='172.20.0.0/16')['Vpc']['VpcId']
-owned = [{{'Key': f'kubernetes.io/cluster/{{C}}', 'Value': 'owned'}}, {{'Key': 'KubernetesCluster', 'Value': C}}]
-subnet = {{}}
-for name, zone, cidr in [('eu-west-1a', 'eu-west-1a', '172.20.32.0/19'), ('eu-west-1b', 'eu-west-1b', '172.20.64.0/19'),
-                         ('utility-eu-west-1a', 'eu-west-1a', '172.20.0.0/22'), ('utility-eu-west-1b', 'eu-west-1b', '172.20.4.0/22')]:
-    subnet[name] = c.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone,
-        TagSpecifications=[{{'ResourceType': 'subnet', 'Tags': owned + [{{'Key': 'Name', 'Value': f'{{name}}.{{C}}'}}]}}])['Subnet']['SubnetId']
-sg = {{r: c.create_security_group(GroupName=f'{{r}}.{{C}}', Description=r, VpcId=vpc)['GroupId'] for r in ['masters', 'nodes']}}
-nodeup = base64.b64encode(b'#!/bin/bash\n# kops nodeup: download nodeup and run it\n').decode()
-def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None):
-    name = f'{{ig}}.{{C}}'
-    kind = 'master' if role == 'masters' else 'node'
-    tags = owned + [{{'Key': 'Name', 'Value': name}}, {{'Key': f'k8s.io/role/{{kind}}', 'Value': '1'}}, {{'Key': 'kops.k8s.io/instancegroup', 'Value': ig}}] + extra_tags
-    c.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={{
-        'ImageId': 'ami-785db401', 'InstanceType': itype, 'UserData': nodeup,
-        'IamInstanceProfile': {{'Name': f'{{role}}.{{C}}'}}, 'SecurityGroupIds': [sg[role]],
-        'BlockDeviceMappings': [{{'DeviceName': '/dev/sda1', 'Ebs': dict(VolumeSize=volume, VolumeType='gp3', DeleteOnTermination=True)}}],
-        'MetadataOptions': {{'HttpTokens': 'required', 'HttpPutResponseHopLimit': 1}}}},
-        TagSpecifications=[{{'ResourceType': 'launch-template', 'Tags': tags}}])
-    spec = {{'LaunchTemplateName': name, 'Version': '1'}}
-    args = dict(AutoScalingGroupName=name, MinSize=mn, MaxSize=mx, DesiredCapacity=mn, VPCZoneIdentifier=','.join(subnet[s] for s in subnets),
-        Tags=[dict(t, ResourceId=name, ResourceType='auto-scaling-group', PropagateAtLaunch=True) for t in tags])
-    if mixed:
-        args['MixedInstancesPolicy'] = {{'LaunchTemplate': {{'LaunchTemplateSpecification': spec, 'Overrides': [{{'InstanceType': t}} for t in mixed]}},
-            'InstancesDistribution': {{'OnDemandBaseCapacity': 0, 'OnDemandPercentageAboveBaseCapacity': 0, 'SpotAllocationStrategy': 'capacity-optimized', 'SpotMaxPrice': '0.45'}}}}
-        args['CapacityRebalance'] = True
-    else:
-        args['LaunchTemplate'] = spec
-    a.create_auto_scaling_group(**args)
-autoscaler = [{{'Key': 'k8s.io/cluster-autoscaler/enabled', 'Value': ''}}, {{'Key': f'k8s.io/cluster-autoscaler/{{C}}', 'Value': ''}}]
-team = [{{'Key': 'team', 'Value': 'platform'}}]
-group('control-plane-eu-west-1a', 'masters', 'm5.large', 64, 1, 1, ['eu-west-1a'], team)
-group('nodes-on-demand', 'nodes', 'c5.4xlarge', 100, 1, 10, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{{'Key': 'pool', 'Value': 'app'}}])
-spot = ['c5.4xlarge', 'c5a.4xlarge', 'c5d.4xlarge', 'c5n.4xlarge', 'c6i.4xlarge', 'c6a.4xlarge', 'c6id.4xlarge', 'c6in.4xlarge', 'c7i.4xlarge', 'c7a.4xlarge', 'm5.4xlarge', 'm6i.4xlarge']
-group('nodes-spot-4x', 'nodes', 'c5.4xlarge', 100, 0, 50, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{{'Key': 'pool', 'Value': 'app'}}], mixed=spot)
-a.suspend_processes(AutoScalingGroupName=f'nodes-spot-4x.{{C}}', ScalingProcesses=['AZRebalance'])
-group('prometheus', 'nodes', 'r5.2xlarge', 200, 1, 2, ['eu-west-1a'], team)
-"#
-    ));
+    let out = std::process::Command::new(python())
+        .arg(project_root().join("scripts/lib/kops_account.py"))
+        .arg(&moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// What the Auto Scaling and EC2 APIs say of one group and its launch template's latest version.
@@ -122,6 +79,7 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
         "prod.k8s.acme.io nodes-spot-4x  spec.rollingUpdate.drainAndTerminate",
         "prod.k8s.acme.io  node bootstrap (nodeup)",
         "prod.k8s.acme.io  spec.etcdClusters",
+        "prod.k8s.acme.io control-plane-eu-west-1a  spec.role\n      a Master group runs kops's own control plane: not imported",
         "staging.k8s.acme.io nodes-spot-4x  spec.mixedInstancesPolicy.onDemandBase\n      not set: kops's (and AWS's) default 0 written",
         "staging.k8s.acme.io nodes-spot-4x  spec.rootVolume.size\n      not set: kops's default 128 GiB written",
     ] {
@@ -161,7 +119,8 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--adopt"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let plan = stdout(&o);
-    assert_eq!(plan.matches("# adopted: it exists without fleetform's tags").count(), 8, "four groups and their launch templates: {plan}");
+    assert_eq!(plan.matches("# adopted: it exists without fleetform's tags").count(), 6, "three node groups and their launch templates: {plan}");
+    assert!(!plan.contains("control-plane-eu-west-1a"), "kops's control plane is not declared, so never touched: {plan}");
     assert!(!plan.contains("mixedInstancesPolicy.spotMaxPrice") && !plan.contains("suspendProcesses"), "kops's maxPrice and suspendProcesses are what the import declares: {plan}");
     assert_eq!(read_group(&moto, "nodes-spot-4x"), before, "a plan changes nothing");
 
@@ -180,7 +139,7 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     assert_eq!((spot["volume"]["VolumeSize"].as_i64(), spot["volume"]["Encrypted"].as_bool()), (Some(100), Some(true)), "{spot}");
     assert!(spot["market"].is_null(), "a mixed group's price is the policy's, not the template's: {spot}");
     let cp = read_group(&moto, "control-plane-eu-west-1a");
-    assert_eq!((cp["profile"].as_str(), cp["securityGroups"][0].as_str()), (Some("masters.prod.k8s.acme.io"), Some("masters.prod.k8s.acme.io")), "{cp}");
+    assert!(cp["groupTags"].get("fleetform.io/cluster").is_none() && cp["latest"] == 1, "kops's control plane untouched: {cp}");
     let prometheus = read_group(&moto, "prometheus");
     assert!(prometheus["groupTags"].get("k8s.io/cluster-autoscaler/enabled").is_none(), "not discovered by the autoscaler, as under kops: {prometheus}");
 
@@ -203,6 +162,42 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     assert_eq!(prometheus["market"]["MarketType"], "spot", "{prometheus}");
     assert_eq!(prometheus["market"]["SpotOptions"]["MaxPrice"], "0.30", "{prometheus}");
     assert_eq!(read_group(&moto, "nodes-spot-4x")["suspended"], serde_json::json!([]));
+    let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+
+    // Onto EKS (README, step 5): an `eks` map in the vars, the EKS image, no label the kubelet
+    // may not set. The control plane is created, and every group's new launch template version
+    // joins it with nodeadm, kops's kubelet settings included.
+    moto.py("iam.create_role(RoleName='eks-cluster', AssumeRolePolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': []}))");
+    let vars = repo.read("vars/prod.k8s.acme.io.yaml");
+    let vars = vars
+        .replace("image: 099720109477/ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-20170721", "image: eks-optimized")
+        .lines()
+        .filter(|l| !l.contains("kops.k8s.io/instancegroup:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    repo.write("vars/prod.k8s.acme.io.yaml", &format!("{vars}\neks:\n  kubernetesVersion: '1.29'\n  role: eks-cluster\n  subnets: [eu-west-1a, eu-west-1b]\n  bootstrap: al2023\n"));
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = apply(&moto, &repo, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let node = serde_json::from_str::<serde_json::Value>(&moto.py(&format!(
+        r#"
+import base64, email, yaml
+d = ec2('eu-west-1').describe_launch_template_versions(LaunchTemplateName='nodes-spot-4x.{CLUSTER}', Versions=['$Default'])['LaunchTemplateVersions'][0]['LaunchTemplateData']
+msg = email.message_from_string(base64.b64decode(d['UserData']).decode())
+parts = [(p.get_content_type(), p.get_payload()) for p in msg.walk() if not p.is_multipart()]
+nc = [yaml.safe_load(b) for t, b in parts if t == 'application/node.eks.aws'][0]
+cl = eks('eu-west-1').describe_cluster(name='prod-k8s-acme-io')['cluster']
+print(json.dumps({{'nodeConfig': nc, 'types': [t for t, _ in parts], 'endpoint': cl['endpoint'], 'version': cl['version']}}))
+"#
+    )))
+    .unwrap();
+    assert_eq!(node["version"], "1.29", "{node}");
+    assert_eq!(node["nodeConfig"]["spec"]["cluster"]["apiServerEndpoint"], node["endpoint"], "{node}");
+    let kubelet = &node["nodeConfig"]["spec"]["kubelet"]["config"];
+    assert_eq!((kubelet["maxPods"].as_i64(), kubelet["kubeReserved"]["cpu"].as_str()), (Some(58), Some("500m")), "kops's kubelet settings reach the node: {node}");
+    assert_eq!(node["types"], serde_json::json!(["application/node.eks.aws", "text/x-shellscript"]), "kops's additionalUserData follows the NodeConfig: {node}");
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 }
