@@ -47,7 +47,10 @@ def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None, encr
     tags = owned + [{'Key': 'Name', 'Value': name}, {'Key': f'k8s.io/role/{kind}', 'Value': '1'}, {'Key': 'kops.k8s.io/instancegroup', 'Value': ig}] + extra_tags
     c.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
         'ImageId': 'ami-785db401', 'InstanceType': itype, 'UserData': nodeup,
-        'IamInstanceProfile': {'Name': f'{role}.{C}'}, 'SecurityGroupIds': [sg[role]],
+        'IamInstanceProfile': {'Name': f'{role}.{C}'},
+        # kops puts the security group on the network interface, with no public address in a
+        # private subnet.
+        'NetworkInterfaces': [{'DeviceIndex': 0, 'AssociatePublicIpAddress': False, 'DeleteOnTermination': True, 'Groups': [sg[role]]}],
         'BlockDeviceMappings': [{'DeviceName': '/dev/sda1', 'Ebs': dict(VolumeSize=volume, VolumeType='gp3', DeleteOnTermination=True, **({'Encrypted': True} if encrypted else {}))}],
         'MetadataOptions': {'HttpTokens': 'required', 'HttpPutResponseHopLimit': 1}},
         TagSpecifications=[{'ResourceType': 'launch-template', 'Tags': tags}])

@@ -83,7 +83,7 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
                 on_demand_base: dist.and_then(|d| d.on_demand_base_capacity()).unwrap_or(0),
                 on_demand_above_base: dist.and_then(|d| d.on_demand_percentage_above_base_capacity()).unwrap_or(100),
                 spot_allocation_strategy: dist.and_then(|d| d.spot_allocation_strategy()).map(str::to_string),
-                spot_max_price: dist.and_then(|d| d.spot_max_price()).filter(|p| !p.is_empty()).map(str::to_string),
+                spot_max_price: dist.and_then(|d| d.spot_max_price()).filter(|p| !p.is_empty()).map(crate::core::resources::normalize_price),
             };
             (
                 spec.and_then(|s| s.launch_template_name()).unwrap_or_default().to_string(),

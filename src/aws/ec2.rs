@@ -225,7 +225,7 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
         spot_max_price: d
             .instance_market_options()
             .filter(|m| m.market_type().map(|t| t.as_str()) == Some("spot"))
-            .map(|m| m.spot_options().and_then(|s| s.max_price()).unwrap_or_default().to_string()),
+            .map(|m| crate::core::resources::normalize_price(m.spot_options().and_then(|s| s.max_price()).unwrap_or_default())),
     }
 }
 

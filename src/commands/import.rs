@@ -126,7 +126,8 @@ fn kops_import(s: &Settings, args: &KopsArgs) -> anyhow::Result<Status> {
                         None if f.cluster.is_empty() => String::new(),
                         None => f.cluster.clone(),
                     };
-                    out.push_str(&format!("  {}:{}  {}  {}\n      {}\n", f.file.display(), f.line, what, f.field, f.why));
+                    // Field names come from the kops files: printed escaped, never as terminal input.
+                    out.push_str(&format!("  {}:{}  {}  {}\n      {}\n", f.file.display(), f.line, what, f.field.escape_debug(), f.why));
                 }
                 out.push('\n');
             }
@@ -184,12 +185,19 @@ fn conflicts(root: &Path, imported: &Imported, force: bool) -> anyhow::Result<Ve
             }
         }
     }
-    if !force {
-        for f in &imported.files {
-            let path = root.join(&f.path);
-            if path.exists() && std::fs::read_to_string(&path).ok().as_deref() != Some(f.text.as_str()) {
-                out.push(Diagnostic::file(&f.path, format!("{} exists (an earlier import?)", f.path.display())).with_help("run again with --force to overwrite the import's files"));
-            }
+    for f in &imported.files {
+        let path = root.join(&f.path);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        if text == f.text {
+            continue;
+        }
+        // --force overwrites what an import wrote (its files say so on their first line), never
+        // a file of the user's that happens to have the name.
+        let imported_before = text.lines().next().is_some_and(|l| l.contains("Imported from kops"));
+        if !force {
+            out.push(Diagnostic::file(&f.path, format!("{} exists (an earlier import?)", f.path.display())).with_help("run again with --force to overwrite the import's files"));
+        } else if !imported_before {
+            out.push(Diagnostic::file(&f.path, format!("{} exists and was not written by an import", f.path.display())).with_help("move it away; --force overwrites only files an import wrote"));
         }
     }
     Ok(out)

@@ -409,7 +409,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         security_group_ids: sgs,
         iam_instance_profile: profile,
         associate_public_ip: s.associate_public_ip,
-        spot_max_price: if s.mixed_instances_policy.is_none() { s.max_price.clone() } else { None },
+        spot_max_price: if s.mixed_instances_policy.is_none() { s.max_price.as_deref().map(super::resources::normalize_price) } else { None },
         http_tokens: Some(md.and_then(|m| m.http_tokens.clone()).unwrap_or_else(|| "required".into())),
         http_put_response_hop_limit: Some(md.and_then(|m| m.http_put_response_hop_limit).unwrap_or(1) as i32),
     };
@@ -423,7 +423,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         on_demand_base: p.on_demand_base.unwrap_or(0) as i32,
         on_demand_above_base: p.on_demand_above_base.unwrap_or(0) as i32,
         spot_allocation_strategy: Some(p.spot_allocation_strategy.clone().unwrap_or_else(|| "lowest-price".into())),
-        spot_max_price: s.max_price.clone(),
+        spot_max_price: s.max_price.as_deref().map(super::resources::normalize_price),
     });
     let asg = AsgConfig {
         min_size: s.min_size as i32,

@@ -226,7 +226,8 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
             });
             continue;
         }
-        if api != API_VERSION {
+        // Older kops wrote the same schema as `kops/v1alpha2`.
+        if api != API_VERSION && api != "kops/v1alpha2" {
             errors.push(
                 Diagnostic::new(&d.file, d.line(&["apiVersion"]), 0, format!("apiVersion `{api}`: fleetform imports {API_VERSION}"))
                     .with_source(&d.file_text)
@@ -238,6 +239,19 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
             errors.push(Diagnostic::new(&d.file, d.line(&["metadata"]), 0, format!("a {kind} without metadata.name")).with_source(&d.file_text).with_help("export it again with `kops get … -o yaml`"));
             continue;
         };
+        // Names become file names (vars/<cluster>.yaml, snippets/<group>-instances.yaml): only
+        // what fleetform accepts as a cluster name, so nothing is written outside the repository.
+        let fine = name.len() <= 100
+            && name.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'))
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if kind == "Cluster" && !fine {
+            errors.push(
+                Diagnostic::new(&d.file, d.line(&["metadata", "name"]), 0, format!("cluster name `{}` is not a DNS name of at most 100 characters", name.escape_debug()))
+                    .with_source(&d.file_text)
+                    .with_help("fleetform names a cluster's vars file after it: lowercase letters, digits, `-` and `.`, like prod.k8s.example.com"),
+            );
+            continue;
+        }
         if kind == "Cluster" {
             if let Some(prev) = clusters.insert(name.to_string(), d) {
                 errors.push(
@@ -294,7 +308,10 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
         let mut ctx = Ctx { doc, cluster: name.clone(), group: None, errors: &mut errors, findings: &mut findings };
         let (mut v, notes) = cluster_values(&mut ctx, &mut used);
         let igs = &by_cluster[name];
-        let discovery = igs.iter().any(|g| g.spec().get("cloudLabels").and_then(Value::as_mapping).is_some_and(|m| m.contains_key(AUTOSCALER_ENABLED)));
+        let discovery = Discovery {
+            addon: doc.spec().get("clusterAutoscaler").and_then(|c| c.get("enabled")).and_then(Value::as_bool) == Some(true),
+            tags: igs.iter().any(|g| g.spec().get("cloudLabels").and_then(Value::as_mapping).is_some_and(|m| m.contains_key(AUTOSCALER_ENABLED))),
+        };
         let mut seen = BTreeMap::new();
         let mut out = Vec::new();
         let mut sorted: Vec<&&Doc> = igs.iter().collect();
@@ -321,7 +338,7 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
     let shared = hoist_shared(&mut vars);
     let mut files_out = Vec::new();
     let sources: BTreeSet<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-    let from = sources.into_iter().collect::<Vec<_>>().join(", ");
+    let from = comment_text(&sources.into_iter().collect::<Vec<_>>().join(", "));
     if !shared.is_empty() {
         files_out.push(SourceFile::new(SHARED_FILE, format!("# Imported from kops ({from}) by `fleetform import kops`: values every imported cluster\n# had alike. A cluster's own file overrides them.\n{}", yaml(&shared))));
     }
@@ -343,6 +360,11 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
         files_out.push(SourceFile::new(format!("snippets/{file}"), text));
     }
     Ok(Imported { clusters: clusters.keys().cloned().collect(), files: files_out, findings })
+}
+
+/// Text from the kops files put into a comment: one line, no control characters.
+fn comment_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 fn yaml(m: &Mapping) -> String {
@@ -528,7 +550,7 @@ fn cluster_values(ctx: &mut Ctx<'_>, used: &mut Used) -> (Mapping, Vec<String>) 
                 }
             }
             "kubernetesVersion" => {
-                let ver = scalar_string(val).unwrap_or_default();
+                let ver = comment_text(&scalar_string(val).unwrap_or_default());
                 notes.push(format!("kops ran Kubernetes {ver} on its own control plane: see the import report and README \"Moving from kops\"."));
                 ctx.finding(&["spec", k], FindingKind::Unsupported, cluster_field_why(k));
             }
@@ -582,7 +604,7 @@ fn group_field_why(field: &str) -> &'static str {
         "externalLoadBalancers" | "targetGroups" => "fleetform does not attach load balancers; an attachment made before is left as it is",
         "hooks" | "fileAssets" | "sysctlParameters" | "packages" => "a kops nodeup feature: write it as a script in additionalUserData",
         "zones" => "deprecated in kops: the group's subnets decide its zones",
-        "instanceProtection" | "cpuCredits" | "tenancy" | "securityGroupOverride" | "instanceInterruptionBehavior" | "spotDurationInMinutes" | "guestAccelerators" | "compressUserData" => {
+        "instanceProtection" | "cpuCredits" | "tenancy" | "instanceInterruptionBehavior" | "spotDurationInMinutes" | "guestAccelerators" | "compressUserData" => {
             "a launch template or group setting fleetform does not have"
         }
         "manager" => "Karpenter-managed groups are not Auto Scaling groups: fleetform manages only the latter",
@@ -592,14 +614,18 @@ fn group_field_why(field: &str) -> &'static str {
     }
 }
 
-fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: &Doc, used: &mut Used, lists: &mut InstanceLists) -> Option<Mapping> {
+/// How kops's cluster-autoscaler found groups: its addon (every group whose `autoscale` is not
+/// false), or discovery tags put on some groups by hand.
+#[derive(Clone, Copy)]
+struct Discovery {
+    addon: bool,
+    tags: bool,
+}
+
+fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_doc: &Doc, used: &mut Used, lists: &mut InstanceLists) -> Option<Mapping> {
     let spec = ctx.doc.spec();
     let name = ctx.group.clone().unwrap_or_default();
     let mut v = Mapping::new();
-    let ok_name = !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-');
-    if !ok_name {
-        ctx.error(&["metadata", "name"], "the name is not a fleetform group name".into(), "rename the group: lowercase letters, digits and `-`, at most 63 (its AWS resources keep kops's name only if the name stays)");
-    }
     v.insert(key("name"), Value::String(name.clone()));
     let role = match spec.get("role").and_then(Value::as_str).unwrap_or("Node") {
         // kops's control plane stays kops's: declared, its groups would be adopted and would
@@ -619,6 +645,10 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
             "Node"
         }
     };
+    let ok_name = !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-');
+    if !ok_name {
+        ctx.error(&["metadata", "name"], "the name is not a fleetform group name".into(), "rename the group: lowercase letters, digits and `-`, at most 63 (its AWS resources keep kops's name only if the name stays)");
+    }
     v.insert(key("role"), key(role));
     for (k, help) in [("image", "kops chose it from its channel; write the image (owner/name, ami-… or ssm:/…) into the instance group"), ("machineType", "write the instance type into the instance group")] {
         match spec.get(k).and_then(scalar_string) {
@@ -671,7 +701,7 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
     for (k, val) in &spec {
         let Some(k) = k.as_str() else { continue };
         match k {
-            "role" | "image" | "machineType" | "minSize" | "maxSize" | "subnets" => {}
+            "role" | "image" | "machineType" | "minSize" | "maxSize" | "subnets" | "securityGroupOverride" => {}
             "mixedInstancesPolicy" => {
                 if let Some(m) = mixed_policy(ctx, val, &name, cluster, lists) {
                     for (mk, mv) in m {
@@ -690,11 +720,20 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
             "nodeLabels" | "cloudLabels" => match string_map(val) {
                 Some(mut m) => {
                     if k == "cloudLabels" {
-                        let auto: Vec<Value> = m.keys().filter(|x| x.as_str().is_some_and(|s| s.starts_with("k8s.io/cluster-autoscaler/"))).cloned().collect();
+                        // The discovery tags and the node-template labels and taints fleetform writes
+                        // itself (from autoscale, nodeLabels, taints); other node-template tags
+                        // (resources) stay.
+                        let generated = |s: &str| {
+                            s == AUTOSCALER_ENABLED
+                                || s == format!("k8s.io/cluster-autoscaler/{cluster}")
+                                || s.starts_with("k8s.io/cluster-autoscaler/node-template/label/")
+                                || s.starts_with("k8s.io/cluster-autoscaler/node-template/taint/")
+                        };
+                        let auto: Vec<Value> = m.keys().filter(|x| x.as_str().is_some_and(generated)).cloned().collect();
                         for a in &auto {
                             m.shift_remove(a);
                             let a = a.as_str().unwrap_or("");
-                            ctx.finding(&["spec", "cloudLabels", a], FindingKind::Changed, "fleetform writes the cluster-autoscaler's discovery tags itself for a group with autoscale (on by default)");
+                            ctx.finding(&["spec", "cloudLabels", a], FindingKind::Changed, "fleetform writes this cluster-autoscaler tag itself (discovery from autoscale, on by default; node-template labels and taints from nodeLabels and taints)");
                         }
                     }
                     if k == "nodeLabels" {
@@ -869,6 +908,10 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
             rv.insert(key("type"), key("gp3"));
             ctx.finding(&["spec", "rootVolume", "type"], FindingKind::Default, "not set: kops's default gp3 written");
         }
+        if !rv.contains_key("encryption") {
+            rv.insert(key("encryption"), Value::Bool(true));
+            ctx.finding(&["spec", "rootVolume", "encryption"], FindingKind::Default, "not set: kops's default, encrypted, written");
+        }
     }
     if !rv.is_empty() {
         used.group.insert("rootVolume");
@@ -890,23 +933,71 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: bool, cluster_doc: 
             used.group.insert("iam");
             ctx.finding(&["spec", "iam", "profile"], FindingKind::Default, format!("not set: kops's instance profile {profile}.{cluster} written"));
         }
-        if spec.get("securityGroupOverride").is_none() {
-            let mut list = vec![Value::String(format!("{sg}.{cluster}"))];
+        let own = match spec.get("securityGroupOverride").and_then(scalar_string) {
+            Some(o) => {
+                ctx.finding(&["spec", "securityGroupOverride"], FindingKind::Changed, format!("written first in additionalSecurityGroups, instead of kops's {sg}.{cluster} (as kops uses it)"));
+                o
+            }
+            None => {
+                ctx.finding(&["spec", "additionalSecurityGroups"], FindingKind::Default, format!("kops's security group {sg}.{cluster} written first (kops gives it to every {role} group)"));
+                format!("{sg}.{cluster}")
+            }
+        };
+        {
+            let mut list = vec![Value::String(own)];
             if let Some(Value::Sequence(extra)) = v.get("additionalSecurityGroups") {
                 list.extend(extra.iter().cloned());
             }
             v.insert(key("additionalSecurityGroups"), Value::Sequence(list));
             used.group.insert("additionalSecurityGroups");
-            ctx.finding(&["spec", "additionalSecurityGroups"], FindingKind::Default, format!("kops's security group {sg}.{cluster} written first (kops gives it to every {role} group)"));
         }
     }
-    // The autoscaler: kops's discovery tags made a group visible to it; fleetform's autoscale.
-    if role == "Node" && discovery && !v.contains_key("autoscale") {
+    // The autoscaler: kops's addon found every group not marked `autoscale: false`; without it,
+    // discovery tags by hand made a group visible; with neither, nothing scaled it. fleetform's
+    // `autoscale` (default true for nodes) says the same.
+    if role == "Node" && !discovery.addon && !v.contains_key("autoscale") {
         let tagged = spec.get("cloudLabels").and_then(Value::as_mapping).is_some_and(|m| m.contains_key(AUTOSCALER_ENABLED));
+        let why = if discovery.tags {
+            "no cluster-autoscaler discovery tags, where other groups of the cluster have them: autoscale: false written"
+        } else {
+            "kops ran no cluster-autoscaler for this cluster (clusterAutoscaler not enabled, no discovery tags): autoscale: false written"
+        };
         if !tagged {
             v.insert(key("autoscale"), Value::Bool(false));
             used.group.insert("autoscale");
-            ctx.finding(&["spec", "cloudLabels"], FindingKind::Changed, "no cluster-autoscaler discovery tags, where other groups of the cluster have them: autoscale: false written");
+            ctx.finding(&["spec", "cloudLabels"], FindingKind::Changed, why);
+        }
+    }
+    // The instance metadata service: kops requires IMDSv2 from Kubernetes 1.27 on, and leaves it
+    // optional before; fleetform requires it unless told.
+    let version_minor = cluster_doc.spec().get("kubernetesVersion").and_then(scalar_string).and_then(|v| {
+        let mut it = v.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().ok());
+        Some((it.next()??, it.next()??))
+    });
+    let tokens_set = v.get("instanceMetadata").and_then(|m| m.get("httpTokens")).is_some();
+    if !tokens_set && version_minor.is_some_and(|(major, minor)| (major, minor) < (1, 27)) {
+        let mut m = v.get("instanceMetadata").and_then(Value::as_mapping).cloned().unwrap_or_default();
+        m.insert(key("httpTokens"), key("optional"));
+        v.insert(key("instanceMetadata"), Value::Mapping(m));
+        used.group.insert("instanceMetadata");
+        ctx.finding(&["spec", "instanceMetadata", "httpTokens"], FindingKind::Default, "not set: kops's default before Kubernetes 1.27, optional (IMDSv1 allowed), written; fleetform's own default is required");
+    }
+    // A public IP address: kops gives one to instances of a group whose first subnet is Public
+    // or Utility, none in a Private one.
+    if !v.contains_key("associatePublicIp") {
+        let first = spec.get("subnets").and_then(Value::as_sequence).and_then(|l| l.first()).and_then(scalar_string);
+        let kind = first.and_then(|f| {
+            cluster_doc.spec().get("subnets").and_then(Value::as_sequence).into_iter().flatten().find(|s| s.get("name").and_then(scalar_string).as_ref() == Some(&f)).and_then(|s| s.get("type")).and_then(scalar_string)
+        });
+        let public = match kind.as_deref() {
+            Some("Public" | "Utility") => Some(true),
+            Some("Private") => Some(false),
+            _ => None,
+        };
+        if let Some(p) = public {
+            v.insert(key("associatePublicIp"), Value::Bool(p));
+            used.group.insert("associatePublicIp");
+            ctx.finding(&["spec", "associatePublicIp"], FindingKind::Default, format!("not set: kops's default for a group in a {} subnet, {p}, written", kind.unwrap_or_default()));
         }
     }
     // The cluster's kubelet settings apply to every group in kops; the group's win. (The
@@ -978,7 +1069,14 @@ fn mixed_policy(ctx: &mut Ctx<'_>, val: &Value, group: &str, cluster: &str, list
         match k {
             "instances" => match string_list(v) {
                 Some(list) if !list.is_empty() => {
-                    out.insert(key("instances"), Value::String(lists.snippet(&list, group, cluster)));
+                    // The list becomes a snippet, which include() passes through as YAML: only
+                    // what an instance type can be goes in.
+                    let bad: Vec<&String> = list.iter().filter(|t| t.is_empty() || !t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')).collect();
+                    if let Some(b) = bad.first() {
+                        ctx.error(&at("instances"), format!("`{}` is not an instance type", b.escape_debug()), "write instance types as AWS names them, e.g. c5.4xlarge");
+                    } else {
+                        out.insert(key("instances"), Value::String(lists.snippet(&list, group, cluster)));
+                    }
                 }
                 _ => ctx.error(&at("instances"), "mixedInstancesPolicy.instances is not a list of instance types".into(), "list the instance types"),
             },
@@ -1131,6 +1229,16 @@ fn groups_template(used: &Used) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_repository_are_errors() {
+        let f = SourceFile::new("k.yaml", "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: ../../etc/x\nspec: {}\n---\napiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: ../nodes\nspec: {}\n");
+        let errs = import(&[f]).unwrap_err();
+        assert!(errs[0].message.starts_with("cluster name `../../etc/x` is not a DNS name"), "{errs:?}");
+        let f = SourceFile::new("k.yaml", "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: a.example.com\nspec:\n  subnets: [{name: a, zone: eu-west-1a}]\n---\napiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: ../nodes\nspec: {image: ami-1, machineType: m5.large, subnets: [a]}\n");
+        let errs = import(&[f]).unwrap_err();
+        assert!(errs.iter().any(|e| e.message.contains("`../nodes` of `a.example.com`: the name is not a fleetform group name")), "{errs:?}");
+    }
 
     #[test]
     fn regions_of_zones() {

@@ -184,9 +184,30 @@ pub fn owner_of(value: &str) -> Option<String> {
     Some(rest.to_string())
 }
 
+/// One spelling per price (`0.450`, `0.45` and `.45` are one price), on the live side and the
+/// declared one alike, so a plan never shows a change between two spellings.
+pub fn normalize_price(p: &str) -> String {
+    let p = p.trim();
+    match p.split_once('.') {
+        Some((int, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+        }
+        None => p.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_have_one_spelling() {
+        for (a, b) in [("0.450", "0.45"), (".45", "0.45"), ("1.0", "1"), ("2", "2"), (" 0.3 ", "0.3")] {
+            assert_eq!(normalize_price(a), b);
+        }
+    }
 
     #[test]
     fn held_sizes_round_trip() {

@@ -16,8 +16,10 @@
 //! for truth (`{% if x %}`, `x is defined`) is used, its children are not by that. What cannot be
 //! followed statically (a key computed at render time, `a[name]`) counts as reading every key at
 //! that level, so the check never warns about a key a template could read: it reports a key only
-//! when no expression of any template or snippet can reach it. Macros see only their arguments
-//! (Tera gives them no context), and the arguments are read whole.
+//! when no expression of any template or snippet can reach it. Where the static answer has
+//! several possibilities (a name `set` in both branches of an `if`), each counts. A macro's body
+//! reads the context too (Tera looks a name up in the macro's frame, then in the context); its
+//! arguments are read whole at the call.
 //!
 //! Tera's AST is public but documented as outside its stability promise; Cargo.lock pins the
 //! version this walk was written against (a change would fail this module's tests, not users).
@@ -76,27 +78,58 @@ enum Use {
     Test,
 }
 
-#[derive(Clone)]
-enum Binding {
-    Path(Vec<Seg>),
-    /// A name that is not a value path (a loop key, `loop`, a macro argument, a computed value).
-    Opaque,
+/// What a name stands for: the value paths it may be (several when it is `set` differently in
+/// branches, or set again), and whether it may also be something no value path names (a loop
+/// key, `loop`, a macro argument, a computed value).
+#[derive(Clone, Default)]
+struct Binding {
+    paths: Vec<Vec<Seg>>,
+    opaque: bool,
 }
 
-#[derive(Default)]
+impl Binding {
+    fn path(p: Vec<Seg>) -> Binding {
+        Binding { paths: vec![p], opaque: false }
+    }
+    fn opaque() -> Binding {
+        Binding { paths: Vec::new(), opaque: true }
+    }
+    /// Both possibilities: a later `set` may or may not have run (a branch, a loop).
+    fn union(mut self, other: &Binding) -> Binding {
+        for p in &other.paths {
+            if !self.paths.contains(p) {
+                self.paths.push(p.clone());
+            }
+        }
+        self.opaque |= other.opaque;
+        self
+    }
+}
+
+/// Frames of names: the first is the template's own (`set` at the top, `set_global`).
 struct Scope {
     frames: Vec<HashMap<String, Binding>>,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope { frames: vec![HashMap::new()] }
+    }
 }
 
 impl Scope {
     fn lookup(&self, name: &str) -> Option<&Binding> {
         self.frames.iter().rev().find_map(|f| f.get(name))
     }
-    fn bind(&mut self, name: &str, b: Binding) {
-        if self.frames.is_empty() {
-            self.frames.push(HashMap::new());
-        }
-        self.frames.last_mut().expect("a frame").insert(name.to_string(), b);
+    /// Bind `name` in frame `at`; a name bound before keeps its old meaning too (the static walk
+    /// cannot tell which one a later use sees).
+    fn bind_at(&mut self, at: usize, name: &str, b: Binding) {
+        let before = self.lookup(name).cloned();
+        let b = match before {
+            Some(old) => b.union(&old),
+            None => b,
+        };
+        self.frames[at].insert(name.to_string(), b);
     }
 }
 
@@ -126,14 +159,8 @@ impl Reads {
                 Node::VariableBlock(_, e) => self.expr(e, scope, Use::Whole),
                 Node::Set(_, s) => {
                     let b = self.bind_expr(&s.value, scope);
-                    if s.global {
-                        scope.frames.first_mut().map(|f| f.insert(s.key.clone(), b.clone()));
-                        if scope.frames.is_empty() {
-                            scope.bind(&s.key, b);
-                        }
-                    } else {
-                        scope.bind(&s.key, b);
-                    }
+                    let at = if s.global { 0 } else { scope.frames.len() - 1 };
+                    scope.bind_at(at, &s.key, b);
                 }
                 Node::FilterSection(_, fs, _) => {
                     for a in fs.filter.args.values() {
@@ -143,18 +170,17 @@ impl Reads {
                 }
                 Node::Block(_, b, _) => self.nodes(&b.body, scope),
                 Node::Forloop(_, f, _) => {
-                    let element = match self.bind_expr(&f.container, scope) {
-                        Binding::Path(mut p) => {
-                            p.push(Seg::Any);
-                            self.reach(&p, Use::Test);
-                            Binding::Path(p)
-                        }
-                        Binding::Opaque => Binding::Opaque,
-                    };
+                    let container = self.bind_expr(&f.container, scope);
+                    let mut element = Binding { paths: Vec::new(), opaque: container.opaque };
+                    for mut p in container.paths {
+                        p.push(Seg::Any);
+                        self.reach(&p, Use::Test);
+                        element.paths.push(p);
+                    }
                     let mut frame = HashMap::new();
-                    frame.insert("loop".to_string(), Binding::Opaque);
+                    frame.insert("loop".to_string(), Binding::opaque());
                     if let Some(k) = &f.key {
-                        frame.insert(k.clone(), Binding::Opaque);
+                        frame.insert(k.clone(), Binding::opaque());
                     }
                     frame.insert(f.value.clone(), element);
                     scope.frames.push(frame);
@@ -173,8 +199,18 @@ impl Reads {
                         self.nodes(body, scope);
                     }
                 }
-                // Macros see only their arguments, which the call reads whole.
-                Node::MacroDefinition(..) => {}
+                // A macro's body: its arguments are its own names (read whole at the call); any
+                // other name is the context's, as Tera looks it up.
+                Node::MacroDefinition(_, m, _) => {
+                    let mut inner = Scope::default();
+                    for (arg, default) in &m.args {
+                        if let Some(d) = default {
+                            self.expr(d, &mut inner, Use::Whole);
+                        }
+                        inner.frames[0].insert(arg.clone(), Binding::opaque());
+                    }
+                    self.nodes(&m.body, &mut inner);
+                }
                 Node::Super
                 | Node::Text(_)
                 | Node::Extends(..)
@@ -199,17 +235,25 @@ impl Reads {
                     }
                 }
                 let use_ = if e.filters.is_empty() { Use::Test } else { Use::Whole };
-                self.ident(s, scope, use_).map_or(Binding::Opaque, Binding::Path)
+                self.ident(s, scope, use_)
             }
             _ => {
                 self.expr(e, scope, Use::Whole);
-                Binding::Opaque
+                Binding::opaque()
             }
         }
     }
 
     fn expr(&mut self, e: &Expr, scope: &mut Scope, use_: Use) {
-        let use_ = if e.filters.is_empty() { use_ } else { Use::Whole };
+        // `length` reads how many, not which: a test of the value, like truth. Any other filter
+        // reads the value whole.
+        let use_ = if e.filters.is_empty() {
+            use_
+        } else if e.filters.iter().all(|f| f.name == "length") {
+            Use::Test
+        } else {
+            Use::Whole
+        };
         for f in &e.filters {
             for a in f.args.values() {
                 self.expr(a, scope, Use::Whole);
@@ -229,7 +273,9 @@ impl Reads {
                 self.expr(&l.rhs, scope, side);
             }
             ExprVal::Test(t) => {
-                self.ident(&t.ident, scope, Use::Test);
+                // `x is containing("k")` asks for a key (or an item) by value: x is read whole.
+                let read = if t.name == "containing" { Use::Whole } else { Use::Test };
+                self.ident(&t.ident, scope, read);
                 for a in &t.args {
                     self.expr(a, scope, Use::Whole);
                 }
@@ -251,9 +297,8 @@ impl Reads {
             }
             ExprVal::StringConcat(c) => {
                 for v in &c.values {
-                    if let ExprVal::Ident(s) = v {
-                        self.ident(s, scope, Use::Whole);
-                    }
+                    let e = Expr { val: v.clone(), negated: false, filters: Vec::new() };
+                    self.expr(&e, scope, Use::Whole);
                 }
             }
             ExprVal::In(i) => {
@@ -266,28 +311,33 @@ impl Reads {
 
     /// Record the read of a Tera identifier (`a.b`, `a[0]`, `a["k"]`, `a[name].b`); the path it
     /// stands for, when it is one.
-    fn ident(&mut self, s: &str, scope: &mut Scope, use_: Use) -> Option<Vec<Seg>> {
+    fn ident(&mut self, s: &str, scope: &mut Scope, use_: Use) -> Binding {
         let (head, rest) = split_head(s);
         if head == "__tera_context" {
             self.everything = true;
-            return None;
+            return Binding::opaque();
         }
-        let mut path = match scope.lookup(head) {
-            Some(Binding::Path(p)) => p.clone(),
-            Some(Binding::Opaque) => return None,
-            None => vec![Seg::Key(head.to_string())],
+        let bases = match scope.lookup(head) {
+            Some(b) => b.clone(),
+            None => Binding::path(vec![Seg::Key(head.to_string())]),
         };
+        let mut tail = Vec::new();
         for step in steps(rest) {
             match step {
-                Step::Key(k) => path.push(Seg::Key(k)),
+                Step::Key(k) => tail.push(Seg::Key(k)),
                 Step::Dynamic(inner) => {
                     self.ident(&inner, scope, Use::Whole);
-                    path.push(Seg::Any);
+                    tail.push(Seg::Any);
                 }
             }
         }
-        self.reach(&path, use_);
-        Some(path)
+        let mut out = Binding { paths: Vec::new(), opaque: bases.opaque };
+        for mut p in bases.paths {
+            p.extend(tail.iter().cloned());
+            self.reach(&p, use_);
+            out.paths.push(p);
+        }
+        out
     }
 
     fn reach(&mut self, path: &[Seg], use_: Use) {
@@ -384,15 +434,13 @@ impl Reads {
     pub fn unused_sets(&self, sets: &[super::values::SetOverride]) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         for s in sets {
-            if s.path.first().map(String::as_str) == Some("clusterName") {
+            if matches!(s.path.first().map(String::as_str), Some("clusterName") | Some(super::render::LAYERS_KEY)) {
                 continue;
             }
             let path: Vec<At> = s.path.iter().map(|k| At::Key(k.clone())).collect();
-            // The first step no template reads is the one to name.
+            // The first step no template reads is the one to name (a covered prefix covers all
+            // below it, so that step is not covered either).
             let Some(n) = (1..=path.len()).find(|&n| !self.covered(&path[..n]) && !self.is_reached(&path[..n])) else { continue };
-            if (1..n).any(|m| self.covered(&path[..m])) {
-                continue;
-            }
             let name = show_path(&path[..n]);
             let d = Diagnostic::file("(command line)", format!("`--set {}`: `{name}` is not used by any template", s.raw));
             let cands = self.siblings(&path[..n - 1]);
@@ -654,6 +702,20 @@ mod tests {
             ],
             "flow mappings point at their line"
         );
+    }
+
+    #[test]
+    fn macros_branches_globals_and_tests_read_what_tera_would() {
+        let r = repo(&[concat!(
+            "{% macro m() %}{{ spot.max }}{% endmacro %}{{ self::m() }}\n",
+            "{% if c %}{% set s = a %}{% else %}{% set s = b %}{% endif %}{{ s.k }}\n",
+            "{% for x in xs %}{% set_global g = y %}{% endfor %}{{ g.k }}\n",
+            "{% if m is containing(\"k\") %}yes{% endif %}\n",
+            "{% if pools | length > 0 %}{% for p in pools %}{{ p.name }}{% endfor %}{% endif %}\n",
+            "{{ \"x\" ~ include(name=snip.file) }}\n",
+        )]);
+        let vars = "spot: {max: 1}\nc: true\na: {k: 1}\nb: {k: 2}\nxs: [1]\ny: {k: 3}\nm: {k: 1, j: 2}\npools: [{name: a, nmae: b}]\nsnip: {file: s.yaml}\n";
+        assert_eq!(warnings(&r, vars), vec!["vars/c.yaml:8:1 `pools[0].nmae` is not used by any template (did you mean `name`? As written it changes nothing)"]);
     }
 
     #[test]

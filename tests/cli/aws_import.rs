@@ -32,7 +32,8 @@ name = '{ig}.{CLUSTER}'
 g = a.describe_auto_scaling_groups(AutoScalingGroupNames=[name])['AutoScalingGroups'][0]
 t = c.describe_launch_templates(LaunchTemplateNames=[name])['LaunchTemplates'][0]
 d = c.describe_launch_template_versions(LaunchTemplateName=name, Versions=['$Latest'])['LaunchTemplateVersions'][0]['LaunchTemplateData']
-sgs = c.describe_security_groups(GroupIds=d.get('SecurityGroupIds', []))['SecurityGroups'] if d.get('SecurityGroupIds') else []
+sg_ids = d.get('SecurityGroupIds', []) + [g for n in d.get('NetworkInterfaces', []) for g in n.get('Groups', [])]
+sgs = c.describe_security_groups(GroupIds=sg_ids)['SecurityGroups'] if sg_ids else []
 subnets = c.describe_subnets(SubnetIds=g['VPCZoneIdentifier'].split(','))['Subnets']
 mixed = g.get('MixedInstancesPolicy', {{}})
 print(json.dumps({{
@@ -48,6 +49,7 @@ print(json.dumps({{
   'securityGroups': sorted(s['GroupName'] for s in sgs),
   'volume': d.get('BlockDeviceMappings', [{{}}])[0].get('Ebs', {{}}),
   'market': d.get('InstanceMarketOptions'),
+  'publicIp': [n.get('AssociatePublicIpAddress') for n in d.get('NetworkInterfaces', [])],
 }}))
 "#
     )))
@@ -138,6 +140,7 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     assert_eq!(spot["securityGroups"], serde_json::json!(["nodes.prod.k8s.acme.io"]), "kops's security group kept: {spot}");
     assert_eq!((spot["volume"]["VolumeSize"].as_i64(), spot["volume"]["Encrypted"].as_bool()), (Some(100), Some(true)), "{spot}");
     assert!(spot["market"].is_null(), "a mixed group's price is the policy's, not the template's: {spot}");
+    assert_eq!(spot["publicIp"], serde_json::json!([false]), "no public address in a private subnet, as kops: {spot}");
     let cp = read_group(&moto, "control-plane-eu-west-1a");
     assert!(cp["groupTags"].get("fleetform.io/cluster").is_none() && cp["latest"] == 1, "kops's control plane untouched: {cp}");
     let prometheus = read_group(&moto, "prometheus");
@@ -154,13 +157,13 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER]);
     let plan = stdout(&o);
     let row = |field: &str, change: &str| plan.lines().any(|l| l.trim_start().starts_with(field) && l.trim_end().ends_with(change));
-    assert!(row("spotMaxPrice", "(none) -> 0.30"), "{plan}");
+    assert!(row("spotMaxPrice", "(none) -> 0.3"), "one spelling per price: {plan}");
     assert!(row("suspendProcesses", "AZRebalance -> (none)"), "{plan}");
     let o = apply(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let prometheus = read_group(&moto, "prometheus");
     assert_eq!(prometheus["market"]["MarketType"], "spot", "{prometheus}");
-    assert_eq!(prometheus["market"]["SpotOptions"]["MaxPrice"], "0.30", "{prometheus}");
+    assert_eq!(prometheus["market"]["SpotOptions"]["MaxPrice"], "0.3", "{prometheus}");
     assert_eq!(read_group(&moto, "nodes-spot-4x")["suspended"], serde_json::json!([]));
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
