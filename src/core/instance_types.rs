@@ -34,6 +34,13 @@ fn table() -> &'static HashMap<&'static str, InstanceType> {
     })
 }
 
+/// Every type the table knows (for a did-you-mean).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    let mut v: Vec<&'static str> = table().keys().copied().collect();
+    v.sort_unstable();
+    v.into_iter()
+}
+
 /// Look up an instance type such as `c5.4xlarge`.
 pub fn lookup(name: &str) -> Option<InstanceType> {
     table().get(name).copied()

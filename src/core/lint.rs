@@ -19,6 +19,7 @@ pub const DEFAULT_MAX_GROUPS_PER_POOL: u32 = 4;
 pub const DEFAULT_MIN_SPOT_ZONES: u32 = 2;
 pub const DEFAULT_MIN_SPOT_INSTANCE_TYPES: u32 = 12;
 pub const DEFAULT_MAX_FALLBACK_MINUTES: u32 = 15;
+pub const DEFAULT_MAX_GROUPS_PER_CLUSTER: u32 = 30;
 /// cluster-autoscaler's own default for --max-node-provision-time.
 pub const AUTOSCALER_DEFAULT_PROVISION_MINUTES: f64 = 15.0;
 
@@ -48,8 +49,22 @@ pub const RULES: &[Rule] = &[
         why: "CoreDNS, the autoscaler and the ingress controller must not vanish with a spot interruption; when they do, the whole cluster degrades" },
     Rule { id: "fallback-delay", default: RuleLevel::Error,
         why: "the autoscaler waits max-node-provision-time on each spot group before it falls back; a dozen mostly-spot groups once meant 45 minutes for a node" },
-    Rule { id: "unknown-instance-type", default: RuleLevel::Warning,
-        why: "vCPU and architecture checks need the type's size; fleetform's table (data/ec2-instance-types.csv) does not know this type: a typo, or a new type to add" },
+    Rule { id: "unknown-instance-type", default: RuleLevel::Error,
+        why: "a type AWS does not have fails every launch of the group (a typo), and vCPU and architecture checks need the type's size; fleetform's table (data/ec2-instance-types.csv) knows the types AWS documents: add a new one there" },
+    Rule { id: "machine-type-vcpu", default: RuleLevel::Error,
+        why: "the launch template's machineType is what the group launches when the policy's list is not used, and what some tools size the group by; with another vCPU count than the list, nodes differ from what the autoscaler planned" },
+    Rule { id: "uniform-memory", default: RuleLevel::Warning,
+        why: "the autoscaler sizes a group from its first type: a type with less memory gives nodes where the pods it scaled up for do not fit. A warning, not an error: the write-up mixes RAM on purpose for CPU-bound workloads (PHP) where memory requests are small" },
+    Rule { id: "on-demand-min-zones", default: RuleLevel::Error,
+        why: "the zone advice is not only for spot: an on-demand fallback or a critical group in one zone goes down with that zone's outage or capacity shortage, just when spot is gone too" },
+    Rule { id: "fallback-can-take-pods", default: RuleLevel::Error,
+        why: "a fallback helps only if the pods that waited on spot can land on it: with maxSize 0, a taint the spot groups do not have, or without a label they select on, they keep waiting" },
+    Rule { id: "autoscaler-priorities", default: RuleLevel::Error,
+        why: "priorities mean something only to the priority expander (with expander random or least-waste they are ignored), and it never picks a negative level: it silently falls back to random" },
+    Rule { id: "cluster-max-groups", default: RuleLevel::Warning,
+        why: "every Auto Scaling group rebalances its zones on its own; with many groups in one cluster the write-up saw AZ rebalancing churn and NAT-gateway imbalance cluster-wide" },
+    Rule { id: "safety-off", default: RuleLevel::Warning,
+        why: "a switched-off safety should stay visible: spot without any on-demand fallback is the failure the fallback rules exist for" },
     Rule { id: "custom-bootstrap-labels", default: RuleLevel::Warning,
         why: "with bootstrap: custom, fleetform writes no kubelet configuration: declared nodeLabels and taints reach only the autoscaler's node-template tags, so the autoscaler plans for nodes that register without them unless your user data passes them to the kubelet" },
 ];
@@ -66,6 +81,13 @@ pub const RULE_IDS: &[&str] = &[
     "fallback-delay",
     "unknown-instance-type",
     "custom-bootstrap-labels",
+    "machine-type-vcpu",
+    "uniform-memory",
+    "on-demand-min-zones",
+    "fallback-can-take-pods",
+    "autoscaler-priorities",
+    "cluster-max-groups",
+    "safety-off",
 ];
 
 pub fn rule(id: &str) -> &'static Rule {
@@ -136,10 +158,45 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
     for g in &m.groups {
         let s = g.spec();
         let types = s.instance_types();
-        for t in &types {
+        let mut listed: Vec<&str> = types.clone();
+        if !listed.contains(&s.machine_type.as_str()) {
+            listed.push(&s.machine_type);
+        }
+        for t in &listed {
             if instance_types::lookup(t).is_none() {
-                cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not in fleetform's table", g.name()));
+                let hint = match super::diag::did_you_mean(t, instance_types::names()) {
+                    Some(m) => format!(": did you mean `{m}`?"),
+                    None => " (a new type? add it to data/ec2-instance-types.csv)".to_string(),
+                };
+                cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not one AWS documents{hint}", g.name()));
             }
+        }
+        if let (Some(_), Some(mt)) = (&s.mixed_instances_policy, instance_types::lookup(&s.machine_type)) {
+            let vcpus: BTreeSet<u32> = types.iter().filter_map(|t| instance_types::lookup(t)).map(|i| i.vcpu).collect();
+            if vcpus.len() == 1 && !vcpus.contains(&mt.vcpu) {
+                cx.report("machine-type-vcpu", g, None, format!(
+                    "`{}`: machineType {} has {} vCPU, its instances {} have {}",
+                    g.name(), s.machine_type, mt.vcpu, types.join(", "), vcpus.iter().next().expect("one")
+                ));
+            }
+        }
+        if let Some(first) = types.first().and_then(|t| instance_types::lookup(t)) {
+            let smaller: Vec<String> = types
+                .iter()
+                .skip(1)
+                .filter_map(|t| instance_types::lookup(t).filter(|i| i.memory_gib < first.memory_gib).map(|i| format!("{t} ({} GiB)", fmt_min(i.memory_gib))))
+                .collect();
+            if !smaller.is_empty() {
+                cx.report("uniform-memory", g, None, format!(
+                    "`{}`: the autoscaler sizes it from {} ({} GiB), and {} {} less memory",
+                    g.name(), types[0], fmt_min(first.memory_gib), smaller.join(", "), if smaller.len() == 1 { "has" } else { "have" }
+                ));
+            }
+        }
+        if let Some(p) = s.autoscale_priority.filter(|p| *p < 0) {
+            cx.report("autoscaler-priorities", g, None, format!(
+                "`{}`: autoscalePriority {p} is negative; the priority expander never picks a negative level (it falls back to random)", g.name()
+            ));
         }
         if m.bootstrap_of(g) == super::model::Bootstrap::Custom && (!s.node_labels.is_empty() || !s.taints.is_empty()) {
             cx.report(
@@ -155,11 +212,17 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
         if s.critical && s.uses_spot() {
             cx.report("critical-on-demand", g, None, format!("`{}` is a critical group but runs spot instances", g.name()));
         }
+        let zones: BTreeSet<&str> = s.subnets.iter().filter_map(|n| zones_of.get(n.as_str()).copied()).collect();
+        let min_zones = cx.cfg.min_spot_zones.unwrap_or(DEFAULT_MIN_SPOT_ZONES);
+        if s.critical && !s.uses_spot() && (zones.len() as u32) < min_zones {
+            cx.report("on-demand-min-zones", g, None, format!(
+                "critical group `{}` spans {} availability zone{} ({}); at least {min_zones} wanted",
+                g.name(), zones.len(), if zones.len() == 1 { "" } else { "s" }, zones.iter().copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
         if !s.uses_spot() {
             continue;
         }
-        let zones: BTreeSet<&str> = s.subnets.iter().filter_map(|n| zones_of.get(n.as_str()).copied()).collect();
-        let min_zones = cx.cfg.min_spot_zones.unwrap_or(DEFAULT_MIN_SPOT_ZONES);
         if (zones.len() as u32) < min_zones {
             cx.report("spot-min-zones", g, None, format!(
                 "spot group `{}` spans {} availability zone{} ({}); at least {min_zones} wanted",
@@ -218,6 +281,7 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
         .and_then(|t| duration::parse(t).ok())
         .map_or(AUTOSCALER_DEFAULT_PROVISION_MINUTES, |d| d.as_secs_f64() / 60.0);
     let explicit_provision = m.cluster.spec.cluster_autoscaler.as_ref().and_then(|c| c.max_node_provision_time.clone()).is_some();
+    let mut worst_pool = 0;
     for (pool, groups) in &pools {
         let first = groups[0];
         let max_groups = cx.cfg.max_groups_per_pool.unwrap_or(DEFAULT_MAX_GROUPS_PER_POOL);
@@ -235,7 +299,34 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
         }
         let prio = |g: &NodeGroup| g.spec().autoscale_priority.unwrap_or(0);
         let lowest_spot = spot.iter().map(|g| prio(g)).min().expect("spot is not empty");
-        let best_fallback = on_demand.iter().map(|g| prio(g)).max();
+        // A fallback that can never grow takes no pod.
+        let usable: Vec<&&&NodeGroup> = on_demand.iter().copied().filter(|g| g.spec().max_size > 0).collect();
+        if usable.is_empty() && !on_demand.is_empty() {
+            let names: Vec<&str> = on_demand.iter().map(|g| g.name()).collect();
+            cx.report("fallback-can-take-pods", on_demand[0], Some(pool), format!("pool `{pool}`: its on-demand fallback {} {} maxSize 0", names.join(", "), if names.len() == 1 { "has" } else { "have" }));
+        }
+        for f in &usable {
+            let zones: BTreeSet<&str> = f.spec().subnets.iter().filter_map(|n| zones_of.get(n.as_str()).copied()).collect();
+            let min_zones = cx.cfg.min_spot_zones.unwrap_or(DEFAULT_MIN_SPOT_ZONES);
+            if (zones.len() as u32) < min_zones {
+                cx.report("on-demand-min-zones", f, Some(pool), format!(
+                    "on-demand fallback `{}` of pool `{pool}` spans {} availability zone{} ({}); at least {min_zones} wanted",
+                    f.name(), zones.len(), if zones.len() == 1 { "" } else { "s" }, zones.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            for sp in &spot {
+                if let Some(why) = cannot_take(sp, f) {
+                    cx.report("fallback-can-take-pods", f, Some(pool), format!("on-demand fallback `{}` cannot take the pods of spot group `{}`: {why}", f.name(), sp.name()));
+                    break;
+                }
+            }
+        }
+        let best_fallback = usable.iter().map(|g| prio(g)).max();
+        if best_fallback.is_none() && (cx.level("spot-on-demand-fallback") == RuleLevel::Off || cx.level("fallback-delay") == RuleLevel::Off) {
+            cx.report("safety-off", spot[0], Some(pool), format!(
+                "pool `{pool}` has spot groups and no on-demand fallback, and the rules that say so are switched off (spec.lint.rules)"
+            ));
+        }
         match best_fallback {
             None => cx.report("spot-on-demand-fallback", spot[0], Some(pool), format!(
                 "pool `{pool}` has spot groups but no autoscaled on-demand group to fall back on"
@@ -256,8 +347,74 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
                 if tried == 1 { "" } else { "s" }, fmt_min(provision_minutes), fmt_min(minutes)
             ));
         }
+        worst_pool = worst_pool.max(tried);
+    }
+
+    // An untargeted pod (no nodeSelector, no toleration) fits every untainted group, of every
+    // pool: the priority expander may try each untainted spot group above the best untainted
+    // fallback before it reaches on-demand. With two untainted pools, the worst case is per
+    // cluster.
+    let untainted = |g: &&NodeGroup| g.spec().autoscaled() && g.spec().taints.is_empty() && g.spec().max_size > 0;
+    let open_spot: Vec<&NodeGroup> = m.groups.iter().filter(untainted).filter(|g| g.spec().uses_spot()).collect();
+    let open_pools: BTreeSet<&str> = open_spot.iter().map(|g| g.spec().pool.as_deref().unwrap_or("(none)")).collect();
+    if open_pools.len() > 1 {
+        let prio = |g: &NodeGroup| g.spec().autoscale_priority.unwrap_or(0);
+        let fb = m.groups.iter().filter(untainted).filter(|g| !g.spec().uses_spot()).map(|g| prio(g)).max();
+        let tried: Vec<&&NodeGroup> = open_spot.iter().filter(|g| fb.is_none_or(|fb| prio(g) > fb)).collect();
+        let minutes = tried.len() as f64 * provision_minutes;
+        let bound = cx.cfg.max_fallback_minutes.unwrap_or(DEFAULT_MAX_FALLBACK_MINUTES);
+        if minutes > f64::from(bound) && tried.len() > worst_pool {
+            let pools: Vec<&str> = open_pools.iter().copied().collect();
+            cx.report("fallback-delay", tried[0], None, format!(
+                "cluster: pools {} are untainted, so an untargeted pod may wait on all {} of their spot groups × {} min = {} min before on-demand; the bound is {bound} min (taint a pool, or give one the only untainted fallback at a lower priority)",
+                pools.join(", "), tried.len(), fmt_min(provision_minutes), fmt_min(minutes)
+            ));
+        }
+    }
+
+    // Priorities mean something only to the priority expander.
+    let expander = m.cluster.spec.cluster_autoscaler.as_ref().and_then(|c| c.expander.clone());
+    let priority_expander = expander.as_deref().is_some_and(|e| e.split(',').any(|x| x.trim() == "priority"));
+    if let Some(g) = m.groups.iter().find(|g| g.spec().autoscaled() && g.spec().autoscale_priority.is_some()) {
+        if !priority_expander {
+            let which = expander.map_or("not set, so the autoscaler's default `random`".to_string(), |e| format!("`{e}`"));
+            cx.report("autoscaler-priorities", g, None, format!(
+                "groups declare autoscalePriority (`{}` first), but the cluster-autoscaler's expander is {which}: set clusterAutoscaler.expander: priority", g.name()
+            ));
+        }
+    }
+
+    let max_groups = cx.cfg.max_groups_per_cluster.unwrap_or(DEFAULT_MAX_GROUPS_PER_CLUSTER);
+    if m.groups.len() as u32 > max_groups {
+        if let Some(g) = m.groups.first() {
+            cx.report("cluster-max-groups", g, None, format!("cluster `{}` has {} Auto Scaling groups; at most {max_groups} wanted (spec.lint.maxGroupsPerCluster)", m.name(), m.groups.len()));
+        }
     }
     cx.findings
+}
+
+/// Labels that say how a node is bought, which a fallback differs in by design.
+fn capacity_label(key: &str, value: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("lifecycle") || k.contains("capacity-type") || k.contains("capacitytype") || value.eq_ignore_ascii_case("spot")
+}
+
+/// Why the pods of spot group `spot` cannot land on fallback `f`, if they cannot: a taint the
+/// spot group does not have, or a label of the spot group (a nodeSelector's target) the fallback
+/// lacks — other than how the node is bought, or the group's own name.
+fn cannot_take(spot: &NodeGroup, f: &NodeGroup) -> Option<String> {
+    let (s, o) = (spot.spec(), f.spec());
+    if let Some(t) = o.taints.iter().find(|t| !s.taints.contains(t)) {
+        return Some(format!("it has taint {t}, which they need not tolerate"));
+    }
+    let missing: Vec<String> = s
+        .node_labels
+        .iter()
+        // A label naming the group itself (kops.k8s.io/instancegroup) targets that one group.
+        .filter(|(k, v)| !capacity_label(k, v) && v.as_str() != spot.name() && o.node_labels.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    (!missing.is_empty()).then(|| format!("it lacks label{} {} they may select on", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")))
 }
 
 fn fmt_min(m: f64) -> String {
@@ -309,7 +466,13 @@ mod tests {
         lint(m).iter().map(|f| f.rule).collect()
     }
 
-    const FAST: &str = "  clusterAutoscaler: {maxNodeProvisionTime: 5m}\n";
+    /// Findings of rules other than custom-bootstrap-labels (these test clusters have no EKS, so
+    /// any label or taint brings that warning).
+    fn lint_nb(m: &Manifest) -> Vec<Finding> {
+        lint(m).into_iter().filter(|f| f.rule != "custom-bootstrap-labels").collect()
+    }
+
+    const FAST: &str = "  clusterAutoscaler: {maxNodeProvisionTime: 5m, expander: priority}\n";
 
     #[test]
     fn a_good_pool_is_clean() {
@@ -371,8 +534,119 @@ mod tests {
     }
 
     #[test]
-    fn severities_can_be_changed_per_rule() {
+    fn unknown_types_are_errors_with_a_did_you_mean_and_the_machine_type_counts() {
+        let g = group("o", "  machineType: c5.4xlage\n  subnets: [a, b]\n");
+        let f = lint(&manifest(cluster(FAST), vec![g]));
+        assert_eq!((f[0].rule, f[0].severity), ("unknown-instance-type", Severity::Error));
+        assert!(f[0].message.contains("did you mean `c5.4xlarge`?"), "{}", f[0].message);
+        let mut s = spot("s", 50);
+        s.manifest.spec.machine_type = "c5.2xlarge".into();
+        let m = manifest(cluster(FAST), vec![s, on_demand("o", 10)]);
+        let f = lint(&m);
+        assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["machine-type-vcpu"]);
+        assert!(f[0].message.contains("machineType c5.2xlarge has 8 vCPU"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn memory_below_the_first_type_is_a_warning_by_default() {
+        let mut s = spot("s", 50);
+        s.manifest.spec.mixed_instances_policy.as_mut().unwrap().instances = {
+            let mut v: Vec<String> = TYPES12.trim_matches(['[', ']']).split(", ").map(str::to_string).collect();
+            v.reverse();
+            v
+        };
+        // m5.4xlarge (64 GiB) first: every c-type below it has half.
+        let f = lint(&manifest(cluster(FAST), vec![s, on_demand("o", 10)]));
+        let mem: Vec<&Finding> = f.iter().filter(|f| f.rule == "uniform-memory").collect();
+        assert_eq!(mem.len(), 1);
+        assert_eq!(mem[0].severity, Severity::Warning);
+        assert!(mem[0].message.starts_with("`s`: the autoscaler sizes it from m5.4xlarge (64 GiB), and c7a.4xlarge (32 GiB)"), "{}", mem[0].message);
+    }
+
+    #[test]
+    fn single_zone_fallbacks_and_critical_groups() {
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.subnets = vec!["a".into()];
+        let mut admin = on_demand("admin", 0);
+        admin.manifest.spec.subnets = vec!["b".into()];
+        admin.manifest.spec.critical = true;
+        admin.manifest.spec.pool = Some("admin".into());
+        let m = manifest(cluster(FAST), vec![spot("s", 50), o, admin]);
+        assert_eq!(ids(&m), vec!["on-demand-min-zones", "on-demand-min-zones"]);
+    }
+
+    #[test]
+    fn a_fallback_that_cannot_take_the_pods() {
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.max_size = 0;
+        assert_eq!(ids(&manifest(cluster(FAST), vec![spot("s", 50), o.clone()])), vec!["fallback-can-take-pods", "spot-on-demand-fallback"]);
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.taints = vec!["dedicated=batch:NoSchedule".into()];
+        let f = lint_nb(&manifest(cluster(FAST), vec![spot("s", 50), o]));
+        assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["fallback-can-take-pods"]);
+        assert!(f[0].message.contains("it has taint dedicated=batch:NoSchedule"), "{}", f[0].message);
+        // A label pods select on must be there; how the node is bought may differ.
+        let mut s = spot("s", 50);
+        s.manifest.spec.node_labels = [("pool".to_string(), "app".to_string()), ("lifecycle".to_string(), "spot".to_string())].into();
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.node_labels = [("lifecycle".to_string(), "on-demand".to_string())].into();
+        let f = lint_nb(&manifest(cluster(FAST), vec![s.clone(), o.clone()]));
+        assert!(f.len() == 1 && f[0].message.contains("it lacks label pool=app"), "{f:?}");
+        o.manifest.spec.node_labels.insert("pool".into(), "app".into());
+        assert!(lint_nb(&manifest(cluster(FAST), vec![s, o])).is_empty());
+    }
+
+    #[test]
+    fn two_untainted_pools_make_the_fallback_delay_per_cluster() {
+        let pool = |mut g: NodeGroup, p: &str| {
+            g.manifest.spec.pool = Some(p.into());
+            g
+        };
+        // Per pool: 2 spot × 5 min = 10 min, fine; untargeted pods may try all 4: 20 min.
+        let groups = vec![pool(spot("a1", 50), "a"), pool(spot("a2", 40), "a"), pool(on_demand("ao", 10), "a"), pool(spot("b1", 50), "b"), pool(spot("b2", 40), "b"), pool(on_demand("bo", 10), "b")];
+        let f = lint_nb(&manifest(cluster(FAST), groups.clone()));
+        assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["fallback-delay"]);
+        assert!(f[0].message.starts_with("cluster: pools a, b are untainted, so an untargeted pod may wait on all 4 of their spot groups × 5 min = 20 min"), "{}", f[0].message);
+        // Tainting one pool's groups makes it per pool again.
+        let groups: Vec<NodeGroup> = groups
+            .into_iter()
+            .map(|mut g| {
+                if g.spec().pool.as_deref() == Some("b") {
+                    g.manifest.spec.taints = vec!["pool=b:NoSchedule".into()];
+                }
+                g
+            })
+            .collect();
+        assert!(lint_nb(&manifest(cluster(FAST), groups)).is_empty());
+    }
+
+    #[test]
+    fn priorities_need_the_priority_expander_and_no_negative_level() {
+        let m = manifest(cluster("  clusterAutoscaler: {maxNodeProvisionTime: 5m}\n"), vec![spot("s", 50), on_demand("o", 10)]);
+        let f = lint(&m);
+        assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["autoscaler-priorities"]);
+        assert!(f[0].message.contains("expander is not set, so the autoscaler's default `random`"), "{}", f[0].message);
+        let m = manifest(cluster(FAST), vec![spot("s", 50), on_demand("o", -1)]);
+        assert_eq!(ids(&m), vec!["autoscaler-priorities"]);
+    }
+
+    #[test]
+    fn many_groups_in_one_cluster() {
+        let groups: Vec<NodeGroup> = (0..31).map(|i| group(&format!("g{i}"), "  machineType: c5.4xlarge\n  subnets: [a, b]\n  autoscale: false\n")).collect();
+        assert_eq!(ids(&manifest(cluster(FAST), groups.clone())), vec!["cluster-max-groups"]);
+        assert!(ids(&manifest(cluster(&format!("{FAST}  lint: {{maxGroupsPerCluster: 40}}\n")), groups)).is_empty());
+    }
+
+    #[test]
+    fn a_switched_off_safety_stays_visible() {
         let m = manifest(cluster(&format!("{FAST}  lint:\n    rules: {{spot-on-demand-fallback: off}}\n")), vec![spot("s1", 50)]);
+        let f = lint(&m);
+        assert_eq!(f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(), vec![("safety-off", Severity::Warning)]);
+    }
+
+    #[test]
+    fn severities_can_be_changed_per_rule() {
+        let m = manifest(cluster(&format!("{FAST}  lint:\n    rules: {{spot-on-demand-fallback: off, safety-off: off}}\n")), vec![spot("s1", 50)]);
         assert!(ids(&m).is_empty());
         let m = manifest(cluster(&format!("{FAST}  lint:\n    rules: {{spot-on-demand-fallback: warning}}\n")), vec![spot("s1", 50)]);
         assert_eq!(lint(&m)[0].severity, Severity::Warning);

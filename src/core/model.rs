@@ -350,6 +350,9 @@ pub struct LintConfig {
     /// fallback (default 15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_fallback_minutes: Option<u32>,
+    /// Most Auto Scaling groups one cluster may have (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_groups_per_cluster: Option<u32>,
     /// Per-rule severity: `error`, `warning` or `off`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, RuleLevel>,

@@ -79,7 +79,7 @@ fn severities_and_thresholds_are_per_cluster() {
     repo.replace(
         "templates/1_cluster.yaml.tpl",
         "    maxFallbackMinutes: {{ lint.maxFallbackMinutes }}",
-        "    maxFallbackMinutes: {{ lint.maxFallbackMinutes }}\n    minSpotZones: 1\n    rules:\n      spot-uniform-vcpu: warning\n      spot-uniform-architecture: off\n      spot-on-demand-fallback: warning\n      critical-on-demand: warning",
+        "    maxFallbackMinutes: {{ lint.maxFallbackMinutes }}\n    minSpotZones: 1\n    rules:\n      spot-uniform-vcpu: warning\n      spot-uniform-architecture: off\n      spot-on-demand-fallback: warning\n      critical-on-demand: warning\n      unknown-instance-type: warning",
     );
     let o = repo.run(&["lint", "--cluster", "staging.k8s.foo.bar"]);
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
@@ -109,4 +109,51 @@ fn rules_are_listed() {
     let o = repo.run(&["lint", "--rules"]);
     assert_eq!(code(&o), 0);
     insta::assert_snapshot!("lint_rules", stdout(&o));
+}
+
+/// Each production rule added for spot-heavy fleets, triggered on the example the way a user
+/// would break it, and found by `lint` with its id.
+#[test]
+fn production_rules_each_catch_their_case() {
+    type Edit = (&'static str, &'static str, &'static str);
+    let cases: &[(&str, &[Edit])] = &[
+        ("autoscaler-priorities", &[("templates/1_cluster.yaml.tpl", "expander: priority", "expander: random")]),
+        ("autoscaler-priorities", &[("templates/4_on-demand-nodes.yaml.tpl", "autoscalePriority: 10", "autoscalePriority: -1")]),
+        ("on-demand-min-zones", &[("templates/4_on-demand-nodes.yaml.tpl", "  subnets: {{ zones | json_encode() }}\n  autoscalePriority: 10", "  subnets: [{{ zones[0] }}]\n  autoscalePriority: 10")]),
+        ("on-demand-min-zones", &[("templates/2_admin-nodes.yaml.tpl", "  subnets: {{ zones | json_encode() }}", "  subnets: [{{ zones[0] }}]")]),
+        ("fallback-can-take-pods", &[("templates/4_on-demand-nodes.yaml.tpl", "  autoscalePriority: 10\n", "  autoscalePriority: 10\n  taints: [dedicated=batch:NoSchedule]\n")]),
+        ("fallback-can-take-pods", &[("vars/staging.k8s.foo.bar.yaml", "onDemand:\n  maxSize: 5", "onDemand:\n  maxSize: 0")]),
+        ("machine-type-vcpu", &[("vars/_defaults.yaml", "onDemandType: c5.4xlarge", "onDemandType: c5.2xlarge")]),
+        ("uniform-memory", &[("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- m5.4xlarge\n- c5.4xlarge\n")]),
+        ("unknown-instance-type", &[("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- c5.4xlarge\n- c5.4xlage\n")]),
+        ("cluster-max-groups", &[("templates/1_cluster.yaml.tpl", "  lint:\n", "  lint:\n    maxGroupsPerCluster: 3\n")]),
+        (
+            "safety-off",
+            &[
+                ("vars/staging.k8s.foo.bar.yaml", "onDemand:\n  maxSize: 5", "onDemand:\n  maxSize: 0"),
+                ("templates/1_cluster.yaml.tpl", "  lint:\n", "  lint:\n    rules: {spot-on-demand-fallback: off, fallback-can-take-pods: off}\n"),
+            ],
+        ),
+        (
+            "fallback-delay",
+            &[
+                ("vars/_defaults.yaml", "pools:\n", "pools:\n  - name: batch\n    sizes:\n      - name: 4x\n        spotTypes: spot_4x_32Gb_machine_type.yaml\n        onDemandType: c5.4xlarge\n"),
+                ("vars/_defaults.yaml", "  maxFallbackMinutes: 15", "  maxFallbackMinutes: 10"),
+            ],
+        ),
+    ];
+    for (rule, edits) in cases {
+        let repo = Repo::example();
+        for (file, old, new) in edits.iter() {
+            repo.replace(file, old, new);
+        }
+        let o = repo.run(&["lint", "--cluster", "staging.k8s.foo.bar", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{rule}: {e}: {}{}", stdout(&o), stderr(&o)));
+        let found: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+        assert!(found.contains(rule), "{rule} after {edits:?}: found {found:?}\n{}", stderr(&o));
+        if *rule == "fallback-delay" {
+            let msg = v["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "fallback-delay").unwrap()["message"].as_str().unwrap().to_string();
+            assert!(msg.starts_with("cluster: pools app, batch are untainted"), "{msg}");
+        }
+    }
 }
