@@ -70,10 +70,12 @@ pub enum Command {
     /// Without --cluster, every cluster is rendered and generated files of clusters that no
     /// longer exist are removed. With --check nothing is written: the command fails with a
     /// unified diff where clusters/ is stale (the pre-merge CI check).
+    #[command(after_long_help = "Examples:\n  fleetform render\n  fleetform render --check --strict          # the pre-merge CI check\n  fleetform render --cluster prod.k8s.example.com -v   # where each value comes from")]
     Render(crate::commands::render::RenderArgs),
     /// Check rendered clusters against the production rules (see `fleetform lint --rules`).
     ///
     /// Exits 1 when any finding is an error; warnings are printed but do not fail.
+    #[command(after_long_help = "Examples:\n  fleetform lint --strict\n  fleetform lint --cluster prod.k8s.example.com --output json\n  fleetform lint --rules")]
     Lint(crate::commands::lint::LintArgs),
     /// Show what would change on AWS: per resource and field, and which instances a rolling
     /// update would replace and why.
@@ -81,6 +83,7 @@ pub enum Command {
     /// Reads live launch templates, Auto Scaling groups, instances and Route53 records (only what
     /// the cluster owns can change) and compares them with the rendered manifests. Without
     /// --cluster, every cluster is planned, concurrently. --out saves the plan for `apply`.
+    #[command(after_long_help = "Examples:\n  fleetform plan --cluster prod.k8s.example.com\n  fleetform plan --all --detailed-exitcode --out plan.json --output markdown > plan.md\n  fleetform plan --cluster prod.k8s.example.com --adopt   # take over kops's groups")]
     Plan(crate::commands::plan::PlanArgs),
     /// Carry out a fresh plan, or a saved one (`plan --out`) if live AWS has not moved since.
     ///
@@ -88,6 +91,7 @@ pub enum Command {
     /// version per change), Auto Scaling groups and Route53 records in a safe order, and records
     /// an audit entry. Asks before changing anything unless --yes; without a terminal and without
     /// --yes it refuses. Safe to kill and run again.
+    #[command(after_long_help = "Examples:\n  fleetform apply --cluster prod.k8s.example.com\n  fleetform apply plan.json --yes            # the saved plan, on merge\n  fleetform apply --cluster prod.k8s.example.com --rolling --yes")]
     Apply(crate::commands::apply::ApplyArgs),
     /// Delete everything one cluster owns on AWS: its instances (each drained through the drain
     /// hook unless --skip-drain), groups, launch templates, DNS records and access entries; its
@@ -97,6 +101,7 @@ pub enum Command {
     /// NAME). Works from the vars file, or — when it is gone — from what AWS says the cluster
     /// owns (--region, --state-store). Takes the lock, writes an audit record, safe to kill and
     /// run again. The state store is kept.
+    #[command(after_long_help = "Examples:\n  fleetform destroy --cluster sandbox.k8s.example.com\n  fleetform destroy --cluster sandbox.k8s.example.com --yes --confirm sandbox.k8s.example.com\n  fleetform destroy --cluster old.k8s.example.com --region eu-west-1 --state-store s3://bucket/old.k8s.example.com")]
     Destroy(crate::commands::destroy::DestroyArgs),
     /// Write a fleetform repository from another tool's manifests: `fleetform import kops FILE…`.
     Import(crate::commands::import::ImportArgs),
@@ -106,28 +111,40 @@ pub enum Command {
     /// Without --yes, prints the schedule: groups, batches, instances and why each is replaced.
     /// Control-plane groups go first (one at a time), then critical groups, then the rest; with
     /// --all, clusters go wave by wave, each wave validated before the next.
+    #[command(after_long_help = "Examples:\n  fleetform rolling-update --cluster prod.k8s.example.com          # the schedule\n  fleetform rolling-update --cluster prod.k8s.example.com --yes\n  fleetform rolling-update --all --yes                    # wave by wave")]
     RollingUpdate(crate::commands::rolling::RollingArgs),
     /// Health of live clusters: the EKS control plane ACTIVE on its declared version with every
     /// node within the version-skew policy, groups at desired capacity, instances healthy, EC2
     /// status checks, DNS records holding their declared values, the validate hook. Exit 0
     /// healthy, 1 not.
+    #[command(after_long_help = "Examples:\n  fleetform validate --cluster prod.k8s.example.com\n  fleetform validate --all --output json")]
     Validate,
     /// Break a stale lock of one cluster: fleetform unlock --cluster NAME LOCK_ID
     ///
     /// A lock object that is not a readable fleetform lock is removed with --force-unreadable.
+    #[command(after_long_help = "Examples:\n  fleetform unlock --cluster prod.k8s.example.com 2f1c9a7e\n  fleetform unlock --cluster prod.k8s.example.com --force-unreadable")]
     Unlock(crate::commands::apply::UnlockArgs),
-    /// The audit trail of one cluster: applies and rolling updates (who, when, which commit,
-    /// what changed).
+    /// The audit trail: applies, rolling updates and destroys (who, when, which commit, what
+    /// changed), of one cluster (--cluster) or of every cluster merged by time (--all).
+    #[command(after_long_help = "Examples:\n  fleetform history --cluster prod.k8s.example.com\n  fleetform history --all\n  fleetform history --cluster prod.k8s.example.com --output json")]
     History,
     /// Print the JSON Schema of the manifest kinds, for editors (yaml-language-server).
+    #[command(after_long_help = "Examples:\n  fleetform schema > fleetform.schema.json\n  fleetform schema node-group > node-group.schema.json")]
     Schema(crate::commands::schema::SchemaArgs),
     /// Print a shell completion script: fleetform completions bash > /etc/bash_completion.d/fleetform
+    #[command(after_long_help = "Examples:\n  fleetform completions bash > /etc/bash_completion.d/fleetform\n  fleetform completions zsh > \"${fpath[1]}/_fleetform\"")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff): fleetform man | man -l -
-    Man,
+    #[command(after_long_help = "Examples:\n  fleetform man | man -l -\n  fleetform man --out /usr/local/share/man/man1   # fleetform.1, fleetform-plan.1, …")]
+    Man {
+        /// Write a page per command into DIR (fleetform.1, fleetform-render.1, …) instead of
+        /// printing the main page.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Settings resolved once from flags and environment.
@@ -208,8 +225,11 @@ impl From<Status> for ExitCode {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    // Usage errors exit 1 like every other error (clap's own 2 means "changes" here).
-    let cli = match Cli::try_parse() {
+    // Usage errors exit 1 like every other error (clap's own 2 means "changes" here). clap's
+    // help and usage errors honour --color too (read before parsing, since they come before it).
+    use clap::{CommandFactory, FromArgMatches};
+    let cmd = Cli::command().color(color_flag(std::env::args()));
+    let cli = match cmd.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -230,6 +250,28 @@ pub fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     code
+}
+
+/// `--color WHEN` / `--color=WHEN` among the arguments, for clap's own output (NO_COLOR is
+/// honoured by clap with `auto`).
+fn color_flag(args: impl Iterator<Item = String>) -> clap::ColorChoice {
+    let args: Vec<String> = args.collect();
+    let mut when = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--color=") {
+            when = Some(v.to_string());
+        } else if a == "--color" {
+            when = args.get(i + 1).cloned();
+        }
+    }
+    match when.as_deref() {
+        Some("never") => clap::ColorChoice::Never,
+        Some("always") => clap::ColorChoice::Always,
+        _ => clap::ColorChoice::Auto,
+    }
 }
 
 /// Print an error: located diagnostics as they are, other errors as a chain with "Caused by".

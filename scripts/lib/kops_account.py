@@ -8,7 +8,8 @@ Usage: kops_account.py ENDPOINT
   kubernetes.io/cluster/<cluster>=owned (as kops tags them);
 - per InstanceGroup, a launch template and an Auto Scaling group named <group>.<cluster> with
   kops's tags and its nodeup user data; the spot group with its mixed-instances policy (maxPrice
-  0.45) and AZRebalance suspended.
+  0.45) and AZRebalance suspended; the on-demand group with detailed monitoring, scale-in
+  protection, a week's instance lifetime and a warm pool.
 """
 import json
 import sys
@@ -41,7 +42,7 @@ for name, zone, cidr in [('eu-west-1a', 'eu-west-1a', '172.20.32.0/19'), ('eu-we
         TagSpecifications=[{'ResourceType': 'subnet', 'Tags': owned + [{'Key': 'Name', 'Value': f'{name}.{C}'}]}])['Subnet']['SubnetId']
 sg = {r: c.create_security_group(GroupName=f'{r}.{C}', Description=r, VpcId=vpc)['GroupId'] for r in ['masters', 'nodes']}
 nodeup = base64.b64encode(b'#!/bin/bash\n# kops nodeup: download nodeup and run it\n').decode()
-def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None, encrypted=False):
+def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None, encrypted=False, monitoring=False, extra=None):
     name = f'{ig}.{C}'
     kind = 'master' if role == 'masters' else 'node'
     tags = owned + [{'Key': 'Name', 'Value': name}, {'Key': f'k8s.io/role/{kind}', 'Value': '1'}, {'Key': 'kops.k8s.io/instancegroup', 'Value': ig}] + extra_tags
@@ -52,7 +53,8 @@ def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None, encr
         # private subnet.
         'NetworkInterfaces': [{'DeviceIndex': 0, 'AssociatePublicIpAddress': False, 'DeleteOnTermination': True, 'Groups': [sg[role]]}],
         'BlockDeviceMappings': [{'DeviceName': '/dev/sda1', 'Ebs': dict(VolumeSize=volume, VolumeType='gp3', DeleteOnTermination=True, **({'Encrypted': True} if encrypted else {}))}],
-        'MetadataOptions': {'HttpTokens': 'required', 'HttpPutResponseHopLimit': 1}},
+        'MetadataOptions': {'HttpTokens': 'required', 'HttpPutResponseHopLimit': 1},
+        **({'Monitoring': {'Enabled': True}} if monitoring else {})},
         TagSpecifications=[{'ResourceType': 'launch-template', 'Tags': tags}])
     spec = {'LaunchTemplateName': name, 'Version': '1'}
     args = dict(AutoScalingGroupName=name, MinSize=mn, MaxSize=mx, DesiredCapacity=mn, VPCZoneIdentifier=','.join(subnet[s] for s in subnets),
@@ -63,11 +65,14 @@ def group(ig, role, itype, volume, mn, mx, subnets, extra_tags, mixed=None, encr
         args['CapacityRebalance'] = True
     else:
         args['LaunchTemplate'] = spec
+    args.update(extra or {})
     a.create_auto_scaling_group(**args)
 autoscaler = [{'Key': 'k8s.io/cluster-autoscaler/enabled', 'Value': ''}, {'Key': f'k8s.io/cluster-autoscaler/{C}', 'Value': ''}]
 team = [{'Key': 'team', 'Value': 'platform'}]
 group('control-plane-eu-west-1a', 'masters', 'm5.large', 64, 1, 1, ['eu-west-1a'], team, encrypted=True)
-group('nodes-on-demand', 'nodes', 'c5.4xlarge', 100, 1, 10, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{'Key': 'pool', 'Value': 'app'}])
+group('nodes-on-demand', 'nodes', 'c5.4xlarge', 100, 1, 10, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{'Key': 'pool', 'Value': 'app'}],
+      monitoring=True, extra={'NewInstancesProtectedFromScaleIn': True, 'MaxInstanceLifetime': 604800})
+a.put_warm_pool(AutoScalingGroupName=f'nodes-on-demand.{C}', MinSize=1, MaxGroupPreparedCapacity=2, PoolState='Stopped')
 spot = ['c5.4xlarge', 'c5a.4xlarge', 'c5d.4xlarge', 'c5n.4xlarge', 'c6i.4xlarge', 'c6a.4xlarge', 'c6id.4xlarge', 'c6in.4xlarge', 'c7i.4xlarge', 'c7a.4xlarge', 'm5.4xlarge', 'm6i.4xlarge']
 group('nodes-spot-4x', 'nodes', 'c5.4xlarge', 100, 0, 50, ['eu-west-1a', 'eu-west-1b'], team + autoscaler + [{'Key': 'pool', 'Value': 'app'}], mixed=spot, encrypted=True)
 a.suspend_processes(AutoScalingGroupName=f'nodes-spot-4x.{C}', ScalingProcesses=['AZRebalance'])

@@ -84,6 +84,8 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
                 on_demand_above_base: dist.and_then(|d| d.on_demand_percentage_above_base_capacity()).unwrap_or(100),
                 spot_allocation_strategy: dist.and_then(|d| d.spot_allocation_strategy()).map(str::to_string),
                 spot_max_price: dist.and_then(|d| d.spot_max_price()).filter(|p| !p.is_empty()).map(crate::core::resources::normalize_price),
+                spot_instance_pools: dist.and_then(|d| d.spot_instance_pools()).filter(|p| *p > 0),
+                on_demand_allocation_strategy: dist.and_then(|d| d.on_demand_allocation_strategy()).map(str::to_string),
             };
             (
                 spec.and_then(|s| s.launch_template_name()).unwrap_or_default().to_string(),
@@ -113,6 +115,14 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
             p.sort();
             p
         },
+        protect_from_scale_in: g.new_instances_protected_from_scale_in().unwrap_or(false),
+        max_instance_lifetime: g.max_instance_lifetime().filter(|s| *s > 0),
+        warm_pool: g.warm_pool_configuration().map(|w| crate::core::resources::WarmPool {
+            min_size: w.min_size().unwrap_or(0),
+            // -1 is AWS's "not set".
+            max_prepared: w.max_group_prepared_capacity().filter(|m| *m >= 0),
+            pool_state: w.pool_state().map_or("Stopped".to_string(), |s| s.as_str().to_string()),
+        }),
         tags: tags(g),
     }
 }
@@ -145,6 +155,8 @@ fn mixed_policy(cfg: &AsgConfig, m: &MixedInstances) -> MixedInstancesPolicy {
                 .set_spot_allocation_strategy(m.spot_allocation_strategy.clone())
                 // An empty string removes a price set before (the API's way to unset it).
                 .spot_max_price(m.spot_max_price.clone().unwrap_or_default())
+                .set_spot_instance_pools(m.spot_instance_pools)
+                .set_on_demand_allocation_strategy(m.on_demand_allocation_strategy.clone())
                 .build(),
         )
         .build()
@@ -169,6 +181,8 @@ pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         .desired_capacity(desired)
         .vpc_zone_identifier(cfg.subnet_ids.join(","))
         .capacity_rebalance(cfg.capacity_rebalance)
+        .new_instances_protected_from_scale_in(cfg.protect_from_scale_in)
+        .set_max_instance_lifetime(cfg.max_instance_lifetime)
         .health_check_type("EC2")
         .health_check_grace_period(300);
     req = match &cfg.mixed_instances {
@@ -182,6 +196,22 @@ pub async fn create_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
     if !cfg.suspended_processes.is_empty() {
         set_suspended(c, region, name, &cfg.suspended_processes).await?;
     }
+    if let Some(w) = &cfg.warm_pool {
+        put_warm_pool(c, region, name, w).await?;
+    }
+    Ok(())
+}
+
+async fn put_warm_pool(c: &Client, region: &str, name: &str, w: &crate::core::resources::WarmPool) -> Result<(), AwsError> {
+    c.put_warm_pool()
+        .auto_scaling_group_name(name)
+        .min_size(w.min_size)
+        // -1 clears a maximum set before (AWS's way).
+        .max_group_prepared_capacity(w.max_prepared.unwrap_or(-1))
+        .pool_state(aws_sdk_autoscaling::types::WarmPoolState::from(w.pool_state.as_str()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("setting the warm pool of Auto Scaling group {name} in {region}"), &e))?;
     Ok(())
 }
 
@@ -206,8 +236,10 @@ async fn set_suspended(c: &Client, region: &str, name: &str, declared: &[String]
 }
 
 /// Update sizes, subnets, launch template (the whole mixed-instances policy is always sent: an
-/// update without it would drop it on some implementations) and capacity rebalance.
-pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
+/// update without it would drop it on some implementations), capacity rebalance, scale-in
+/// protection, instance lifetime, suspended processes and the warm pool (put when it differs
+/// from `before`'s, deleted when it is no longer declared).
+pub async fn update_group(c: &Client, region: &str, name: &str, before: &AsgConfig, cfg: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
     let (min, max, desired) = sizes;
     let mut req = c
         .update_auto_scaling_group()
@@ -216,13 +248,29 @@ pub async fn update_group(c: &Client, region: &str, name: &str, cfg: &AsgConfig,
         .max_size(max)
         .set_desired_capacity(desired)
         .vpc_zone_identifier(cfg.subnet_ids.join(","))
-        .capacity_rebalance(cfg.capacity_rebalance);
+        .capacity_rebalance(cfg.capacity_rebalance)
+        .new_instances_protected_from_scale_in(cfg.protect_from_scale_in)
+        // 0 removes a lifetime set before.
+        .max_instance_lifetime(cfg.max_instance_lifetime.unwrap_or(0));
     req = match &cfg.mixed_instances {
         Some(m) => req.mixed_instances_policy(mixed_policy(cfg, m)),
         None => req.launch_template(lt_spec(cfg)),
     };
     req.send().await.map_err(|e| AwsError::from_sdk(format!("updating Auto Scaling group {name} in {region}"), &e))?;
-    set_suspended(c, region, name, &cfg.suspended_processes).await
+    set_suspended(c, region, name, &cfg.suspended_processes).await?;
+    match (&before.warm_pool, &cfg.warm_pool) {
+        (b, Some(w)) if b.as_ref() != Some(w) => put_warm_pool(c, region, name, w).await?,
+        (Some(_), None) => {
+            c.delete_warm_pool()
+                .auto_scaling_group_name(name)
+                .force_delete(true)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("deleting the warm pool of Auto Scaling group {name} in {region}"), &e))?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Create or overwrite tags of a group (50 a request, the API's limit).

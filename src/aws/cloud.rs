@@ -19,7 +19,7 @@ pub trait Cloud {
     async fn set_default_version(&self, region: &str, name: &str, version: i64) -> Result<(), AwsError>;
     async fn create_group(&self, region: &str, name: &str, config: &AsgConfig, desired: i32) -> Result<(), AwsError>;
     /// Update sizes, subnets, launch template and policy; `sizes` is (min, max, desired).
-    async fn update_group(&self, region: &str, name: &str, config: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError>;
+    async fn update_group(&self, region: &str, name: &str, before: &AsgConfig, config: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError>;
     async fn set_group_tags(&self, region: &str, name: &str, tags: &BTreeMap<String, AsgTag>) -> Result<(), AwsError>;
     async fn remove_group_tags(&self, region: &str, name: &str, tags: &BTreeMap<String, AsgTag>) -> Result<(), AwsError>;
     async fn change_records(&self, zone: &str, zone_id: &str, writes: &[RecordWrite]) -> Result<(), AwsError>;
@@ -64,8 +64,8 @@ impl Cloud for Aws {
     async fn create_group(&self, region: &str, name: &str, config: &AsgConfig, desired: i32) -> Result<(), AwsError> {
         autoscaling::create_group(&self.autoscaling(region), region, name, config, desired).await
     }
-    async fn update_group(&self, region: &str, name: &str, config: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
-        autoscaling::update_group(&self.autoscaling(region), region, name, config, sizes).await
+    async fn update_group(&self, region: &str, name: &str, before: &AsgConfig, config: &AsgConfig, sizes: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
+        autoscaling::update_group(&self.autoscaling(region), region, name, before, config, sizes).await
     }
     async fn set_group_tags(&self, region: &str, name: &str, tags: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {
         autoscaling::set_tags(&self.autoscaling(region), region, name, tags).await

@@ -222,6 +222,8 @@ pub fn version_data(v: &LaunchTemplateVersion) -> LaunchTemplateData {
         http_tokens: md.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_string()),
         http_put_response_hop_limit: md.and_then(|m| m.http_put_response_hop_limit()),
         associate_public_ip: nic.and_then(|n| n.associate_public_ip_address()),
+        monitoring: d.monitoring().and_then(|m| m.enabled()),
+        cpu_credits: d.credit_specification().and_then(|c| c.cpu_credits()).map(str::to_string),
         spot_max_price: d
             .instance_market_options()
             .filter(|m| m.market_type().map(|t| t.as_str()) == Some("spot"))
@@ -284,6 +286,12 @@ fn request_data(d: &LaunchTemplateData) -> RequestLaunchTemplateData {
             LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(p).build()
         };
         b = b.iam_instance_profile(spec);
+    }
+    if let Some(on) = d.monitoring {
+        b = b.monitoring(aws_sdk_ec2::types::LaunchTemplatesMonitoringRequest::builder().enabled(on).build());
+    }
+    if let Some(c) = &d.cpu_credits {
+        b = b.credit_specification(aws_sdk_ec2::types::CreditSpecificationRequest::builder().cpu_credits(c).build());
     }
     if let Some(price) = &d.spot_max_price {
         b = b.instance_market_options(

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::plan::{text, ClusterOutcome};
 use super::JSON_SCHEMA_VERSION;
-use crate::aws::state::{LockState, StateStore};
+use crate::aws::state::{HistoryRecord, LockState, StateStore};
 use crate::cli::{Settings, Status};
 use crate::core::duration;
 use crate::core::plan::Summary;
@@ -256,26 +256,65 @@ pub fn unlock(s: &Settings, args: &UnlockArgs) -> anyhow::Result<Status> {
 }
 
 pub fn history(s: &Settings) -> anyhow::Result<Status> {
-    let (cluster, session, store) = store_of(s)?;
-    let entries = session.block_on(store.history())?;
-    let (records, unreadable): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
-    let records: Vec<_> = records.into_iter().filter_map(Result::ok).collect();
-    let unreadable: Vec<(String, String)> = unreadable.into_iter().filter_map(Result::err).collect();
-    for (key, why) in &unreadable {
-        s.printer.warn(&format!("{key} is not a readable audit record ({why}); it is left out"));
+    // One cluster (--cluster), or every cluster (--all, or several --cluster), merged by time.
+    let run = super::render_selected(s, false)?;
+    if !run.failures.is_empty() {
+        return Err(crate::core::diag::Diagnostics(run.errors()).into());
     }
-    if s.printer.format == OutputFormat::Json {
-        s.printer.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
-            "schemaVersion": JSON_SCHEMA_VERSION, "command": "history", "cluster": cluster, "applies": records,
+    if run.rendered.is_empty() {
+        bail!("name the cluster with --cluster NAME, or --all");
+    }
+    let session = Session::start()?;
+    let mut per_cluster = Vec::new();
+    let mut rows: Vec<(String, HistoryRecord)> = Vec::new();
+    let mut all_unreadable = 0;
+    for r in &run.rendered {
+        let m = &r.manifest;
+        let url = m.cluster.spec.state_store.clone().with_context(|| format!("cluster {} declares no spec.stateStore", m.name()))?;
+        let store = session.block_on(StateStore::open(session.aws(), &url))?;
+        let entries = session.block_on(store.history())?;
+        let (records, unreadable): (Vec<_>, Vec<_>) = entries.into_iter().partition(Result::is_ok);
+        let records: Vec<HistoryRecord> = records.into_iter().filter_map(Result::ok).collect();
+        let unreadable: Vec<(String, String)> = unreadable.into_iter().filter_map(Result::err).collect();
+        for (key, why) in &unreadable {
+            s.printer.warn(&format!("{key} is not a readable audit record ({why}); it is left out"));
+        }
+        if records.is_empty() && s.printer.format != OutputFormat::Json {
+            s.printer.info(&format!("no run recorded for {} in {}", m.name(), store.url));
+        }
+        all_unreadable += unreadable.len();
+        rows.extend(records.iter().map(|r| (m.name().to_string(), r.clone())));
+        per_cluster.push(json!({
+            "cluster": m.name(), "applies": records,
             "unreadable": unreadable.iter().map(|(k, w)| json!({"key": k, "error": w})).collect::<Vec<_>>(),
-        }))?));
-        return Ok(if unreadable.is_empty() { Status::Success } else { Status::Failure });
+        }));
     }
+    let status = if all_unreadable == 0 { Status::Success } else { Status::Failure };
+    if s.printer.format == OutputFormat::Json {
+        // One cluster keeps the shape of schema version 2; several add `clusters`.
+        let out = match per_cluster.as_slice() {
+            [one] => {
+                let mut o = json!({"schemaVersion": JSON_SCHEMA_VERSION, "command": "history"});
+                for (k, v) in one.as_object().expect("an object") {
+                    o[k] = v.clone();
+                }
+                o
+            }
+            _ => json!({"schemaVersion": JSON_SCHEMA_VERSION, "command": "history", "clusters": per_cluster}),
+        };
+        s.printer.data(&format!("{}\n", serde_json::to_string_pretty(&out)?));
+        return Ok(status);
+    }
+    rows.sort_by(|a, b| (&a.1.started, &a.0).cmp(&(&b.1.started, &b.0)));
+    let several = run.rendered.len() > 1;
     let mut out = String::new();
-    for r in &records {
+    for (cluster, r) in &rows {
+        let what = run_kind(&r.command);
         out.push_str(&format!(
-            "{}  {:<11} {:<20} commit {:<12}  {} created, {} updated, {} deleted{}\n",
+            "{}  {}{:<14} {:<11} {:<20} commit {:<12}  {} created, {} updated, {} deleted{}\n",
             r.started,
+            if several { format!("{cluster:<28} ") } else { String::new() },
+            what,
             r.result,
             format!("{}@{}", r.who, r.host),
             r.commit.as_deref().unwrap_or("-"),
@@ -288,9 +327,18 @@ pub fn history(s: &Settings) -> anyhow::Result<Status> {
             out.push_str(&format!("      failed: {f}\n"));
         }
     }
-    if records.is_empty() {
-        s.printer.info(&format!("no run recorded for {cluster} in {}", store.url));
-    }
     s.printer.data(&out);
-    Ok(if unreadable.is_empty() { Status::Success } else { Status::Failure })
+    Ok(status)
+}
+
+/// Which command a record's command line ran: apply, rolling-update or destroy.
+fn run_kind(command: &str) -> &'static str {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    if words.contains(&"destroy") {
+        "destroy"
+    } else if words.contains(&"rolling-update") {
+        "rolling-update"
+    } else {
+        "apply"
+    }
 }

@@ -22,6 +22,14 @@ pub struct LintArgs {
 pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
     if args.rules {
+        if p.format == OutputFormat::Json {
+            let rules: Vec<serde_json::Value> = RULES
+                .iter()
+                .map(|r| json!({"id": r.id, "default": match r.default { RuleLevel::Error => "error", RuleLevel::Warning => "warning", RuleLevel::Off => "off" }, "why": r.why}))
+                .collect();
+            p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({"schemaVersion": JSON_SCHEMA_VERSION, "command": "lint --rules", "rules": rules}))?));
+            return Ok(Status::Success);
+        }
         let mut out = String::new();
         for r in RULES {
             let sev = match r.default {

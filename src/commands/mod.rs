@@ -12,6 +12,7 @@ pub mod schema;
 
 use clap::CommandFactory;
 
+use anyhow::Context;
 use crate::cli::{Cli, Command, Settings, Status};
 use crate::core::diag::Diagnostic;
 use crate::core::render::{render_cluster, Rendered};
@@ -36,10 +37,32 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
             s.printer.data(&String::from_utf8_lossy(&buf));
             Ok(Status::Success)
         }
-        Command::Man => {
+        Command::Man { out: None } => {
             let mut buf = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
             s.printer.data(&String::from_utf8_lossy(&buf));
+            Ok(Status::Success)
+        }
+        Command::Man { out: Some(dir) } => {
+            // One page per command, named as git names its pages: fleetform-plan(1).
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut cmd = Cli::command();
+            cmd.build();
+            let mut pages = vec![("fleetform".to_string(), cmd.clone())];
+            for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+                pages.push((format!("fleetform-{}", sub.get_name()), sub.clone().name(format!("fleetform-{}", sub.get_name()))));
+                for subsub in sub.get_subcommands().filter(|c| c.get_name() != "help") {
+                    let name = format!("fleetform-{}-{}", sub.get_name(), subsub.get_name());
+                    pages.push((name.clone(), subsub.clone().name(name)));
+                }
+            }
+            for (name, c) in pages {
+                let mut buf = Vec::new();
+                clap_mangen::Man::new(c).render(&mut buf)?;
+                let path = dir.join(format!("{name}.1"));
+                std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+                s.printer.status("Wrote", &path.display().to_string());
+            }
             Ok(Status::Success)
         }
     }

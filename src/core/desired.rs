@@ -410,6 +410,8 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         iam_instance_profile: profile,
         associate_public_ip: s.associate_public_ip,
         spot_max_price: if s.mixed_instances_policy.is_none() { s.max_price.as_deref().map(super::resources::normalize_price) } else { None },
+        monitoring: s.detailed_instance_monitoring,
+        cpu_credits: s.cpu_credits.clone(),
         http_tokens: Some(md.and_then(|m| m.http_tokens.clone()).unwrap_or_else(|| "required".into())),
         http_put_response_hop_limit: Some(md.and_then(|m| m.http_put_response_hop_limit).unwrap_or(1) as i32),
     };
@@ -418,12 +420,19 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
     lt_tags.insert(TAG_MANAGED_BY.to_string(), "fleetform".to_string());
     lt_tags.insert(TAG_CLUSTER.to_string(), cluster.to_string());
     lt_tags.insert(TAG_GROUP.to_string(), g.name().to_string());
-    let mixed = s.mixed_instances_policy.as_ref().map(|p| MixedInstances {
-        instance_types: p.instances.clone(),
-        on_demand_base: p.on_demand_base.unwrap_or(0) as i32,
-        on_demand_above_base: p.on_demand_above_base.unwrap_or(0) as i32,
-        spot_allocation_strategy: Some(p.spot_allocation_strategy.clone().unwrap_or_else(|| "lowest-price".into())),
-        spot_max_price: s.max_price.as_deref().map(super::resources::normalize_price),
+    // AWS's defaults written out (it reports them back): 100% on-demand above the base,
+    // lowest-price spot over 2 pools, on-demand in the list's order.
+    let mixed = s.mixed_instances_policy.as_ref().map(|p| {
+        let strategy = p.spot_allocation_strategy.clone().unwrap_or_else(|| "lowest-price".into());
+        MixedInstances {
+            instance_types: p.instances.clone(),
+            on_demand_base: p.on_demand_base.unwrap_or(0) as i32,
+            on_demand_above_base: p.on_demand_above_base.unwrap_or(100) as i32,
+            spot_instance_pools: (strategy == "lowest-price").then(|| p.spot_instance_pools.unwrap_or(2) as i32),
+            spot_allocation_strategy: Some(strategy),
+            spot_max_price: s.max_price.as_deref().map(super::resources::normalize_price),
+            on_demand_allocation_strategy: Some(p.on_demand_allocation_strategy.clone().unwrap_or_else(|| "prioritized".into())),
+        }
     });
     let asg = AsgConfig {
         min_size: s.min_size as i32,
@@ -439,6 +448,13 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
             p.dedup();
             p
         },
+        protect_from_scale_in: s.instance_protection.unwrap_or(false),
+        max_instance_lifetime: s.max_instance_lifetime.as_deref().and_then(|d| super::duration::parse(d).ok()).map(|d| d.as_secs() as i32),
+        warm_pool: s.warm_pool.as_ref().map(|w| super::resources::WarmPool {
+            min_size: w.min_size.unwrap_or(0) as i32,
+            max_prepared: w.max_size.map(|x| x as i32),
+            pool_state: w.pool_state.clone().unwrap_or_else(|| "Stopped".into()),
+        }),
         tags: {
             let mut t = asg_tags(m, g);
             if let Some(v) = &kubernetes_version {

@@ -302,11 +302,10 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
 
     let mut vars: BTreeMap<String, Mapping> = BTreeMap::new();
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut used = Used::default();
     let mut lists = InstanceLists::default();
     for (name, doc) in &clusters {
         let mut ctx = Ctx { doc, cluster: name.clone(), group: None, errors: &mut errors, findings: &mut findings };
-        let (mut v, notes) = cluster_values(&mut ctx, &mut used);
+        let (mut v, notes) = cluster_values(&mut ctx);
         let igs = &by_cluster[name];
         let discovery = Discovery {
             addon: doc.spec().get("clusterAutoscaler").and_then(|c| c.get("enabled")).and_then(Value::as_bool) == Some(true),
@@ -323,7 +322,7 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
                 ctx.error(&["metadata", "name"], format!("given twice (also line {prev})"), "give each instance group once");
                 continue;
             }
-            if let Some(entry) = group_values(&mut ctx, name, discovery, doc, &mut used, &mut lists) {
+            if let Some(entry) = group_values(&mut ctx, name, discovery, doc, &mut lists) {
                 out.push(Value::Mapping(entry));
             }
         }
@@ -350,8 +349,8 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
         text.push_str(&yaml(v));
         files_out.push(SourceFile::new(format!("vars/{name}.yaml"), text));
     }
-    files_out.push(SourceFile::new("templates/1_cluster.yaml.tpl", cluster_template(&used)));
-    files_out.push(SourceFile::new("templates/2_node-groups.yaml.tpl", groups_template(&used)));
+    files_out.push(SourceFile::new("templates/1_cluster.yaml.tpl", cluster_template()));
+    files_out.push(SourceFile::new("templates/2_node-groups.yaml.tpl", groups_template()));
     for (list, (file, users)) in &lists.by_list {
         let mut text = format!("# Imported from kops: the mixedInstancesPolicy instances of {}.\n", users.join(", "));
         for t in list {
@@ -369,13 +368,6 @@ fn comment_text(s: &str) -> String {
 
 fn yaml(m: &Mapping) -> String {
     serde_yaml::to_string(m).expect("values serialize")
-}
-
-/// Which optional fields some imported cluster or group has: the templates carry only those.
-#[derive(Default)]
-struct Used {
-    cluster: BTreeSet<&'static str>,
-    group: BTreeSet<&'static str>,
 }
 
 /// Instance lists → (snippet file, the groups that use it).
@@ -421,7 +413,7 @@ fn cluster_field_why(field: &str) -> &'static str {
 }
 
 /// The cluster's values and the notes of its vars file.
-fn cluster_values(ctx: &mut Ctx<'_>, used: &mut Used) -> (Mapping, Vec<String>) {
+fn cluster_values(ctx: &mut Ctx<'_>) -> (Mapping, Vec<String>) {
     let spec = ctx.doc.spec();
     let mut v = Mapping::new();
     let mut notes = Vec::new();
@@ -492,7 +484,6 @@ fn cluster_values(ctx: &mut Ctx<'_>, used: &mut Used) -> (Mapping, Vec<String>) 
             "configBase" => match val.as_str().filter(|s| s.starts_with("s3://")) {
                 Some(s) => {
                     v.insert(key("stateStore"), Value::String(s.to_string()));
-                    used.cluster.insert("stateStore");
                     ctx.finding(&["spec", "configBase"], FindingKind::Changed, format!("fleetform keeps its lock and audit trail under {s}/fleetform/, beside kops's state"));
                 }
                 None => ctx.finding(&["spec", "configBase"], FindingKind::Unsupported, "not an s3:// state store; set stateStore in the vars"),
@@ -500,13 +491,11 @@ fn cluster_values(ctx: &mut Ctx<'_>, used: &mut Used) -> (Mapping, Vec<String>) 
             "dnsZone" => {
                 if let Some(z) = scalar_string(val) {
                     v.insert(key("dnsZone"), Value::String(z));
-                    used.cluster.insert("dnsZone");
                 }
             }
             "cloudLabels" => match string_map(val) {
                 Some(m) if !m.is_empty() => {
                     v.insert(key("cloudLabels"), Value::Mapping(m));
-                    used.cluster.insert("cloudLabels");
                 }
                 Some(_) => {}
                 None => ctx.error(&["spec", "cloudLabels"], "cloudLabels is not a map of strings".into(), "write `key: value` pairs"),
@@ -525,13 +514,11 @@ fn cluster_values(ctx: &mut Ctx<'_>, used: &mut Used) -> (Mapping, Vec<String>) 
                 }
                 if !out.is_empty() {
                     v.insert(key("clusterAutoscaler"), Value::Mapping(out));
-                    used.cluster.insert("clusterAutoscaler");
                 }
             }
             "rollingUpdate" => {
                 if let Some(r) = rolling_update(ctx, &["spec", "rollingUpdate"], val) {
                     v.insert(key("rollingUpdate"), Value::Mapping(r));
-                    used.cluster.insert("rollingUpdate");
                 }
             }
             // Copied into each group (kops applies it to every group); the rest reported.
@@ -599,12 +586,10 @@ fn rolling_update(ctx: &mut Ctx<'_>, at: &[&str], val: &Value) -> Option<Mapping
 /// Why an InstanceGroup field is not carried over.
 fn group_field_why(field: &str) -> &'static str {
     match field {
-        "warmPool" => "fleetform does not manage warm pools; an existing one is left as it is on AWS",
-        "detailedInstanceMonitoring" => "fleetform's launch templates use basic monitoring",
         "externalLoadBalancers" | "targetGroups" => "fleetform does not attach load balancers; an attachment made before is left as it is",
         "hooks" | "fileAssets" | "sysctlParameters" | "packages" => "a kops nodeup feature: write it as a script in additionalUserData",
         "zones" => "deprecated in kops: the group's subnets decide its zones",
-        "instanceProtection" | "cpuCredits" | "tenancy" | "instanceInterruptionBehavior" | "spotDurationInMinutes" | "guestAccelerators" | "compressUserData" => {
+        "tenancy" | "instanceInterruptionBehavior" | "spotDurationInMinutes" | "guestAccelerators" | "compressUserData" => {
             "a launch template or group setting fleetform does not have"
         }
         "manager" => "Karpenter-managed groups are not Auto Scaling groups: fleetform manages only the latter",
@@ -622,7 +607,7 @@ struct Discovery {
     tags: bool,
 }
 
-fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_doc: &Doc, used: &mut Used, lists: &mut InstanceLists) -> Option<Mapping> {
+fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_doc: &Doc, lists: &mut InstanceLists) -> Option<Mapping> {
     let spec = ctx.doc.spec();
     let name = ctx.group.clone().unwrap_or_default();
     let mut v = Mapping::new();
@@ -707,13 +692,11 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                     for (mk, mv) in m {
                         v.insert(mk, mv);
                     }
-                    used.group.insert("mixedInstancesPolicy");
                 }
             }
             "maxPrice" => match scalar_string(val).filter(|p| p.parse::<f64>().is_ok_and(|x| x > 0.0)) {
                 Some(p) => {
                     v.insert(key("maxPrice"), Value::String(p));
-                    used.group.insert("maxPrice");
                 }
                 None => ctx.error(&["spec", "maxPrice"], "maxPrice is not a price".into(), "write the most to pay per hour in US dollars, e.g. \"0.45\""),
             },
@@ -747,7 +730,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                     }
                     if !m.is_empty() {
                         let field = if k == "nodeLabels" { "nodeLabels" } else { "cloudLabels" };
-                        used.group.insert(field);
                         v.insert(key(field), Value::Mapping(m));
                     }
                 }
@@ -761,7 +743,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                         }
                     }
                     if !list.is_empty() {
-                        used.group.insert("taints");
                         v.insert(key("taints"), Value::Sequence(list.into_iter().map(Value::String).collect()));
                     }
                 }
@@ -801,25 +782,47 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
             }
             "rollingUpdate" => {
                 if let Some(r) = rolling_update(ctx, &["spec", "rollingUpdate"], val) {
-                    used.group.insert("rollingUpdate");
                     v.insert(key("rollingUpdate"), Value::Mapping(r));
                 }
             }
-            "associatePublicIp" | "capacityRebalance" | "autoscale" => match val.as_bool() {
+            "associatePublicIp" | "capacityRebalance" | "autoscale" | "instanceProtection" | "detailedInstanceMonitoring" => match val.as_bool() {
                 Some(b) => {
                     let field: &'static str = match k {
                         "associatePublicIp" => "associatePublicIp",
                         "capacityRebalance" => "capacityRebalance",
+                        "instanceProtection" => "instanceProtection",
+                        "detailedInstanceMonitoring" => "detailedInstanceMonitoring",
                         _ => "autoscale",
                     };
-                    used.group.insert(field);
                     v.insert(key(field), Value::Bool(b));
                 }
                 None => ctx.error(&["spec", k], format!("{k} is not true or false"), "write true or false"),
             },
+            "maxInstanceLifetime" | "cpuCredits" => match scalar_string(val) {
+                Some(x) => {
+                    let field: &'static str = if k == "cpuCredits" { "cpuCredits" } else { "maxInstanceLifetime" };
+                    v.insert(key(field), Value::String(x));
+                }
+                None => ctx.error(&["spec", k], format!("{k} is not a string"), "write it as kops does, e.g. 168h0m0s or unlimited"),
+            },
+            "warmPool" => {
+                let mut m = Mapping::new();
+                for (wk, wv) in val.as_mapping().into_iter().flatten() {
+                    match wk.as_str() {
+                        Some(f @ ("minSize" | "maxSize")) => match u32_of(wv) {
+                            Some(n) => {
+                                m.insert(key(f), Value::from(n));
+                            }
+                            None => ctx.error(&["spec", "warmPool", f], format!("warmPool.{f} is not a count"), "write a whole number"),
+                        },
+                        Some(other) => ctx.finding(&["spec", "warmPool", other], FindingKind::Unsupported, "a warm pool setting fleetform does not have (its lifecycle hook is kops's)"),
+                        None => {}
+                    }
+                }
+                v.insert(key("warmPool"), Value::Mapping(m));
+            }
             "autoscalePriority" => match val.as_i64() {
                 Some(n) => {
-                    used.group.insert("autoscalePriority");
                     v.insert(key("autoscalePriority"), Value::from(n));
                 }
                 None => ctx.error(&["spec", k], "autoscalePriority is not a number".into(), "write a whole number"),
@@ -836,7 +839,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                     }
                     if !list.is_empty() {
                         let field: &'static str = if k == "suspendProcesses" { "suspendProcesses" } else { "additionalSecurityGroups" };
-                        used.group.insert(field);
                         v.insert(key(field), Value::Sequence(list.into_iter().map(Value::String).collect()));
                     }
                 }
@@ -846,7 +848,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                 Some(p) => {
                     let mut m = Mapping::new();
                     m.insert(key("profile"), Value::String(p));
-                    used.group.insert("iam");
                     v.insert(key("iam"), Value::Mapping(m));
                 }
                 None => ctx.finding(&["spec", "iam"], FindingKind::Unsupported, "only iam.profile is carried: fleetform names an existing instance profile"),
@@ -863,7 +864,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                     }
                 }
                 if !m.is_empty() {
-                    used.group.insert("instanceMetadata");
                     v.insert(key("instanceMetadata"), Value::Mapping(m));
                 }
             }
@@ -883,7 +883,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                     }
                 }
                 if !parts.is_empty() {
-                    used.group.insert("additionalUserData");
                     v.insert(key("additionalUserData"), Value::Sequence(parts));
                 }
             }
@@ -914,7 +913,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
         }
     }
     if !rv.is_empty() {
-        used.group.insert("rootVolume");
         v.insert(key("rootVolume"), Value::Mapping(rv));
     }
     // What kops gives every group of a role without the manifest saying so: its instance
@@ -930,7 +928,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
             let mut m = Mapping::new();
             m.insert(key("profile"), Value::String(format!("{profile}.{cluster}")));
             v.insert(key("iam"), Value::Mapping(m));
-            used.group.insert("iam");
             ctx.finding(&["spec", "iam", "profile"], FindingKind::Default, format!("not set: kops's instance profile {profile}.{cluster} written"));
         }
         let own = match spec.get("securityGroupOverride").and_then(scalar_string) {
@@ -949,7 +946,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
                 list.extend(extra.iter().cloned());
             }
             v.insert(key("additionalSecurityGroups"), Value::Sequence(list));
-            used.group.insert("additionalSecurityGroups");
         }
     }
     // The autoscaler: kops's addon found every group not marked `autoscale: false`; without it,
@@ -964,7 +960,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
         };
         if !tagged {
             v.insert(key("autoscale"), Value::Bool(false));
-            used.group.insert("autoscale");
             ctx.finding(&["spec", "cloudLabels"], FindingKind::Changed, why);
         }
     }
@@ -979,7 +974,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
         let mut m = v.get("instanceMetadata").and_then(Value::as_mapping).cloned().unwrap_or_default();
         m.insert(key("httpTokens"), key("optional"));
         v.insert(key("instanceMetadata"), Value::Mapping(m));
-        used.group.insert("instanceMetadata");
         ctx.finding(&["spec", "instanceMetadata", "httpTokens"], FindingKind::Default, "not set: kops's default before Kubernetes 1.27, optional (IMDSv1 allowed), written; fleetform's own default is required");
     }
     // A public IP address: kops gives one to instances of a group whose first subnet is Public
@@ -996,7 +990,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
         };
         if let Some(p) = public {
             v.insert(key("associatePublicIp"), Value::Bool(p));
-            used.group.insert("associatePublicIp");
             ctx.finding(&["spec", "associatePublicIp"], FindingKind::Default, format!("not set: kops's default for a group in a {} subnet, {p}, written", kind.unwrap_or_default()));
         }
     }
@@ -1025,7 +1018,6 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
         ctx.finding(&["spec", "kubelet"], FindingKind::Changed, format!("kubelet {} kept in the group's values: they reach the nodes once the cluster is on EKS (`eks:` in its vars), through fleetform's bootstrap", carried.join(", ")));
     }
     if !kubelet.is_empty() {
-        used.group.insert("kubelet");
         v.insert(key("kubelet"), Value::Mapping(kubelet));
     }
     Some(v)
@@ -1086,11 +1078,17 @@ fn mixed_policy(ctx: &mut Ctx<'_>, val: &Value, group: &str, cluster: &str, list
                 }
                 _ => ctx.error(&["spec", "mixedInstancesPolicy", k], format!("{k} is not a count (a percentage for onDemandAboveBase)"), "write a whole number"),
             },
-            "spotAllocationStrategy" => {
+            "spotAllocationStrategy" | "onDemandAllocationStrategy" => {
                 if let Some(s) = scalar_string(v) {
                     policy.insert(key(k), Value::String(s));
                 }
             }
+            "spotInstancePools" => match u32_of(v) {
+                Some(n) => {
+                    policy.insert(key(k), Value::from(n));
+                }
+                None => ctx.error(&["spec", "mixedInstancesPolicy", k], "spotInstancePools is not a count".into(), "write 1 to 20"),
+            },
             "instanceRequirements" => ctx.finding(&["spec", "mixedInstancesPolicy", k], FindingKind::Unsupported, "fleetform lists instance types: write the types these requirements chose into the group's instance snippet"),
             _ => ctx.finding(&["spec", "mixedInstancesPolicy", k], FindingKind::Unsupported, "a mixed-instances setting fleetform does not have"),
         }
@@ -1146,7 +1144,7 @@ fn optional(out: &mut String, var: &str, field: &str, indent: usize, scalar: boo
     }
 }
 
-fn cluster_template(used: &Used) -> String {
+fn cluster_template() -> String {
     let mut t = String::from(
         "{#- Imported from kops by `fleetform import kops`: the Cluster, from the cluster's vars. -#}\n\
          apiVersion: fleetform.io/v1alpha1\n\
@@ -1157,15 +1155,13 @@ fn cluster_template(used: &Used) -> String {
     // The cluster's values live at the top level of its vars; `vars.x is defined` reads them
     // through the context, as `x is defined` would.
     for (field, scalar) in [("stateStore", true), ("dnsZone", true), ("cloudLabels", false), ("clusterAutoscaler", false), ("rollingUpdate", false)] {
-        if used.cluster.contains(field) {
-            t.push_str(&format!("{{%- if {field} is defined %}}\n"));
-            if scalar {
-                t.push_str(&format!("  {field}: {{{{ {field} }}}}\n"));
-            } else {
-                t.push_str(&format!("  {field}:\n    {{{{ {field} | to_yaml | indent(4) }}}}\n"));
-            }
-            t.push_str("{%- endif %}\n");
+        t.push_str(&format!("{{%- if {field} is defined %}}\n"));
+        if scalar {
+            t.push_str(&format!("  {field}: {{{{ {field} }}}}\n"));
+        } else {
+            t.push_str(&format!("  {field}:\n    {{{{ {field} | to_yaml | indent(4) }}}}\n"));
         }
+        t.push_str("{%- endif %}\n");
     }
     t.push_str(
         "{#- Onto EKS: give the cluster an `eks:` map in its vars (kubernetesVersion, role …, see\n    README \"Moving from kops\"): the control plane is then fleetform's, and nodes join it. -#}\n\
@@ -1174,7 +1170,7 @@ fn cluster_template(used: &Used) -> String {
     t
 }
 
-fn groups_template(used: &Used) -> String {
+fn groups_template() -> String {
     let mut t = String::from(
         "{#- Imported from kops by `fleetform import kops`: one NodeGroup per entry of the cluster's\n    `groups:` (one per kops InstanceGroup, same name: its AWS resources keep their names). -#}\n\
          {% for g in groups %}\n---\n\
@@ -1183,25 +1179,27 @@ fn groups_template(used: &Used) -> String {
          metadata:\n  name: {{ g.name }}\n\
          spec:\n  role: {{ g.role }}\n  image: {{ g.image }}\n  machineType: {{ g.machineType }}\n  minSize: {{ g.minSize }}\n  maxSize: {{ g.maxSize }}\n  subnets: {{ g.subnets | json_encode() }}\n",
     );
-    if used.group.contains("mixedInstancesPolicy") {
+    {
         t.push_str(
-            "{%- if g.mixedInstancesPolicy is defined %}\n  mixedInstancesPolicy:\n    onDemandBase: {{ g.mixedInstancesPolicy.onDemandBase }}\n    onDemandAboveBase: {{ g.mixedInstancesPolicy.onDemandAboveBase }}\n    spotAllocationStrategy: {{ g.mixedInstancesPolicy.spotAllocationStrategy }}\n    instances:\n    {{ include(g.instances) | indent(4) }}\n{%- endif %}\n",
+            "{%- if g.mixedInstancesPolicy is defined %}\n  mixedInstancesPolicy:\n    {{ g.mixedInstancesPolicy | to_yaml | indent(4) }}\n    instances:\n    {{ include(g.instances) | indent(4) }}\n{%- endif %}\n",
         );
     }
-    // fleetform's own: kops has no word for them, lint asks for them (a spot group's pool, the
-    // fallback's lower priority, the critical groups): always there to be set in the values.
+    // Every optional field of a NodeGroup, so any can be set in the values; fleetform's own
+    // (pool, critical, autoscalePriority) too: kops has no word for them, and lint asks for them.
     for field in ["pool", "critical"] {
         optional(&mut t, "g", field, 2, true);
     }
-    if !used.group.contains("autoscalePriority") {
-        optional(&mut t, "g", "autoscalePriority", 2, true);
-    }
+    optional(&mut t, "g", "autoscalePriority", 2, true);
     for (field, scalar) in [
         ("maxPrice", true),
         ("autoscale", true),
-        ("autoscalePriority", true),
         ("capacityRebalance", true),
         ("associatePublicIp", true),
+        ("instanceProtection", true),
+        ("detailedInstanceMonitoring", true),
+        ("maxInstanceLifetime", true),
+        ("cpuCredits", true),
+        ("warmPool", false),
         ("nodeLabels", false),
         ("taints", false),
         ("cloudLabels", false),
@@ -1213,11 +1211,9 @@ fn groups_template(used: &Used) -> String {
         ("instanceMetadata", false),
         ("additionalUserData", false),
     ] {
-        if used.group.contains(field) {
-            optional(&mut t, "g", field, 2, scalar);
-        }
+        optional(&mut t, "g", field, 2, scalar);
     }
-    if used.group.contains("kubelet") {
+    {
         // Kubelet settings reach a node through fleetform's bootstrap (al2023, bottlerocket),
         // which an EKS cluster has; until the cluster moves there they wait in the values.
         t.push_str("{%- if g.kubelet is defined and eks is defined %}\n  kubelet:\n    {{ g.kubelet | to_yaml | indent(4) }}\n{%- endif %}\n");

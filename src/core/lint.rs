@@ -63,6 +63,8 @@ pub const RULES: &[Rule] = &[
         why: "priorities mean something only to the priority expander (with expander random or least-waste they are ignored), and it never picks a negative level: it silently falls back to random" },
     Rule { id: "cluster-max-groups", default: RuleLevel::Warning,
         why: "every Auto Scaling group rebalances its zones on its own; with many groups in one cluster the write-up saw AZ rebalancing churn and NAT-gateway imbalance cluster-wide" },
+    Rule { id: "root-volume", default: RuleLevel::Warning,
+        why: "without rootVolume the image's own root volume applies (often 8 to 30 GiB, gp2, not encrypted): images, logs and emptyDir fill it; kops gave nodes 128 GiB of encrypted gp3" },
     Rule { id: "safety-off", default: RuleLevel::Warning,
         why: "a switched-off safety should stay visible: spot without any on-demand fallback is the failure the fallback rules exist for" },
     Rule { id: "custom-bootstrap-labels", default: RuleLevel::Warning,
@@ -87,6 +89,7 @@ pub const RULE_IDS: &[&str] = &[
     "fallback-can-take-pods",
     "autoscaler-priorities",
     "cluster-max-groups",
+    "root-volume",
     "safety-off",
 ];
 
@@ -192,6 +195,9 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
                     g.name(), types[0], fmt_min(first.memory_gib), smaller.join(", "), if smaller.len() == 1 { "has" } else { "have" }
                 ));
             }
+        }
+        if s.root_volume.as_ref().is_none_or(|r| r.size.is_none()) {
+            cx.report("root-volume", g, None, format!("`{}` sets no rootVolume size: the image's default root volume applies (rootVolume: {{size: 128, type: gp3, encryption: true}} is kops's)", g.name()));
         }
         if let Some(p) = s.autoscale_priority.filter(|p| *p < 0) {
             cx.report("autoscaler-priorities", g, None, format!(
@@ -442,7 +448,7 @@ mod tests {
 
     fn group(name: &str, spec: &str) -> NodeGroup {
         let m: NodeGroupManifest = serde_yaml::from_str(&format!(
-            "apiVersion: fleetform.io/v1alpha1\nkind: NodeGroup\nmetadata: {{name: {name}}}\nspec:\n  role: Node\n  image: ami-1\n  minSize: 0\n  maxSize: 5\n{spec}"
+            "apiVersion: fleetform.io/v1alpha1\nkind: NodeGroup\nmetadata: {{name: {name}}}\nspec:\n  role: Node\n  image: ami-1\n  minSize: 0\n  maxSize: 5\n  rootVolume: {{size: 100}}\n{spec}"
         ))
         .unwrap();
         NodeGroup { manifest: m, origin: Origin { file: PathBuf::from("t.tpl"), line: 1 } }
@@ -451,7 +457,7 @@ mod tests {
     const TYPES12: &str = "[c5.4xlarge, c5d.4xlarge, c5n.4xlarge, c5a.4xlarge, c5ad.4xlarge, c6i.4xlarge, c6id.4xlarge, c6in.4xlarge, c6a.4xlarge, c7i.4xlarge, c7a.4xlarge, m5.4xlarge]";
 
     fn spot(name: &str, prio: i32) -> NodeGroup {
-        group(name, &format!("  machineType: c5.4xlarge\n  pool: app\n  subnets: [a, b]\n  autoscalePriority: {prio}\n  mixedInstancesPolicy:\n    spotAllocationStrategy: capacity-optimized\n    instances: {TYPES12}\n"))
+        group(name, &format!("  machineType: c5.4xlarge\n  pool: app\n  subnets: [a, b]\n  autoscalePriority: {prio}\n  mixedInstancesPolicy:\n    onDemandAboveBase: 0\n    spotAllocationStrategy: capacity-optimized\n    instances: {TYPES12}\n"))
     }
 
     fn on_demand(name: &str, prio: i32) -> NodeGroup {
@@ -511,9 +517,18 @@ mod tests {
 
     #[test]
     fn single_zone_mixed_vcpu_and_lowest_price_spot() {
-        let g = group("s", "  machineType: c5.4xlarge\n  pool: app\n  subnets: [a]\n  autoscalePriority: 50\n  mixedInstancesPolicy:\n    spotAllocationStrategy: lowest-price\n    instances: [c5.4xlarge, m5.8xlarge]\n");
+        let g = group("s", "  machineType: c5.4xlarge\n  pool: app\n  subnets: [a]\n  autoscalePriority: 50\n  mixedInstancesPolicy:\n    onDemandAboveBase: 0\n    spotAllocationStrategy: lowest-price\n    instances: [c5.4xlarge, m5.8xlarge]\n");
         let m = manifest(cluster(FAST), vec![g, on_demand("o", 10)]);
         assert_eq!(ids(&m), vec!["spot-min-zones", "spot-instance-diversity", "spot-uniform-vcpu", "spot-allocation-strategy"]);
+    }
+
+    #[test]
+    fn a_policy_without_on_demand_above_base_is_on_demand_as_in_kops() {
+        let mut g = spot("s", 50);
+        g.manifest.spec.mixed_instances_policy.as_mut().unwrap().on_demand_above_base = None;
+        assert!(!g.spec().uses_spot() && !g.spec().is_spot(), "AWS's default is 100% on-demand above the base");
+        g.manifest.spec.mixed_instances_policy.as_mut().unwrap().on_demand_above_base = Some(50);
+        assert!(g.spec().uses_spot() && !g.spec().is_spot());
     }
 
     #[test]
@@ -635,6 +650,16 @@ mod tests {
         let groups: Vec<NodeGroup> = (0..31).map(|i| group(&format!("g{i}"), "  machineType: c5.4xlarge\n  subnets: [a, b]\n  autoscale: false\n")).collect();
         assert_eq!(ids(&manifest(cluster(FAST), groups.clone())), vec!["cluster-max-groups"]);
         assert!(ids(&manifest(cluster(&format!("{FAST}  lint: {{maxGroupsPerCluster: 40}}\n")), groups)).is_empty());
+    }
+
+    #[test]
+    fn a_group_without_a_root_volume_size_is_told_what_it_gets() {
+        let mut g = on_demand("o", 10);
+        g.manifest.spec.root_volume = None;
+        g.manifest.spec.pool = None;
+        g.manifest.spec.autoscale_priority = None;
+        let f = lint(&manifest(cluster(FAST), vec![g]));
+        assert_eq!(f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(), vec![("root-volume", Severity::Warning)]);
     }
 
     #[test]

@@ -459,6 +459,22 @@ pub struct NodeGroupSpec {
     /// declared list; processes not in it are resumed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suspend_processes: Vec<String>,
+    /// Protect new instances from scale-in (kops: instanceProtection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_protection: Option<bool>,
+    /// Replace instances older than this (kops: maxInstanceLifetime), e.g. `168h`; at least a
+    /// day, at most 365 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instance_lifetime: Option<String>,
+    /// One-minute CloudWatch metrics for the instances (kops: detailedInstanceMonitoring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detailed_instance_monitoring: Option<bool>,
+    /// CPU credits of burstable types (t2, t3, t4g…): `standard` or `unlimited` (kops: cpuCredits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_credits: Option<String>,
+    /// A warm pool (kops: warmPool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<WarmPoolSpec>,
 }
 
 /// The Auto Scaling processes that can be suspended (AWS's names).
@@ -484,13 +500,36 @@ pub struct MixedInstancesPolicy {
     /// On-demand instances before any spot (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand_base: Option<u32>,
-    /// Percentage of on-demand above the base (default 0: all spot).
+    /// Percentage of on-demand above the base (default 100: all on-demand, as in kops and AWS;
+    /// a spot group says 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand_above_base: Option<u32>,
     /// `capacity-optimized`, `price-capacity-optimized`, `capacity-optimized-prioritized` or
-    /// `lowest-price`.
+    /// `lowest-price` (AWS's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_allocation_strategy: Option<String>,
+    /// Spot pools to spread over, 1–20: only with `lowest-price` (AWS's default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_instance_pools: Option<u32>,
+    /// `prioritized` (AWS's default: the list's order) or `lowest-price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_allocation_strategy: Option<String>,
+}
+
+/// A warm pool of pre-initialised instances (kops: warmPool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WarmPoolSpec {
+    /// Instances kept in the pool at least (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_size: Option<u32>,
+    /// Most instances the group and its pool may hold together (AWS's MaxGroupPreparedCapacity;
+    /// default: the group's maxSize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u32>,
+    /// `Stopped` (default), `Running` or `Hibernated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_state: Option<String>,
 }
 
 /// Root volume (kops: rootVolume).
@@ -644,7 +683,7 @@ impl NodeGroupSpec {
     /// (A group without a policy but with a maxPrice is all spot too, as kops makes it.)
     pub fn is_spot(&self) -> bool {
         match &self.mixed_instances_policy {
-            Some(p) => p.on_demand_base.unwrap_or(0) == 0 && p.on_demand_above_base.unwrap_or(0) == 0,
+            Some(p) => p.on_demand_base.unwrap_or(0) == 0 && p.on_demand_above_base.unwrap_or(100) == 0,
             None => self.max_price.is_some(),
         }
     }
@@ -652,7 +691,7 @@ impl NodeGroupSpec {
     /// Uses spot for any share of its capacity.
     pub fn uses_spot(&self) -> bool {
         match &self.mixed_instances_policy {
-            Some(p) => p.on_demand_above_base.unwrap_or(0) < 100,
+            Some(p) => p.on_demand_above_base.unwrap_or(100) < 100,
             None => self.max_price.is_some(),
         }
     }

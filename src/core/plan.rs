@@ -508,7 +508,14 @@ pub fn diff_launch_template(old: Option<&LaunchTemplateData>, new: &LaunchTempla
     push(&mut f, "metadata.httpPutResponseHopLimit", opt(&o.http_put_response_hop_limit), opt(&new.http_put_response_hop_limit));
     push(&mut f, "associatePublicIp", opt(&o.associate_public_ip), opt(&new.associate_public_ip));
     push(&mut f, "spotMaxPrice", opt(&o.spot_max_price), opt(&new.spot_max_price));
+    push(&mut f, "detailedInstanceMonitoring", opt(&o.monitoring), opt(&new.monitoring));
+    push(&mut f, "cpuCredits", opt(&o.cpu_credits), opt(&new.cpu_credits));
     f
+}
+
+/// Seconds as a duration people read (`604800` → `168h`).
+fn seconds(s: i32) -> String {
+    if s % 3600 == 0 { format!("{}h", s / 3600) } else { format!("{s}s") }
 }
 
 /// Field-by-field differences of two group configurations (`old` None: creation).
@@ -530,8 +537,16 @@ pub fn diff_asg(old: Option<&AsgConfig>, new: &AsgConfig) -> Vec<FieldChange> {
     push(&mut f, "mixedInstancesPolicy.onDemandAboveBase", om.as_ref().map(|m| m.on_demand_above_base.to_string()), nm.as_ref().map(|m| m.on_demand_above_base.to_string()));
     push(&mut f, "mixedInstancesPolicy.spotAllocationStrategy", om.as_ref().and_then(|m| m.spot_allocation_strategy.clone()), nm.as_ref().and_then(|m| m.spot_allocation_strategy.clone()));
     push(&mut f, "mixedInstancesPolicy.spotMaxPrice", om.as_ref().and_then(|m| m.spot_max_price.clone()), nm.as_ref().and_then(|m| m.spot_max_price.clone()));
+    push(&mut f, "mixedInstancesPolicy.spotInstancePools", om.as_ref().and_then(|m| m.spot_instance_pools.map(|x| x.to_string())), nm.as_ref().and_then(|m| m.spot_instance_pools.map(|x| x.to_string())));
+    push(&mut f, "mixedInstancesPolicy.onDemandAllocationStrategy", om.as_ref().and_then(|m| m.on_demand_allocation_strategy.clone()), nm.as_ref().and_then(|m| m.on_demand_allocation_strategy.clone()));
     push(&mut f, "capacityRebalance", (!created).then(|| o.capacity_rebalance.to_string()), Some(new.capacity_rebalance.to_string()));
     push(&mut f, "suspendProcesses", list(&o.suspended_processes), list(&new.suspended_processes));
+    push(&mut f, "instanceProtection", (!created).then(|| o.protect_from_scale_in.to_string()), Some(new.protect_from_scale_in.to_string()).filter(|v| !created || v == "true"));
+    push(&mut f, "maxInstanceLifetime", o.max_instance_lifetime.map(seconds), new.max_instance_lifetime.map(seconds));
+    let warm = |w: &Option<super::resources::WarmPool>| {
+        w.as_ref().map(|w| format!("min {}, max {}, {}", w.min_size, w.max_prepared.map_or("the group's max".to_string(), |m| m.to_string()), w.pool_state))
+    };
+    push(&mut f, "warmPool", warm(&o.warm_pool), warm(&new.warm_pool));
     let keys: BTreeSet<&String> = o.tags.keys().chain(new.tags.keys()).collect();
     for k in keys {
         let show = |t: Option<&AsgTag>| t.map(|t| if t.propagate_at_launch { t.value.clone() } else { format!("{} (not propagated)", t.value) });

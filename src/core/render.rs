@@ -1390,6 +1390,59 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
                 .with_help("write the most to pay per instance-hour in US dollars, quoted, e.g. maxPrice: \"0.45\"; leave it out to pay up to the on-demand price"));
         }
     }
+    if let Some(l) = &s.max_instance_lifetime {
+        match super::duration::parse(l) {
+            Ok(d) if (86_400..=31_536_000).contains(&d.as_secs()) => {}
+            Ok(_) => {
+                return Err(at(&["spec", "maxInstanceLifetime"], format!("node group `{name}`: maxInstanceLifetime {l} is outside what AWS allows, one day to 365 days"))
+                    .with_help("write e.g. 168h (a week); leave it out for no limit"))
+            }
+            Err(e) => return Err(at(&["spec", "maxInstanceLifetime"], format!("node group `{name}`: maxInstanceLifetime: {e}")).with_help("write a Go duration such as 168h (a week) or 720h (30 days)")),
+        }
+    }
+    if let Some(c) = &s.cpu_credits {
+        if !matches!(c.as_str(), "standard" | "unlimited") {
+            return Err(at(&["spec", "cpuCredits"], format!("node group `{name}`: cpuCredits `{}` is neither standard nor unlimited", c.escape_debug()))
+                .with_help("write standard or unlimited (for burstable types: t2, t3, t3a, t4g)"));
+        }
+        let burstable = |t: &str| t.split('.').next().is_some_and(|f| f.starts_with('t') && f[1..].starts_with(|c: char| c.is_ascii_digit()));
+        if let Some(t) = s.instance_types().into_iter().chain(std::iter::once(s.machine_type.as_str())).find(|t| !burstable(t)) {
+            return Err(at(&["spec", "cpuCredits"], format!("node group `{name}`: cpuCredits applies to burstable types (t2, t3, t3a, t4g), and {t} is not one: its instances would fail to launch"))
+                .with_help("remove cpuCredits, or use burstable types only"));
+        }
+    }
+    if let Some(w) = &s.warm_pool {
+        if let Some(st) = &w.pool_state {
+            if !matches!(st.as_str(), "Stopped" | "Running" | "Hibernated") {
+                return Err(at(&["spec", "warmPool", "poolState"], format!("node group `{name}`: warmPool.poolState `{}` is not Stopped, Running or Hibernated", st.escape_debug()))
+                    .with_help("write Stopped (the default), Running or Hibernated"));
+            }
+        }
+        if let (Some(min), Some(max)) = (w.min_size, w.max_size) {
+            if min > max {
+                return Err(at(&["spec", "warmPool", "minSize"], format!("node group `{name}`: warmPool.minSize ({min}) is greater than its maxSize ({max})"))
+                    .with_help("make minSize at most maxSize"));
+            }
+        }
+    }
+    if let Some(p) = &s.mixed_instances_policy {
+        if let Some(n) = p.spot_instance_pools {
+            if !(1..=20).contains(&n) {
+                return Err(at(&["spec", "mixedInstancesPolicy", "spotInstancePools"], format!("node group `{name}`: spotInstancePools {n} is outside 1–20"))
+                    .with_help("write 1 to 20 (AWS's default is 2)"));
+            }
+            if p.spot_allocation_strategy.as_deref().is_some_and(|x| x != "lowest-price") {
+                return Err(at(&["spec", "mixedInstancesPolicy", "spotInstancePools"], format!("node group `{name}`: spotInstancePools applies only to spotAllocationStrategy lowest-price"))
+                    .with_help("remove spotInstancePools: capacity-optimized strategies choose the pools themselves"));
+            }
+        }
+        if let Some(o) = &p.on_demand_allocation_strategy {
+            if !matches!(o.as_str(), "prioritized" | "lowest-price") {
+                return Err(at(&["spec", "mixedInstancesPolicy", "onDemandAllocationStrategy"], format!("node group `{name}`: onDemandAllocationStrategy `{}` is neither prioritized nor lowest-price", o.escape_debug()))
+                    .with_help("write prioritized (the list's order, AWS's default) or lowest-price"));
+            }
+        }
+    }
     for (i, p) in s.suspend_processes.iter().enumerate() {
         if !crate::core::model::SCALING_PROCESSES.contains(&p.as_str()) {
             let help = match did_you_mean(p, crate::core::model::SCALING_PROCESSES.iter().copied()) {

@@ -70,6 +70,12 @@ pub struct LaunchTemplateData {
     /// mixedInstancesPolicy); None: on-demand.
     #[serde(default)]
     pub spot_max_price: Option<String>,
+    /// Detailed (one-minute) monitoring; None: not set (basic).
+    #[serde(default)]
+    pub monitoring: Option<bool>,
+    /// `standard` or `unlimited`; None: the type's default.
+    #[serde(default)]
+    pub cpu_credits: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +106,14 @@ pub struct AsgConfig {
     /// Suspended scaling processes, sorted.
     #[serde(default)]
     pub suspended_processes: Vec<String>,
+    /// New instances protected from scale-in.
+    #[serde(default)]
+    pub protect_from_scale_in: bool,
+    /// Seconds; None: no limit.
+    #[serde(default)]
+    pub max_instance_lifetime: Option<i32>,
+    #[serde(default)]
+    pub warm_pool: Option<WarmPool>,
     pub tags: BTreeMap<String, AsgTag>,
 }
 
@@ -113,6 +127,22 @@ pub struct MixedInstances {
     /// The most paid per spot instance-hour; None: the on-demand price.
     #[serde(default)]
     pub spot_max_price: Option<String>,
+    /// Only with lowest-price (AWS then defaults to 2); None otherwise.
+    #[serde(default)]
+    pub spot_instance_pools: Option<i32>,
+    /// `prioritized` (AWS's default) or `lowest-price`.
+    #[serde(default)]
+    pub on_demand_allocation_strategy: Option<String>,
+}
+
+/// A group's warm pool as AWS keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmPool {
+    pub min_size: i32,
+    /// None: AWS's default (the group's max size).
+    pub max_prepared: Option<i32>,
+    pub pool_state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

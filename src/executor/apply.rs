@@ -248,7 +248,7 @@ async fn run_step<C: Cloud>(
                 cloud.set_group_tags(region, &u.name, &tag).await?;
             }
             if u.config_changes() {
-                cloud.update_group(region, &u.name, &renumber(&u.after, renumbered), u.sizes_to_send()).await?;
+                cloud.update_group(region, &u.name, &u.before, &renumber(&u.after, renumbered), u.sizes_to_send()).await?;
             }
             let set = u.tags_to_set();
             if !set.is_empty() {
@@ -334,7 +334,7 @@ mod tests {
         async fn create_group(&self, _: &str, name: &str, c: &AsgConfig, desired: i32) -> Result<(), AwsError> {
             self.call(format!("create_group {name} v{} desired {desired}", c.launch_template_version))
         }
-        async fn update_group(&self, _: &str, name: &str, c: &AsgConfig, s: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
+        async fn update_group(&self, _: &str, name: &str, _: &AsgConfig, c: &AsgConfig, s: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
             self.call(format!("update_group {name} v{} {s:?}", c.launch_template_version))
         }
         async fn set_group_tags(&self, _: &str, name: &str, t: &BTreeMap<String, AsgTag>) -> Result<(), AwsError> {

@@ -99,7 +99,17 @@ fn destroy_drains_each_instance_then_deletes_what_the_cluster_owns_and_nothing_e
     assert_eq!(owned(&moto, PROD, "eu-west-3"), prod_before, "production untouched");
     // Recorded, and the lock released.
     let o = moto.run(&repo, &["history", "--cluster", STAGING]);
-    assert!(stdout(&o).lines().last().unwrap().contains("0 created, 0 updated, 18 deleted"), "{}", stdout(&o));
+    let last = stdout(&o).lines().last().unwrap().to_string();
+    assert!(last.contains("destroy") && last.contains("0 created, 0 updated, 18 deleted"), "{}", stdout(&o));
+    // Every cluster's trail, merged by time: both applies, then the destroy.
+    let o = moto.run(&repo, &["history", "--all"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains(PROD) && l.contains(" apply ")), "{lines:?}");
+    assert!(lines[2].contains(STAGING) && lines[2].contains(" destroy "), "the destroy is the latest: {lines:?}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&moto.run(&repo, &["history", "--all", "--output", "json"]))).unwrap();
+    assert_eq!(v["clusters"].as_array().map(Vec::len), Some(2), "{v}");
     // Nothing left: a second destroy has nothing to do.
     let o = destroy(&moto, &repo, &["--yes", "--confirm", STAGING]);
     assert_eq!(code(&o), 0);

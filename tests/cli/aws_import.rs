@@ -49,6 +49,12 @@ print(json.dumps({{
   'securityGroups': sorted(s['GroupName'] for s in sgs),
   'volume': d.get('BlockDeviceMappings', [{{}}])[0].get('Ebs', {{}}),
   'market': d.get('InstanceMarketOptions'),
+  'monitoring': d.get('Monitoring', {{}}).get('Enabled'),
+  'credits': d.get('CreditSpecification', {{}}).get('CpuCredits'),
+  'protected': g.get('NewInstancesProtectedFromScaleIn'),
+  'lifetime': g.get('MaxInstanceLifetime'),
+  'warmPool': g.get('WarmPoolConfiguration'),
+  'distribution': mixed.get('InstancesDistribution', {{}}),
   'publicIp': [n.get('AssociatePublicIpAddress') for n in d.get('NetworkInterfaces', [])],
 }}))
 "#
@@ -75,8 +81,7 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let report = stdout(&o);
     for want in [
-        "prod.k8s.acme.io nodes-on-demand  spec.warmPool\n      fleetform does not manage warm pools",
-        "prod.k8s.acme.io nodes-on-demand  spec.detailedInstanceMonitoring",
+        "prod.k8s.acme.io nodes-on-demand  spec.warmPool.enableLifecycleHook\n      a warm pool setting fleetform does not have",
         "prod.k8s.acme.io prometheus  spec.hooks\n      a kops nodeup feature",
         "prod.k8s.acme.io nodes-spot-4x  spec.rollingUpdate.drainAndTerminate",
         "prod.k8s.acme.io  node bootstrap (nodeup)",
@@ -87,7 +92,8 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     ] {
         assert!(report.contains(want), "`{want}` in the report:\n{report}");
     }
-    assert!(report.contains("prod.yaml:198  prod.k8s.acme.io nodes-on-demand  spec.warmPool"), "the line of the field: {report}");
+    assert!(report.contains("prod.yaml:201  prod.k8s.acme.io nodes-on-demand  spec.warmPool.enableLifecycleHook"), "the line of the field: {report}");
+    assert!(!report.contains("spec.detailedInstanceMonitoring") && !report.contains("spec.maxInstanceLifetime") && !report.contains("spec.instanceProtection"), "carried, not reported: {report}");
     for f in ["vars/_kops.yaml", "vars/prod.k8s.acme.io.yaml", "vars/staging.k8s.acme.io.yaml", "templates/1_cluster.yaml.tpl", "templates/2_node-groups.yaml.tpl", "snippets/nodes-spot-4x-instances.yaml"] {
         assert!(repo.path().join(f).is_file(), "{f} written");
     }
@@ -123,7 +129,9 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     let plan = stdout(&o);
     assert_eq!(plan.matches("# adopted: it exists without fleetform's tags").count(), 6, "three node groups and their launch templates: {plan}");
     assert!(!plan.contains("control-plane-eu-west-1a"), "kops's control plane is not declared, so never touched: {plan}");
-    assert!(!plan.contains("mixedInstancesPolicy.spotMaxPrice") && !plan.contains("suspendProcesses"), "kops's maxPrice and suspendProcesses are what the import declares: {plan}");
+    for field in ["mixedInstancesPolicy.spotMaxPrice", "suspendProcesses", "warmPool", "maxInstanceLifetime", "instanceProtection", "detailedInstanceMonitoring"] {
+        assert!(!plan.contains(field), "kops's {field} is what the import declares: {plan}");
+    }
     assert_eq!(read_group(&moto, "nodes-spot-4x"), before, "a plan changes nothing");
 
     let o = apply(&moto, &repo, &["--adopt"]);
@@ -141,6 +149,10 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     assert_eq!((spot["volume"]["VolumeSize"].as_i64(), spot["volume"]["Encrypted"].as_bool()), (Some(100), Some(true)), "{spot}");
     assert!(spot["market"].is_null(), "a mixed group's price is the policy's, not the template's: {spot}");
     assert_eq!(spot["publicIp"], serde_json::json!([false]), "no public address in a private subnet, as kops: {spot}");
+    let od = read_group(&moto, "nodes-on-demand");
+    assert_eq!((od["monitoring"].as_bool(), od["protected"].as_bool(), od["lifetime"].as_i64()), (Some(true), Some(true), Some(604800)), "{od}");
+    assert_eq!((od["warmPool"]["MinSize"].as_i64(), od["warmPool"]["MaxGroupPreparedCapacity"].as_i64()), (Some(1), Some(2)), "{od}");
+    assert_eq!(spot["distribution"]["OnDemandAllocationStrategy"], "prioritized", "AWS's defaults written out: {spot}");
     let cp = read_group(&moto, "control-plane-eu-west-1a");
     assert!(cp["groupTags"].get("fleetform.io/cluster").is_none() && cp["latest"] == 1, "kops's control plane untouched: {cp}");
     let prometheus = read_group(&moto, "prometheus");
@@ -153,18 +165,35 @@ fn a_kops_cluster_imported_adopted_and_then_the_plan_is_empty() {
     // no longer listed is resumed.
     repo.replace("vars/prod.k8s.acme.io.yaml", "- name: prometheus\n", "- name: prometheus\n  maxPrice: '0.30'\n");
     repo.replace("vars/prod.k8s.acme.io.yaml", "  suspendProcesses:\n  - AZRebalance\n", "");
+    // The other kops fields, changed and removed: the warm pool goes, protection and the
+    // lifetime are cleared, monitoring is switched off, credits are set on a burstable group.
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  warmPool:\n    maxSize: 2\n    minSize: 1\n", "");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  instanceProtection: true\n", "");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  maxInstanceLifetime: 168h0m0s\n", "");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  detailedInstanceMonitoring: true\n", "  detailedInstanceMonitoring: false\n");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "- name: prometheus\n", "- name: prometheus\n  cpuCredits: unlimited\n");
+    repo.replace("vars/prod.k8s.acme.io.yaml", "  machineType: r5.2xlarge\n", "  machineType: t3.2xlarge\n");
     assert_eq!(code(&repo.run(&["render"])), 0);
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER]);
     let plan = stdout(&o);
     let row = |field: &str, change: &str| plan.lines().any(|l| l.trim_start().starts_with(field) && l.trim_end().ends_with(change));
     assert!(row("spotMaxPrice", "(none) -> 0.3"), "one spelling per price: {plan}");
     assert!(row("suspendProcesses", "AZRebalance -> (none)"), "{plan}");
+    assert!(row("warmPool", "min 1, max 2, Stopped -> (none)"), "{plan}");
+    assert!(row("maxInstanceLifetime", "168h -> (none)"), "{plan}");
+    assert!(row("instanceProtection", "true -> false"), "{plan}");
+    assert!(row("detailedInstanceMonitoring", "true -> false"), "{plan}");
+    assert!(row("cpuCredits", "(none) -> unlimited"), "{plan}");
     let o = apply(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let prometheus = read_group(&moto, "prometheus");
     assert_eq!(prometheus["market"]["MarketType"], "spot", "{prometheus}");
     assert_eq!(prometheus["market"]["SpotOptions"]["MaxPrice"], "0.3", "{prometheus}");
     assert_eq!(read_group(&moto, "nodes-spot-4x")["suspended"], serde_json::json!([]));
+    let od = read_group(&moto, "nodes-on-demand");
+    assert!(od["warmPool"].is_null() && od["lifetime"].is_null(), "{od}");
+    assert_eq!((od["monitoring"].as_bool(), od["protected"].as_bool()), (Some(false), Some(false)), "{od}");
+    assert_eq!(prometheus["credits"], "unlimited", "{prometheus}");
     let o = moto.run(&repo, &["plan", "--cluster", CLUSTER, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 

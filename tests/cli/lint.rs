@@ -29,6 +29,7 @@ spec:
   subnets: [{{ zones[0] }}]
   autoscalePriority: 50
   mixedInstancesPolicy:
+    onDemandAboveBase: 0
     spotAllocationStrategy: lowest-price
     instances: [c5.4xlarge, m5.8xlarge, m6g.4xlarge, c9.huge]
 ---
@@ -47,6 +48,7 @@ spec:
   subnets: {{ zones | json_encode() }}
   autoscale: false
   mixedInstancesPolicy:
+    onDemandAboveBase: 0
     spotAllocationStrategy: capacity-optimized
     instances: [m5.xlarge, m5a.xlarge, m5d.xlarge, m5n.xlarge, m6i.xlarge, m6a.xlarge, m7i.xlarge, m5ad.xlarge, m5dn.xlarge, m6id.xlarge, m7a.xlarge, m6i.xlarge2]
 "#,

@@ -31,6 +31,43 @@ fn completions_and_man_page() {
 }
 
 #[test]
+fn a_man_page_per_command_and_examples_in_every_help() {
+    let repo = Repo::example();
+    let dir = repo.path().join("man");
+    let o = repo.run(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for page in ["fleetform.1", "fleetform-plan.1", "fleetform-rolling-update.1", "fleetform-import-kops.1", "fleetform-destroy.1"] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
+    assert!(std::fs::read_to_string(dir.join("fleetform-plan.1")).unwrap().contains("detailed\\-exitcode"), "the plan page has plan's flags");
+    // Every command's long help ends with examples.
+    for cmd in ["render", "lint", "plan", "apply", "destroy", "rolling-update", "validate", "unlock", "history", "schema", "completions", "man"] {
+        let o = repo.run(&[cmd, "--help"]);
+        let out = stdout(&o);
+        let tail = out.rsplit("Examples:").next().unwrap_or("");
+        assert!(out.contains("Examples:") && tail.lines().filter(|l| l.trim_start().starts_with("fleetform ")).count() >= 2, "{cmd} --help ends with examples:\n{out}");
+    }
+    let o = repo.run(&["import", "kops", "--help"]);
+    assert!(stdout(&o).contains("Examples:"), "{}", stdout(&o));
+}
+
+#[test]
+fn color_never_reaches_clap_and_rules_come_as_json() {
+    let repo = Repo::example();
+    let o = repo.cmd().env_remove("NO_COLOR").args(["--color", "always", "render", "--no-such-flag"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains('\x1b'), "always: clap's usage error in colour");
+    let o = repo.cmd().env_remove("NO_COLOR").args(["--color", "never", "render", "--no-such-flag"]).output().unwrap();
+    assert_eq!(code(&o), 1);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains('\x1b'), "never: no escape codes: {:?}", String::from_utf8_lossy(&o.stderr));
+    let o = repo.run(&["lint", "--rules", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ids: Vec<&str> = v["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"fallback-can-take-pods") && ids.contains(&"spot-min-zones"), "{ids:?}");
+    assert_eq!(v["rules"][0]["default"], "error");
+}
+
+#[test]
 fn help_is_stable() {
     let repo = Repo::example();
     let o = repo.run(&["--help"]);

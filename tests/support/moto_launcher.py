@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6, 12) and
+"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6, 12, 13) and
 stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's code never bends to moto.
 
 1. (MOTO.md, item 1) moto stores the UserData of create_launch_template_version unwrapped,
@@ -87,6 +87,13 @@ stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's c
    was created: moto keeps a copy made then, so tags added later with CreateTags (adopting a
    template kops made) never show, although DescribeTags has them. AWS answers the tags as they
    are. Here a template's tags are read from the tag store at each answer.
+
+13. (found by the NodeGroup maxInstanceLifetime field of fleetform) moto's Auto Scaling ignores
+   MaxInstanceLifetime of CreateAutoScalingGroup and UpdateAutoScalingGroup and never reports it.
+   AWS stores it (seconds: 0, or 86400 to 31536000, else ValidationError), keeps it through an
+   update that does not name it, clears it with 0, and DescribeAutoScalingGroups answers it in
+   each group while it is set. Here the same: both calls check and store it on the group, which
+   moto's serializer then answers as MaxInstanceLifetime (absent while unset).
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -655,6 +662,31 @@ eks_urls.url_paths.update({
 
 # 12. EC2: a launch template's tags as they are now.
 LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, _value: None)
+
+# 13. Auto Scaling: MaxInstanceLifetime.
+from moto.autoscaling.exceptions import ValidationError  # noqa: E402
+from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
+
+FakeAutoScalingGroup.max_instance_lifetime = None  # unset: DescribeAutoScalingGroups leaves it out
+
+
+def _with_lifetime(original):
+    def method(self):
+        lifetime = self._get_int_param("MaxInstanceLifetime")
+        if lifetime and not 86400 <= lifetime <= 31536000:
+            raise ValidationError("maxInstanceLifetime must be either equal to 0 or between 86400 and 31536000 seconds "
+                                  "(inclusive). A value of 0 is used to remove a previously set value.")
+        result = original(self)
+        if lifetime is not None:  # not named: kept as it is; 0: cleared
+            group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+            group.max_instance_lifetime = lifetime or None
+        return result
+    method.__name__ = original.__name__
+    return method
+
+
+for _name in ("create_auto_scaling_group", "update_auto_scaling_group"):
+    setattr(AutoScalingResponse, _name, _with_lifetime(getattr(AutoScalingResponse, _name)))
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
