@@ -365,7 +365,7 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
     let open_pools: BTreeSet<&str> = open_spot.iter().map(|g| g.spec().pool.as_deref().unwrap_or("(none)")).collect();
     if open_pools.len() > 1 {
         let prio = |g: &NodeGroup| g.spec().autoscale_priority.unwrap_or(0);
-        let fb = m.groups.iter().filter(untainted).filter(|g| !g.spec().uses_spot()).map(|g| prio(g)).max();
+        let fb = m.groups.iter().filter(untainted).filter(|g| !g.spec().uses_spot()).map(&prio).max();
         let tried: Vec<&&NodeGroup> = open_spot.iter().filter(|g| fb.is_none_or(|fb| prio(g) > fb)).collect();
         let minutes = tried.len() as f64 * provision_minutes;
         let bound = cx.cfg.max_fallback_minutes.unwrap_or(DEFAULT_MAX_FALLBACK_MINUTES);
