@@ -1,6 +1,5 @@
 //! `fleetform plan`: desired vs live, per resource and per field, for every selected cluster.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -31,6 +30,11 @@ pub struct PlanArgs {
     /// are conflicts. What another cluster owns is never taken.
     #[arg(long)]
     pub adopt: bool,
+    /// With --output markdown: the most characters the comment may have (GitHub refuses more
+    /// than 65,536). Every cluster, conflict and deletion is always named; the rest is folded
+    /// and, past the budget, counted instead of shown.
+    #[arg(long, value_name = "CHARS", default_value_t = DEFAULT_COMMENT_BUDGET)]
+    pub comment_budget: usize,
 }
 
 /// Render the selected clusters, read live AWS in one session and plan each. Render failures
@@ -90,14 +94,8 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
             p.data(&format!("{}\n", serde_json::to_string_pretty(&v)?))
         }
         OutputFormat::Markdown => {
-            let mut md = markdown(&outcomes, total, args.show_sensitive);
-            if !orphans.is_empty() {
-                md.push_str("\n**Left behind** (resources of clusters that have no vars file any more):\n\n");
-                for o in &orphans {
-                    md.push_str(&format!("- {}\n", md_text(&o.message())));
-                }
-            }
-            p.data(&md)
+            let left_behind: Vec<String> = orphans.iter().map(|o| o.message()).collect();
+            p.data(&markdown(&outcomes, total, args.show_sensitive, &left_behind, args.comment_budget))
         }
         OutputFormat::Text => {
             let mut t = text(p, &outcomes, total, args.show_sensitive);
@@ -381,11 +379,22 @@ pub fn text(p: &Printer, outcomes: &[ClusterOutcome], total: Summary, show: bool
     s
 }
 
-fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
+/// GitHub refuses a pull-request comment over 65,536 characters; the default budget leaves room
+/// for what a CI job writes around the plan.
+pub const DEFAULT_COMMENT_BUDGET: usize = 60_000;
+
+/// The plan as a pull-request comment, for a reviewer and within `budget` characters: the table
+/// of every cluster, then what to look at first (conflicts, deletions, the control plane,
+/// instances to replace, what nodes boot with, sizes), then each cluster's full plan folded.
+/// Every cluster, conflict and deletion is always named; what does not fit after them is left
+/// out with a line that says how much, and where the whole plan is.
+fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind: &[String], budget: usize) -> String {
     // Everything that comes from the repository or AWS is escaped (md_text) or fenced
     // (md_fence): a value cannot close the comment's blocks or write text of its own.
     let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for o in outcomes {
+    let mut by_cluster: Vec<&ClusterOutcome> = outcomes.iter().collect();
+    by_cluster.sort_by(|a, b| a.name.cmp(&b.name));
+    for o in &by_cluster {
         match &o.result {
             Ok((plan, _)) => {
                 let x = plan.summary();
@@ -398,22 +407,106 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool) -> String {
         }
     }
     s.push_str(&format!("\n**Plan:** {}.\n", summary_line(&total)));
-    let mut by_cluster: BTreeMap<&str, &ClusterOutcome> = BTreeMap::new();
-    for o in outcomes {
-        by_cluster.insert(&o.name, o);
+
+    // What a reviewer must see: never left out.
+    let mut must = Vec::new();
+    // What matters, by kind, while it fits.
+    let mut matters = Vec::new();
+    for o in &by_cluster {
+        let c = md_text(&o.name);
+        let Ok((plan, _)) = &o.result else {
+            must.push(format!("- ❌ <code>{c}</code>: could not be planned (the job's log has the errors)"));
+            continue;
+        };
+        for x in &plan.conflicts {
+            must.push(format!("- ❗ <code>{c}</code>: conflict: {} {}: {}", x.resource_type.label(), md_text(&x.name), md_text(&x.reason)));
+        }
+        let changes = plan.changes();
+        for ch in changes.iter().filter(|ch| ch.action == Action::Delete) {
+            must.push(format!("- 🗑️ <code>{c}</code>: **delete** {} <code>{}</code>", ch.resource_type.label(), md_text(&ch.name)));
+        }
+        for ch in changes.iter().filter(|ch| ch.resource_type == crate::core::plan::ResourceType::ControlPlane && ch.action != Action::Delete) {
+            // Field names only: values (tags, free text) stay inside the folded plan's fence.
+            let what: Vec<String> = ch.fields.iter().map(|f| format!("<code>{}</code>", md_text(&f.field))).collect();
+            matters.push((0, format!("- <code>{c}</code>: EKS control plane: {} change (below)", what.join(", "))));
+        }
+        if !plan.replacements.is_empty() {
+            let groups: std::collections::BTreeSet<&str> = plan.replacements.iter().map(|r| r.group.as_str()).collect();
+            matters.push((1, format!(
+                "- <code>{c}</code>: a rolling update would replace {} instance(s) of {}",
+                plan.replacements.len(),
+                groups.iter().map(|g| format!("<code>{}</code>", md_text(g))).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let boot: Vec<String> = changes
+            .iter()
+            .filter(|ch| ch.action == Action::Update && ch.fields.iter().any(|f| matches!(f.field.as_str(), "userData" | "bootstrap" | "nodeConfig" | "bottlerocket") || f.field.starts_with("userData")))
+            .map(|ch| format!("<code>{}</code>", md_text(&ch.name)))
+            .collect();
+        if !boot.is_empty() {
+            matters.push((2, format!("- <code>{c}</code>: what nodes boot with changes (user data) in {}", boot.join(", "))));
+        }
+        for ch in changes.iter().filter(|ch| ch.action == Action::Update && ch.resource_type == crate::core::plan::ResourceType::AutoScalingGroup) {
+            // Sizes are numbers fleetform formats: safe outside a fence.
+            let sizes: Vec<String> = ch.fields.iter().filter(|f| matches!(f.field.as_str(), "minSize" | "maxSize")).map(|f| format!("{} {}", f.field, md_text(&change_text(f)))).collect();
+            if !sizes.is_empty() {
+                matters.push((3, format!("- <code>{c}</code>: <code>{}</code>: {}", md_text(&ch.name), sizes.join(", "))));
+            }
+        }
     }
-    for (name, o) in by_cluster {
+    matters.sort_by_key(|(rank, _)| *rank);
+    let mut left_out = 0usize;
+    if !must.is_empty() || !matters.is_empty() || !left_behind.is_empty() {
+        s.push_str("\n#### Look at these first\n\n");
+        for m in &must {
+            s.push_str(m);
+            s.push('\n');
+        }
+        for l in left_behind {
+            s.push_str(&format!("- ⚠️ left behind: {}\n", md_text(l)));
+        }
+    }
+    // Room kept for the closing line.
+    const TAIL: usize = 400;
+    let fits = |s: &String, add: &str| s.chars().count() + add.chars().count() + TAIL <= budget;
+    for (_, m) in &matters {
+        let line = format!("{m}\n");
+        if fits(&s, &line) {
+            s.push_str(&line);
+        } else {
+            left_out += 1;
+        }
+    }
+    let mut clusters_left = Vec::new();
+    for o in &by_cluster {
         let lines = cluster_lines(o, show);
         if lines.is_empty() {
             continue;
         }
         let body: String = lines.iter().map(|(_, l)| format!("{}\n", crate::output::visible(l))).collect();
-        s.push_str(&format!(
+        let block = format!(
             "\n<details><summary><code>{}</code>: {}</summary>\n\n{}\n</details>\n",
-            md_text(name),
+            md_text(&o.name),
             md_text(&heading(o).split(": ").skip(1).collect::<Vec<_>>().join(": ")),
             md_fence("diff", &body)
+        );
+        if fits(&s, &block) {
+            s.push_str(&block);
+        } else {
+            left_out += lines.iter().filter(|(sign, _)| matches!(sign, '+' | '~' | '-')).count();
+            clusters_left.push(md_text(&o.name));
+        }
+    }
+    if left_out > 0 || !clusters_left.is_empty() {
+        let which = if clusters_left.is_empty() { String::new() } else { format!(" (the full plans of {} cluster(s): {})", clusters_left.len(), clusters_left.iter().map(|c| format!("<code>{c}</code>")).collect::<Vec<_>>().join(", ")) };
+        s.push_str(&format!(
+            "\n_{left_out} more change(s) not shown{which}, to stay within the comment's {budget} characters: the whole plan is in the job's output and artifact (`fleetform plan --out plan.json`)._\n"
         ));
     }
     s
+}
+
+/// `old -> new` of a field, as the text plan shows it.
+fn change_text(f: &crate::core::plan::FieldChange) -> String {
+    format!("{} -> {}", f.old.as_deref().unwrap_or("(none)"), f.new.as_deref().unwrap_or("(none)"))
 }

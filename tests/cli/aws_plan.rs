@@ -231,3 +231,62 @@ fn markdown_cannot_be_injected_by_a_value() {
     assert!(!outside.contains("Safe to merge"), "the text is never Markdown:\n{md}");
     assert!(inside.contains("**No changes. Safe to merge.**"), "it is code, shown as such:\n{md}");
 }
+
+/// A fleet of 12 clusters × 24 groups: the first plan's comment fits GitHub's limit and names
+/// every cluster; after one cluster is applied and loses six groups, every deletion is named too.
+#[test]
+fn the_comment_of_a_twelve_cluster_fleet_fits_and_names_what_matters() {
+    let moto = Moto::start();
+    let clusters: Vec<String> = (0..12).map(|i| format!("c{i:02}.k8s.example.com")).collect();
+    moto.py(&format!(
+        r#"
+c = ec2('eu-west-1')
+s3.create_bucket(Bucket='fleet-state', CreateBucketConfiguration={{'LocationConstraint': 'eu-west-1'}})
+vpc = c.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+for i, z in enumerate(['eu-west-1a', 'eu-west-1b']):
+    c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{{i * 32}}.0/19', AvailabilityZone=z,
+        TagSpecifications=[{{'ResourceType': 'subnet', 'Tags': [{{'Key': f'kubernetes.io/cluster/{{n}}', 'Value': 'shared'}} for n in {clusters:?}]}}])
+"#
+    ));
+    let repo = Repo::empty();
+    repo.write(
+        "templates/1_cluster.yaml.tpl",
+        "apiVersion: fleetform.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {{ clusterName }}\nspec:\n  region: eu-west-1\n  stateStore: s3://fleet-state/{{ clusterName }}\n  subnets:\n  - {name: a, zone: eu-west-1a}\n  - {name: b, zone: eu-west-1b}\n  clusterAutoscaler: {expander: priority}\n",
+    );
+    repo.write(
+        "templates/2_groups.yaml.tpl",
+        "{% for i in range(end=groupCount) %}\n---\napiVersion: fleetform.io/v1alpha1\nkind: NodeGroup\nmetadata:\n  name: spot-{{ i }}\nspec:\n  role: Node\n  pool: app\n  image: ami-760aaa0f\n  machineType: c5.4xlarge\n  minSize: 0\n  maxSize: 20\n  subnets: [a, b]\n  autoscalePriority: 50\n  rootVolume: {size: 100, type: gp3, encryption: true}\n  mixedInstancesPolicy:\n    onDemandAboveBase: 0\n    spotAllocationStrategy: capacity-optimized\n    instances: [c5.4xlarge, c5d.4xlarge, c5n.4xlarge, c5a.4xlarge, c5ad.4xlarge, c6i.4xlarge, c6id.4xlarge, c6in.4xlarge, c6a.4xlarge, c7i.4xlarge, c7a.4xlarge, m5.4xlarge]\n  nodeLabels: {pool: app, lifecycle: spot}\n  cloudLabels: {team: platform, cost-center: fleet}\n{% endfor %}\n",
+    );
+    repo.write("vars/_defaults.yaml", "groupCount: 24\n");
+    for c in &clusters {
+        repo.write(&format!("vars/{c}.yaml"), "{}\n");
+    }
+    let budget = 60_000;
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(md.chars().count() <= budget, "{} characters", md.chars().count());
+    for c in &clusters {
+        assert!(md.contains(&format!("| <code>{}</code> | eu-west-1 | 48 |", c.replace('.', "."))), "{c} in the table");
+    }
+    assert!(md.contains("more change(s) not shown"), "what did not fit is counted: {}", &md[md.len().saturating_sub(600)..]);
+
+    // One cluster applied, then six of its groups removed: deletions come first, all of them.
+    let o = moto.run(&repo, &["apply", "--cluster", &clusters[0], "--yes", "--poll-interval", "0.1s"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    repo.write(&format!("vars/{}.yaml", clusters[0]), "groupCount: 18\n");
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown", "--comment-budget", &budget.to_string()]);
+    let md = stdout(&o);
+    assert!(md.chars().count() <= budget, "{} characters", md.chars().count());
+    for i in 18..24 {
+        for kind in ["auto scaling group", "launch template"] {
+            let want = format!("<code>c00.k8s.example.com</code>: **delete** {kind} <code>spot-{i}.c00.k8s.example.com</code>");
+            assert!(md.contains(&want), "{want} in\n{}", &md[..md.len().min(4000)]);
+        }
+    }
+    // A small budget still names every cluster and every deletion.
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown", "--comment-budget", "3000"]);
+    let md = stdout(&o);
+    assert_eq!(md.matches("**delete**").count(), 12, "{md}");
+    assert_eq!(md.matches("| eu-west-1 |").count(), 12, "{md}");
+}
