@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts: start the local AWS emulator (moto, through the launcher that corrects
 # one moto bug) on 127.0.0.1 on a free port, wait until a real AWS call succeeds, and stop it by
 # its process id when the calling script exits. Exports AWS_ENDPOINT_URL and dummy credentials.

@@ -30,6 +30,34 @@ pub fn run(s: &Settings, args: &SchemaArgs) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
+/// A taint as `check_taint` takes it: a key, an optional `=value`, and an effect.
+pub const TAINT_PATTERN: &str = "^[^=]+(=.*)?:(NoSchedule|PreferNoSchedule|NoExecute)$";
+/// A count, or a percentage from 0% to 100% (IntOrPercent).
+pub const INT_OR_PERCENT_PATTERN: &str = "^\\s*(0*(100|[1-9]?[0-9])\\s*%|[0-9]+)\\s*$";
+
+/// Remove schemars' `format`s that are not JSON Schema's (`uint32`, `int32`, `double`…: ajv in
+/// strict mode refuses them); an unsigned one becomes `minimum: 0`.
+fn standard_formats_only(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(f)) = m.get("format") {
+                let f = f.clone();
+                if !matches!(f.as_str(), "date-time" | "date" | "time" | "email" | "hostname" | "ipv4" | "ipv6" | "uri" | "uri-reference" | "regex") {
+                    m.remove("format");
+                    if f.starts_with("uint") && !m.contains_key("minimum") {
+                        m.insert("minimum".into(), json!(0));
+                    }
+                }
+            }
+            for (_, x) in m.iter_mut() {
+                standard_formats_only(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(standard_formats_only),
+        _ => {}
+    }
+}
+
 /// The schema as JSON. `kind` and `apiVersion` are constants per kind, so editors pick the right
 /// branch of the `oneOf` and complete field names.
 pub fn schema(kind: SchemaKind) -> Value {
@@ -44,8 +72,41 @@ pub fn schema(kind: SchemaKind) -> Value {
             props["apiVersion"] = json!({"const": API_VERSION});
         }
     }
+    standard_formats_only(&mut defs);
+    // What the binary checks and a schema can say too: a taint's effect, a count or a
+    // percentage, a priority the expander can pick, the kops name of the control-plane role.
+    if let Some(p) = defs.pointer_mut("/NodeGroupSpec/properties") {
+        p["taints"]["items"] = json!({"type": "string", "pattern": TAINT_PATTERN,
+            "description": "key=value:Effect or key:Effect; Effect is NoSchedule, PreferNoSchedule or NoExecute"});
+        p["autoscalePriority"]["minimum"] = json!(0);
+    }
+    if let Some(role) = defs.get_mut("Role").and_then(|r| r.get_mut("enum")).and_then(Value::as_array_mut) {
+        if !role.contains(&json!("Master")) {
+            role.push(json!("Master"));
+        }
+    }
+    if let Some(d) = defs.get_mut("IntOrPercent") {
+        let description = d.get("description").cloned();
+        *d = json!({"anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 4294967295u64},
+            {"type": "string", "pattern": INT_OR_PERCENT_PATTERN},
+        ]});
+        if let Some(desc) = description {
+            d["description"] = desc;
+        }
+    }
+    // A document's kind picks its schema (if/then), so an editor's error about a NodeGroup is
+    // about the NodeGroup, never "region is required".
+    let kind_of = |k: &str| json!({"properties": {"kind": {"const": k}}, "required": ["kind"]});
     let root = match kind {
-        SchemaKind::Manifest => json!({"oneOf": [c, n]}),
+        SchemaKind::Manifest => json!({
+            "type": "object",
+            "required": ["apiVersion", "kind"],
+            "properties": {"kind": {"enum": ["Cluster", "NodeGroup"]}},
+            "if": kind_of("Cluster"),
+            "then": c,
+            "else": {"if": kind_of("NodeGroup"), "then": n},
+        }),
         SchemaKind::Cluster => serde_json::to_value(c).unwrap(),
         SchemaKind::NodeGroup => serde_json::to_value(n).unwrap(),
     };

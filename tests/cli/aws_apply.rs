@@ -370,3 +370,69 @@ fn sigint_stops_between_steps_and_releases_the_lock() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     in_sync(&moto, &repo);
 }
+
+/// The CI examples (docs/ci): their shell passes shellcheck (installed from PyPI into .venv;
+/// actionlint has no wheel to install, so the workflow's structure was checked by hand), and the
+/// flow they run works: one plan that is both the comment and the saved plan, then the saved
+/// plan applied wave by wave.
+#[test]
+fn the_ci_examples_shell_is_clean_and_their_flow_works() {
+    let root = project_root();
+    let shellcheck = crate::aws::python().parent().unwrap().join("shellcheck");
+    assert!(shellcheck.exists(), "shellcheck is installed by scripts/setup-venv (requirements-test.txt)");
+    // The shell of the workflow's run: blocks and of the Jenkinsfile's sh steps, one file each.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::aws::python())
+        .arg("-c")
+        .arg(
+            r#"
+import re, sys, yaml
+root, out = sys.argv[1], sys.argv[2]
+n = 0
+wf = yaml.safe_load(open(f'{root}/docs/ci/github-actions.yml'))
+for job in wf['jobs'].values():
+    for step in job['steps']:
+        if 'run' in step:
+            n += 1
+            open(f'{out}/gha-{n}.sh', 'w').write('#!/bin/bash\nset -euo pipefail\n' + step['run'])
+for m in re.finditer(r"\bsh\s*\(?(?:returnStatus: true, script: )?'([^']*)'", open(f'{root}/docs/ci/Jenkinsfile').read()):
+    n += 1
+    open(f'{out}/jenkins-{n}.sh', 'w').write('#!/bin/sh\n' + m.group(1) + '\n')
+print(n)
+"#,
+        )
+        .arg(&root)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let blocks: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(blocks >= 12, "every run block and sh step was found: {blocks}");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.extend(["scripts/test", "scripts/demo", "scripts/setup-venv", "scripts/lib/moto.sh"].iter().map(|f| root.join(f)));
+    let o = std::process::Command::new(&shellcheck).arg("-x").args(&files).current_dir(&root).output().unwrap();
+    assert!(o.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&o.stdout));
+
+    // The flow, with the examples' own commands.
+    let wf = std::fs::read_to_string(root.join("docs/ci/github-actions.yml")).unwrap();
+    let jf = std::fs::read_to_string(root.join("docs/ci/Jenkinsfile")).unwrap();
+    let plan_cmd = "fleetform plan --all --detailed-exitcode --out fleet.plan.json --output markdown > plan.md";
+    for (cmd, file) in [(plan_cmd, &wf), (plan_cmd, &jf), ("fleetform apply fleet.plan.json --wave 0 --yes --lock-timeout 10m", &wf), ("fleetform apply fleet.plan.json --wave 1 --yes --lock-timeout 10m", &jf)] {
+        assert!(file.contains(cmd), "the examples run `{cmd}`");
+    }
+    let (moto, repo) = crate::aws::example_setup();
+    let o = moto.run(&repo, &["plan", "--all", "--detailed-exitcode", "--out", "fleet.plan.json", "--output", "markdown"]);
+    assert_eq!(code(&o), 2, "changes: {}", stderr(&o));
+    assert!(stdout(&o).starts_with("### fleetform plan"), "the comment");
+    assert!(repo.path().join("fleet.plan.json").exists(), "and the saved plan, from the same run");
+    let o = moto.run(&repo, &["apply", "fleet.plan.json", "--wave", "0", "--yes", "--lock-timeout", "10m", "--poll-interval", "0.1s"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "wave 0 (staging) applied: {}", stdout(&o));
+    let o = moto.run(&repo, &["plan", "--cluster", "prod-customer.k8s.foo.bar", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "wave 1 not yet: {}", stdout(&o));
+    let o = moto.run(&repo, &["apply", "fleet.plan.json", "--wave", "1", "--yes", "--lock-timeout", "10m", "--poll-interval", "0.1s"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = moto.run(&repo, &["plan", "--all", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}

@@ -120,7 +120,6 @@ fn production_rules_each_catch_their_case() {
     type Edit = (&'static str, &'static str, &'static str);
     let cases: &[(&str, &[Edit])] = &[
         ("autoscaler-priorities", &[("templates/1_cluster.yaml.tpl", "expander: priority", "expander: random")]),
-        ("autoscaler-priorities", &[("templates/4_on-demand-nodes.yaml.tpl", "autoscalePriority: 10", "autoscalePriority: -1")]),
         ("on-demand-min-zones", &[("templates/4_on-demand-nodes.yaml.tpl", "  subnets: {{ zones | json_encode() }}\n  autoscalePriority: 10", "  subnets: [{{ zones[0] }}]\n  autoscalePriority: 10")]),
         ("on-demand-min-zones", &[("templates/2_admin-nodes.yaml.tpl", "  subnets: {{ zones | json_encode() }}", "  subnets: [{{ zones[0] }}]")]),
         ("fallback-can-take-pods", &[("templates/4_on-demand-nodes.yaml.tpl", "  autoscalePriority: 10\n", "  autoscalePriority: 10\n  taints: [dedicated=batch:NoSchedule]\n")]),
