@@ -97,6 +97,31 @@ pub async fn images(c: &Client, region: &str, ids: &[String]) -> Result<Vec<Imag
     Ok(r.images().to_vec())
 }
 
+/// Every instance type EC2 offers in the region, as lint needs it (vCPU, memory, architecture;
+/// types of another architecture are left out).
+pub async fn instance_types(c: &Client, region: &str) -> Result<Vec<(String, crate::core::instance_types::InstanceType)>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = c.describe_instance_types().max_results(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading instance types in {region}"), &e))?;
+        for t in page.instance_types() {
+            let Some(name) = t.instance_type().map(|x| x.as_str().to_string()) else { continue };
+            let vcpu = t.v_cpu_info().and_then(|v| v.default_v_cpus()).unwrap_or(0) as u32;
+            let memory_gib = t.memory_info().and_then(|m| m.size_in_mib()).unwrap_or(0) as f64 / 1024.0;
+            let arch = t
+                .processor_info()
+                .map(|p| p.supported_architectures())
+                .unwrap_or_default()
+                .iter()
+                .find_map(|a| crate::core::instance_types::arch_name(a.as_str()));
+            if let Some(arch) = arch {
+                out.push((name, crate::core::instance_types::InstanceType { vcpu, memory_gib, arch }));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The newest image of `owner` whose name matches `name` (wildcards allowed), as kops resolves
 /// `owner/name`; None when nothing matches.
 pub async fn newest_image_named(c: &Client, region: &str, owner: &str, name: &str) -> Result<Option<String>, AwsError> {

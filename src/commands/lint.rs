@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{print_errors, render_selected, JSON_SCHEMA_VERSION};
 use crate::cli::{Settings, Status};
+use crate::core::instance_types::TypeTable;
 use crate::core::lint::{self, Finding, Severity, RULES};
 use crate::core::model::RuleLevel;
 use crate::output::{OutputFormat, Style};
@@ -17,6 +18,58 @@ pub struct LintArgs {
     /// Values that no template reads (typos, leftovers) are errors, not warnings: exit 1.
     #[arg(long)]
     pub strict: bool,
+    /// Where instance types' vCPU, memory and architecture come from: `aws` (DescribeInstanceTypes
+    /// in each cluster's region), `table` (fleetform's, plus the repository's instance-types.csv),
+    /// or `auto`: AWS when credentials are in the environment, else the table.
+    #[arg(long, value_enum, default_value_t = TypesSource::Auto)]
+    pub instance_types: TypesSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TypesSource {
+    Auto,
+    Aws,
+    Table,
+}
+
+/// AWS credentials the environment gives explicitly (no probing of the instance metadata
+/// service: a laptop or a test run never calls AWS unasked).
+fn credentials_in_environment() -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// The instance-type table of each region the rendered clusters are in.
+fn type_tables(s: &Settings, args: &LintArgs, regions: &std::collections::BTreeSet<String>) -> anyhow::Result<(TypeTable, std::collections::BTreeMap<String, TypeTable>)> {
+    let file = s.root.join("instance-types.csv");
+    let base = match std::fs::read_to_string(&file) {
+        Ok(text) => TypeTable::builtin().with_repository_types("instance-types.csv", &text).map_err(|(line, e)| {
+            crate::core::diag::Diagnostic::new("instance-types.csv", line, 0, e).with_help("write type,vcpu,memory_gib,arch per line, e.g. c9.mega,96,192,x86_64")
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TypeTable::builtin(),
+        Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", file.display())),
+    };
+    let mut per_region = std::collections::BTreeMap::new();
+    let use_aws = match args.instance_types {
+        TypesSource::Aws => true,
+        TypesSource::Table => false,
+        TypesSource::Auto => credentials_in_environment(),
+    };
+    if use_aws && !regions.is_empty() {
+        let session = crate::ops::Session::start()?;
+        for region in regions {
+            match session.block_on(crate::aws::ec2::instance_types(&session.aws().ec2(region), region)) {
+                Ok(rows) if !rows.is_empty() => {
+                    per_region.insert(region.clone(), TypeTable::from_aws(region, rows, &base));
+                }
+                Ok(_) => s.printer.warn(&format!("AWS listed no instance type in {region}; using {}", base.source)),
+                Err(e) if args.instance_types == TypesSource::Aws => return Err(e.into()),
+                Err(e) => s.printer.warn(&format!("{e}; using {} instead", base.source)),
+            }
+        }
+    }
+    Ok((base, per_region))
 }
 
 pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
@@ -53,10 +106,15 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
         super::print_warnings(s, &value_warnings);
     }
     let strict_failure = args.strict && !value_warnings.is_empty();
+    let regions: std::collections::BTreeSet<String> = run.rendered.iter().map(|r| r.manifest.cluster.spec.region.clone()).collect();
+    let (base, per_region) = type_tables(s, args, &regions)?;
+    let mut sources = std::collections::BTreeSet::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut per_cluster = Vec::new();
     for r in &run.rendered {
-        let f = lint::lint(&r.manifest);
+        let table = per_region.get(&r.manifest.cluster.spec.region).unwrap_or(&base);
+        sources.insert(table.source.clone());
+        let f = lint::lint_with(&r.manifest, table);
         let (e, w) = lint::summary_counts(&f);
         per_cluster.push(json!({"name": r.manifest.name(), "errors": e, "warnings": w}));
         findings.extend(f);
@@ -75,6 +133,7 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
                 "summary": {"errors": errors, "warnings": warnings},
                 "renderErrors": run.errors(),
                 "valueWarnings": value_warnings,
+                "instanceTypes": sources,
             }))?));
         }
         OutputFormat::Markdown => {
@@ -116,10 +175,11 @@ pub fn run(s: &Settings, args: &LintArgs) -> anyhow::Result<Status> {
     } else {
         format!("{n} of {} cluster(s) ({} failed to render)", run.clusters.len(), run.failures.len())
     };
+    let from = if sources.is_empty() { String::new() } else { format!(" (instance types: {})", sources.iter().cloned().collect::<Vec<_>>().join(", ")) };
     if findings.is_empty() {
-        p.status("Linted", &format!("{what}: no findings"));
+        p.status("Linted", &format!("{what}: no findings{from}"));
     } else {
-        p.status("Linted", &format!("{what}: {errors} error(s), {warnings} warning(s)"));
+        p.status("Linted", &format!("{what}: {errors} error(s), {warnings} warning(s){from}"));
     }
     if strict_failure {
         p.info(&format!("{} value(s) no template reads: an error with --strict (remove them or fix the name)", value_warnings.len()));

@@ -152,8 +152,15 @@ impl Ctx<'_> {
     }
 }
 
-/// Lint one rendered cluster. Findings come in group order, then rule order: deterministic.
+/// Lint one rendered cluster with fleetform's instance-type table.
 pub fn lint(m: &Manifest) -> Vec<Finding> {
+    lint_with(m, &instance_types::TypeTable::builtin())
+}
+
+/// Lint one rendered cluster. Findings come in group order, then rule order: deterministic.
+/// `table` answers the instance-type questions (fleetform's table, a repository's additions, or
+/// AWS for the cluster's region).
+pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding> {
     let cfg = m.cluster.spec.lint.clone().unwrap_or_default();
     let mut cx = Ctx { m, cfg, findings: Vec::new() };
     let zones_of: BTreeMap<&str, &str> = m.cluster.spec.subnets.iter().map(|s| (s.name.as_str(), s.zone.as_str())).collect();
@@ -166,16 +173,16 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
             listed.push(&s.machine_type);
         }
         for t in &listed {
-            if instance_types::lookup(t).is_none() {
-                let hint = match super::diag::did_you_mean(t, instance_types::names()) {
+            if table.lookup(t).is_none() {
+                let hint = match super::diag::did_you_mean(t, table.names()) {
                     Some(m) => format!(": did you mean `{m}`?"),
                     None => " (a new type? add it to data/ec2-instance-types.csv)".to_string(),
                 };
                 cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not one AWS documents{hint}", g.name()));
             }
         }
-        if let (Some(_), Some(mt)) = (&s.mixed_instances_policy, instance_types::lookup(&s.machine_type)) {
-            let vcpus: BTreeSet<u32> = types.iter().filter_map(|t| instance_types::lookup(t)).map(|i| i.vcpu).collect();
+        if let (Some(_), Some(mt)) = (&s.mixed_instances_policy, table.lookup(&s.machine_type)) {
+            let vcpus: BTreeSet<u32> = types.iter().filter_map(|t| table.lookup(t)).map(|i| i.vcpu).collect();
             if vcpus.len() == 1 && !vcpus.contains(&mt.vcpu) {
                 cx.report("machine-type-vcpu", g, None, format!(
                     "`{}`: machineType {} has {} vCPU, its instances {} have {}",
@@ -183,11 +190,11 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
                 ));
             }
         }
-        if let Some(first) = types.first().and_then(|t| instance_types::lookup(t)) {
+        if let Some(first) = types.first().and_then(|t| table.lookup(t)) {
             let smaller: Vec<String> = types
                 .iter()
                 .skip(1)
-                .filter_map(|t| instance_types::lookup(t).filter(|i| i.memory_gib < first.memory_gib).map(|i| format!("{t} ({} GiB)", fmt_min(i.memory_gib))))
+                .filter_map(|t| table.lookup(t).filter(|i| i.memory_gib < first.memory_gib).map(|i| format!("{t} ({} GiB)", fmt_min(i.memory_gib))))
                 .collect();
             if !smaller.is_empty() {
                 cx.report("uniform-memory", g, None, format!(
@@ -243,7 +250,7 @@ pub fn lint(m: &Manifest) -> Vec<Finding> {
             ));
         }
         let known: Vec<(&str, instance_types::InstanceType)> =
-            types.iter().filter_map(|t| instance_types::lookup(t).map(|i| (*t, i))).collect();
+            types.iter().filter_map(|t| table.lookup(t).map(|i| (*t, i))).collect();
         let mut by_vcpu: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
         let mut by_arch: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (t, i) in &known {

@@ -199,3 +199,33 @@ fn a_public_ip_puts_the_security_groups_on_the_network_interface_and_round_trips
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "read back as written: {}{}", stdout(&o), stderr(&o));
 }
+
+/// Lint's instance types: from AWS (DescribeInstanceTypes per region) when credentials are in the
+/// environment, else fleetform's table plus the repository's instance-types.csv; it says which.
+#[test]
+fn lint_reads_instance_types_from_aws_or_the_table_and_says_which() {
+    let moto = Moto::start();
+    let repo = Repo::example();
+    // A type newer than fleetform's table (AWS knows it).
+    repo.replace("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- c5.4xlarge\n- c8i.4xlarge\n");
+    let o = moto.run(&repo, &["lint", "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["instanceTypes"], serde_json::json!(["AWS in eu-west-1", "AWS in eu-west-3"]));
+    assert!(stderr(&o).contains("(instance types: AWS in eu-west-1, AWS in eu-west-3)"), "{}", stderr(&o));
+
+    // Without AWS: the table does not know it, until the repository adds it.
+    let o = moto.run(&repo, &["lint", "--instance-types", "table", "--output", "json"]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["findings"][0]["rule"], "unknown-instance-type", "{v}");
+    repo.write("instance-types.csv", "# types newer than fleetform's table\nc8i.4xlarge,16,32,x86_64\n");
+    let o = repo.run(&["lint", "--output", "json"]);
+    assert_eq!(code(&o), 0, "no credentials in the environment: the table and the repository's file; {}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["instanceTypes"], serde_json::json!(["fleetform's table + instance-types.csv"]));
+    repo.write("instance-types.csv", "c8i.4xlarge,16,lots,x86_64\n");
+    let o = repo.run(&["lint"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("memory `lots` is not a size in GiB\n  --> instance-types.csv:1"), "{}", stderr(&o));
+}

@@ -54,6 +54,11 @@ impl Repo {
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("fleetform").unwrap();
         c.current_dir(self.path()).env("NO_COLOR", "1").env_remove("FLEETFORM_ROOT");
+        // A test reaches AWS only through the emulator (which sets its own): never the
+        // credentials of whoever runs the tests.
+        for v in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ENDPOINT_URL"] {
+            c.env_remove(v);
+        }
         c
     }
 
