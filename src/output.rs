@@ -159,7 +159,8 @@ pub fn md_text(s: &str) -> String {
             '|' => out.push_str("&#124;"),
             '\n' | '\r' => out.push(' '),
             c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' => {
+            // `@` would mention a person or a team.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '~' | '@' => {
                 out.push('\\');
                 out.push(c);
             }

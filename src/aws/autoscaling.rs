@@ -117,7 +117,8 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
         },
         protect_from_scale_in: g.new_instances_protected_from_scale_in().unwrap_or(false),
         max_instance_lifetime: g.max_instance_lifetime().filter(|s| *s > 0),
-        warm_pool: g.warm_pool_configuration().map(|w| crate::core::resources::WarmPool {
+        // A pool being deleted is gone as far as the plan is concerned.
+        warm_pool: g.warm_pool_configuration().filter(|w| w.status().is_none_or(|s| s.as_str() != "PendingDelete")).map(|w| crate::core::resources::WarmPool {
             min_size: w.min_size().unwrap_or(0),
             // -1 is AWS's "not set".
             max_prepared: w.max_group_prepared_capacity().filter(|m| *m >= 0),

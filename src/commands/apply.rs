@@ -338,6 +338,8 @@ fn run_kind(command: &str) -> &'static str {
         "destroy"
     } else if words.contains(&"rolling-update") {
         "rolling-update"
+    } else if words.contains(&"--rolling") {
+        "apply --rolling"
     } else {
         "apply"
     }

@@ -95,7 +95,11 @@ pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
         }
         OutputFormat::Markdown => {
             let left_behind: Vec<String> = orphans.iter().map(|o| o.message()).collect();
-            p.data(&markdown(&outcomes, total, args.show_sensitive, &left_behind, args.comment_budget))
+            let (md, overflow) = markdown(&outcomes, total, args.show_sensitive, &left_behind, args.comment_budget);
+            if overflow {
+                p.warn(&format!("the deletions, conflicts and warnings alone exceed --comment-budget {}: the comment counts them per cluster; the text plan lists them all", args.comment_budget));
+            }
+            p.data(&md)
         }
         OutputFormat::Text => {
             let mut t = text(p, &outcomes, total, args.show_sensitive);
@@ -388,7 +392,7 @@ pub const DEFAULT_COMMENT_BUDGET: usize = 60_000;
 /// instances to replace, what nodes boot with, sizes), then each cluster's full plan folded.
 /// Every cluster, conflict and deletion is always named; what does not fit after them is left
 /// out with a line that says how much, and where the whole plan is.
-fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind: &[String], budget: usize) -> String {
+fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind: &[String], budget: usize) -> (String, bool) {
     // Everything that comes from the repository or AWS is escaped (md_text) or fenced
     // (md_fence): a value cannot close the comment's blocks or write text of its own.
     let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -425,6 +429,24 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind
         for ch in changes.iter().filter(|ch| ch.action == Action::Delete) {
             must.push(format!("- 🗑️ <code>{c}</code>: **delete** {} <code>{}</code>", ch.resource_type.label(), md_text(&ch.name)));
         }
+        // What fleetform itself flags (an interrupted roll, an add-on that will not run on the
+        // new version, nodes waiting for the control plane, aws-auth to merge): never folded.
+        for (sign, line) in cluster_lines(o, show) {
+            if sign == '!' && !line.starts_with("! conflict:") {
+                must.push(format!("- ❗ <code>{c}</code>: {}", md_text(line.trim_start_matches("! "))));
+            }
+        }
+        for ch in changes.iter().filter(|ch| ch.action == Action::Update && ch.resource_type == crate::core::plan::ResourceType::AutoScalingGroup) {
+            let buying: Vec<String> = ch
+                .fields
+                .iter()
+                .filter(|f| matches!(f.field.as_str(), "mixedInstancesPolicy.onDemandAboveBase" | "mixedInstancesPolicy.onDemandBase" | "mixedInstancesPolicy.spotMaxPrice"))
+                .map(|f| format!("{} {}", f.field.trim_start_matches("mixedInstancesPolicy."), md_text(&change_text(f))))
+                .collect();
+            if !buying.is_empty() {
+                matters.push((1, format!("- <code>{c}</code>: <code>{}</code> buys differently: {}", md_text(&ch.name), buying.join(", "))));
+            }
+        }
         for ch in changes.iter().filter(|ch| ch.resource_type == crate::core::plan::ResourceType::ControlPlane && ch.action != Action::Delete) {
             // Field names only: values (tags, free text) stay inside the folded plan's fence.
             let what: Vec<String> = ch.fields.iter().map(|f| format!("<code>{}</code>", md_text(&f.field))).collect();
@@ -455,17 +477,34 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind
         }
     }
     matters.sort_by_key(|(rank, _)| *rank);
-    let mut left_out = 0usize;
-    if !must.is_empty() || !matters.is_empty() || !left_behind.is_empty() {
+    let mut must_lines: Vec<String> = must;
+    must_lines.extend(left_behind.iter().map(|l| format!("- ⚠️ left behind: {}", md_text(l))));
+    let must_len: usize = must_lines.iter().map(|l| l.chars().count() + 1).sum();
+    let mut overflow = false;
+    if !must_lines.is_empty() || !matters.is_empty() {
         s.push_str("\n#### Look at these first\n\n");
-        for m in &must {
-            s.push_str(m);
-            s.push('\n');
-        }
-        for l in left_behind {
-            s.push_str(&format!("- ⚠️ left behind: {}\n", md_text(l)));
+        if s.chars().count() + must_len + 400 > budget {
+            // Even what must be named does not fit: named per cluster by count, the whole list
+            // is in the job's output (and the caller warns).
+            overflow = true;
+            let mut per: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+            for l in &must_lines {
+                let c = l.split("<code>").nth(1).and_then(|x| x.split("</code>").next()).unwrap_or("(left behind)").to_string();
+                *per.entry(c).or_default() += 1;
+            }
+            for (c, n) in per {
+                s.push_str(&format!("- <code>{c}</code>: {n} deletion(s), conflict(s) or warning(s): too many to list within the budget; see the job's output\n"));
+            }
+        } else {
+            for m in &must_lines {
+                s.push_str(m);
+                s.push('\n');
+            }
         }
     }
+    let mut hidden_highlights = 0usize;
+    let mut hidden_changes = 0usize;
+    let mut compact = 0usize;
     // Room kept for the closing line.
     const TAIL: usize = 400;
     let fits = |s: &String, add: &str| s.chars().count() + add.chars().count() + TAIL <= budget;
@@ -474,7 +513,7 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind
         if fits(&s, &line) {
             s.push_str(&line);
         } else {
-            left_out += 1;
+            hidden_highlights += 1;
         }
     }
     let mut clusters_left = Vec::new();
@@ -492,18 +531,45 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind
         );
         if fits(&s, &block) {
             s.push_str(&block);
+            continue;
+        }
+        // Too long whole: the resources alone (one line each, fields left to the job's output).
+        let short: String = lines.iter().filter(|(sign, _)| matches!(sign, '+' | '~' | '-' | '!')).map(|(_, l)| format!("{}\n", crate::output::visible(l))).collect();
+        let block = format!(
+            "\n<details><summary><code>{}</code>: {} (resources only: the fields are in the job's output)</summary>\n\n{}\n</details>\n",
+            md_text(&o.name),
+            md_text(&heading(o).split(": ").skip(1).collect::<Vec<_>>().join(": ")),
+            md_fence("diff", &short)
+        );
+        if fits(&s, &block) {
+            s.push_str(&block);
+            compact += 1;
         } else {
-            left_out += lines.iter().filter(|(sign, _)| matches!(sign, '+' | '~' | '-')).count();
+            hidden_changes += lines.iter().filter(|(sign, _)| matches!(sign, '+' | '~' | '-')).count();
             clusters_left.push(md_text(&o.name));
         }
     }
-    if left_out > 0 || !clusters_left.is_empty() {
-        let which = if clusters_left.is_empty() { String::new() } else { format!(" (the full plans of {} cluster(s): {})", clusters_left.len(), clusters_left.iter().map(|c| format!("<code>{c}</code>")).collect::<Vec<_>>().join(", ")) };
+    if hidden_highlights > 0 || !clusters_left.is_empty() || compact > 0 {
+        let mut parts = Vec::new();
+        if compact > 0 {
+            parts.push(format!("the fields of {compact} cluster(s) shown by resource only"));
+        }
+        if hidden_highlights > 0 {
+            parts.push(format!("{hidden_highlights} more highlight(s)"));
+        }
+        if !clusters_left.is_empty() {
+            // Name the clusters while that fits; past it, their count.
+            let names: Vec<String> = clusters_left.iter().map(|c| format!("<code>{c}</code>")).collect();
+            let listed = names.join(", ");
+            let which = if listed.chars().count() < 2000 { format!(": {listed}") } else { String::new() };
+            parts.push(format!("the full plans ({hidden_changes} change(s)) of {} cluster(s){which}", clusters_left.len()));
+        }
         s.push_str(&format!(
-            "\n_{left_out} more change(s) not shown{which}, to stay within the comment's {budget} characters: the whole plan is in the job's output and artifact (`fleetform plan --out plan.json`)._\n"
+            "\n_Not shown, to stay within the comment's {budget} characters: {}. The whole plan is in the job's output and artifact (`fleetform plan --out plan.json`)._\n",
+            parts.join("; ")
         ));
     }
-    s
+    (s, overflow)
 }
 
 /// `old -> new` of a field, as the text plan shows it.

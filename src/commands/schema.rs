@@ -58,8 +58,8 @@ fn standard_formats_only(v: &mut Value) {
     }
 }
 
-/// The schema as JSON. `kind` and `apiVersion` are constants per kind, so editors pick the right
-/// branch of the `oneOf` and complete field names.
+/// The schema as JSON. `kind` and `apiVersion` are constants per kind, and the document's `kind`
+/// selects its branch (if/then), so editors complete field names and report errors of that kind.
 pub fn schema(kind: SchemaKind) -> Value {
     let mut gen = SchemaGenerator::default();
     let c = gen.subschema_for::<ClusterManifest>();

@@ -100,6 +100,11 @@ impl TypeTable {
         TypeTable { extra, authoritative: true, source: format!("AWS in {region}") }
     }
 
+    /// AWS's answer for a region: a type it does not list is not offered there.
+    pub fn is_aws(&self) -> bool {
+        self.authoritative
+    }
+
     pub fn lookup(&self, name: &str) -> Option<InstanceType> {
         match self.extra.get(name) {
             Some(t) => Some(*t),

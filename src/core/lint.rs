@@ -50,9 +50,13 @@ pub const RULES: &[Rule] = &[
     Rule { id: "fallback-delay", default: RuleLevel::Error,
         why: "the autoscaler waits max-node-provision-time on each spot group before it falls back; a dozen mostly-spot groups once meant 45 minutes for a node" },
     Rule { id: "unknown-instance-type", default: RuleLevel::Error,
-        why: "a type AWS does not have fails every launch of the group (a typo), and vCPU and architecture checks need the type's size; fleetform's table (data/ec2-instance-types.csv) knows the types AWS documents: add a new one there" },
-    Rule { id: "machine-type-vcpu", default: RuleLevel::Error,
-        why: "the launch template's machineType is what the group launches when the policy's list is not used, and what some tools size the group by; with another vCPU count than the list, nodes differ from what the autoscaler planned" },
+        why: "AWS (DescribeInstanceTypes in the cluster's region) does not offer this type: every launch of it fails (a typo, or a type of another region)" },
+    Rule { id: "instance-type-not-in-table", default: RuleLevel::Warning,
+        why: "vCPU, memory and architecture checks need the type's size; fleetform's table does not know it (a typo, or a type newer than the table): add it to the repository's instance-types.csv, or lint with AWS credentials" },
+    Rule { id: "machine-type-vcpu", default: RuleLevel::Warning,
+        why: "with a mixedInstancesPolicy the group launches the list's types, not machineType; a machineType of another size misleads whoever reads the manifest, and tools that size the group by it" },
+    Rule { id: "on-demand-share-unset", default: RuleLevel::Error,
+        why: "a mixedInstancesPolicy without onDemandAboveBase is all on-demand (AWS's and kops's default, 100); with spot settings declared, the group was probably meant to run spot and will cost on-demand prices" },
     Rule { id: "uniform-memory", default: RuleLevel::Warning,
         why: "the autoscaler sizes a group from its first type: a type with less memory gives nodes where the pods it scaled up for do not fit. A warning, not an error: the write-up mixes RAM on purpose for CPU-bound workloads (PHP) where memory requests are small" },
     Rule { id: "on-demand-min-zones", default: RuleLevel::Error,
@@ -82,6 +86,8 @@ pub const RULE_IDS: &[&str] = &[
     "critical-on-demand",
     "fallback-delay",
     "unknown-instance-type",
+    "instance-type-not-in-table",
+    "on-demand-share-unset",
     "custom-bootstrap-labels",
     "machine-type-vcpu",
     "uniform-memory",
@@ -174,11 +180,29 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
         }
         for t in &listed {
             if table.lookup(t).is_none() {
-                let hint = match super::diag::did_you_mean(t, table.names()) {
-                    Some(m) => format!(": did you mean `{m}`?"),
-                    None => " (a new type? add it to data/ec2-instance-types.csv)".to_string(),
-                };
-                cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not one AWS documents{hint}", g.name()));
+                let dym = super::diag::did_you_mean(t, table.names()).map(|m| format!(": did you mean `{m}`?"));
+                if table.is_aws() {
+                    cx.report("unknown-instance-type", g, None, format!("`{}`: instance type `{t}` is not offered ({}){}", g.name(), table.source, dym.unwrap_or_default()));
+                } else {
+                    let hint = dym.unwrap_or_else(|| " (a newer type? add it to instance-types.csv in the repository)".to_string());
+                    cx.report("instance-type-not-in-table", g, None, format!("`{}`: instance type `{t}` is not in {}{hint}", g.name(), table.source));
+                }
+            }
+        }
+        if let Some(p) = &s.mixed_instances_policy {
+            let spot_settings: Vec<&str> = [
+                p.spot_allocation_strategy.as_ref().map(|_| "spotAllocationStrategy"),
+                p.spot_instance_pools.map(|_| "spotInstancePools"),
+                s.max_price.as_ref().map(|_| "maxPrice"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if p.on_demand_above_base.is_none() && !spot_settings.is_empty() {
+                cx.report("on-demand-share-unset", g, None, format!(
+                    "`{}` declares {} but no onDemandAboveBase, so it runs all on-demand (the default, 100): write onDemandAboveBase: 0 for spot, or 100 to say on-demand",
+                    g.name(), spot_settings.join(", ")
+                ));
             }
         }
         if let (Some(_), Some(mt)) = (&s.mixed_instances_policy, table.lookup(&s.machine_type)) {
@@ -208,7 +232,7 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
         }
         if let Some(p) = s.autoscale_priority.filter(|p| *p < 0) {
             cx.report("autoscaler-priorities", g, None, format!(
-                "`{}`: autoscalePriority {p} is negative; the priority expander never picks a negative level (it falls back to random)", g.name()
+                "`{}`: autoscalePriority {p} is negative; the priority expander does not pick negative levels reliably (below -1 never)", g.name()
             ));
         }
         if m.bootstrap_of(g) == super::model::Bootstrap::Custom && (!s.node_labels.is_empty() || !s.taints.is_empty()) {
@@ -321,21 +345,29 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
         for f in &usable {
             let zones: BTreeSet<&str> = f.spec().subnets.iter().filter_map(|n| zones_of.get(n.as_str()).copied()).collect();
             let min_zones = cx.cfg.min_spot_zones.unwrap_or(DEFAULT_MIN_SPOT_ZONES);
-            if (zones.len() as u32) < min_zones {
+            // A critical group was reported with the groups already.
+            if !f.spec().critical && (zones.len() as u32) < min_zones {
                 cx.report("on-demand-min-zones", f, Some(pool), format!(
                     "on-demand fallback `{}` of pool `{pool}` spans {} availability zone{} ({}); at least {min_zones} wanted",
                     f.name(), zones.len(), if zones.len() == 1 { "" } else { "s" }, zones.iter().copied().collect::<Vec<_>>().join(", ")
                 ));
             }
+        }
+        // Each spot group needs one fallback (below its priority) that can take its pods; with a
+        // fallback per size, the other size's fallback does not have to.
+        if !usable.is_empty() {
             for sp in &spot {
-                if let Some(why) = cannot_take(sp, f) {
-                    cx.report("fallback-can-take-pods", f, Some(pool), format!("on-demand fallback `{}` cannot take the pods of spot group `{}`: {why}", f.name(), sp.name()));
-                    break;
+                let below: Vec<&&&NodeGroup> = usable.iter().copied().filter(|f| prio(f) < prio(sp)).collect();
+                let candidates = if below.is_empty() { usable.clone() } else { below };
+                if candidates.iter().all(|f| cannot_take(sp, f).is_some()) {
+                    let f = candidates[0];
+                    let why = cannot_take(sp, f).unwrap_or_default();
+                    cx.report("fallback-can-take-pods", sp, Some(pool), format!("no on-demand fallback of pool `{pool}` can take the pods of spot group `{}`: `{}` {why}", sp.name(), f.name()));
                 }
             }
         }
         let best_fallback = usable.iter().map(|g| prio(g)).max();
-        if best_fallback.is_none() && (cx.level("spot-on-demand-fallback") == RuleLevel::Off || cx.level("fallback-delay") == RuleLevel::Off) {
+        if best_fallback.is_none() && cx.level("spot-on-demand-fallback") == RuleLevel::Off {
             cx.report("safety-off", spot[0], Some(pool), format!(
                 "pool `{pool}` has spot groups and no on-demand fallback, and the rules that say so are switched off (spec.lint.rules)"
             ));
@@ -388,8 +420,9 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
     // Priorities mean something only to the priority expander.
     let expander = m.cluster.spec.cluster_autoscaler.as_ref().and_then(|c| c.expander.clone());
     let priority_expander = expander.as_deref().is_some_and(|e| e.split(',').any(|x| x.trim() == "priority"));
+    let autoscaler_on = m.cluster.spec.cluster_autoscaler.as_ref().is_none_or(|c| c.enabled != Some(false));
     if let Some(g) = m.groups.iter().find(|g| g.spec().autoscaled() && g.spec().autoscale_priority.is_some()) {
-        if !priority_expander {
+        if autoscaler_on && !priority_expander {
             let which = expander.map_or("not set, so the autoscaler's default `random`".to_string(), |e| format!("`{e}`"));
             cx.report("autoscaler-priorities", g, None, format!(
                 "groups declare autoscalePriority (`{}` first), but the cluster-autoscaler's expander is {which}: set clusterAutoscaler.expander: priority", g.name()
@@ -409,7 +442,7 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
 /// Labels that say how a node is bought, which a fallback differs in by design.
 fn capacity_label(key: &str, value: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("lifecycle") || k.contains("capacity-type") || k.contains("capacitytype") || value.eq_ignore_ascii_case("spot")
+    k.contains("lifecycle") || k.contains("capacity-type") || k.contains("capacitytype") || k.contains("spot") || value.eq_ignore_ascii_case("spot")
 }
 
 /// Why the pods of spot group `spot` cannot land on fallback `f`, if they cannot: a taint the
@@ -417,8 +450,9 @@ fn capacity_label(key: &str, value: &str) -> bool {
 /// lacks — other than how the node is bought, or the group's own name.
 fn cannot_take(spot: &NodeGroup, f: &NodeGroup) -> Option<String> {
     let (s, o) = (spot.spec(), f.spec());
-    if let Some(t) = o.taints.iter().find(|t| !s.taints.contains(t)) {
-        return Some(format!("it has taint {t}, which they need not tolerate"));
+    // PreferNoSchedule only prefers: pods still land.
+    if let Some(t) = o.taints.iter().find(|t| !s.taints.contains(t) && !t.ends_with(":PreferNoSchedule")) {
+        return Some(format!("has taint {t}, which the spot group's pods may not tolerate"));
     }
     let missing: Vec<String> = s
         .node_labels
@@ -427,7 +461,7 @@ fn cannot_take(spot: &NodeGroup, f: &NodeGroup) -> Option<String> {
         .filter(|(k, v)| !capacity_label(k, v) && v.as_str() != spot.name() && o.node_labels.get(*k) != Some(*v))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    (!missing.is_empty()).then(|| format!("it lacks label{} {} they may select on", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")))
+    (!missing.is_empty()).then(|| format!("lacks label{} {} the spot group's pods may select on", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")))
 }
 
 fn fmt_min(m: f64) -> String {
@@ -552,15 +586,20 @@ mod tests {
     fn unknown_types_are_reported_not_guessed() {
         let g = group("o", "  machineType: c9.mega\n  subnets: [a]\n");
         let m = manifest(cluster(FAST), vec![g]);
-        assert_eq!(ids(&m), vec!["unknown-instance-type"]);
+        assert_eq!(ids(&m), vec!["instance-type-not-in-table"], "the table does not know it: a warning");
     }
 
     #[test]
     fn unknown_types_are_errors_with_a_did_you_mean_and_the_machine_type_counts() {
         let g = group("o", "  machineType: c5.4xlage\n  subnets: [a, b]\n");
-        let f = lint(&manifest(cluster(FAST), vec![g]));
-        assert_eq!((f[0].rule, f[0].severity), ("unknown-instance-type", Severity::Error));
+        let f = lint(&manifest(cluster(FAST), vec![g.clone()]));
+        assert_eq!((f[0].rule, f[0].severity), ("instance-type-not-in-table", Severity::Warning));
         assert!(f[0].message.contains("did you mean `c5.4xlarge`?"), "{}", f[0].message);
+        // AWS's answer for the region is authoritative: an error.
+        let aws = instance_types::TypeTable::from_aws("eu-west-3", vec![("c5.4xlarge".into(), instance_types::lookup("c5.4xlarge").unwrap())], &instance_types::TypeTable::builtin());
+        let f = lint_with(&manifest(cluster(FAST), vec![g]), &aws);
+        assert_eq!((f[0].rule, f[0].severity), ("unknown-instance-type", Severity::Error));
+        assert!(f[0].message.contains("is not offered (AWS in eu-west-3): did you mean `c5.4xlarge`?"), "{}", f[0].message);
         let mut s = spot("s", 50);
         s.manifest.spec.machine_type = "c5.2xlarge".into();
         let m = manifest(cluster(FAST), vec![s, on_demand("o", 10)]);
@@ -606,16 +645,35 @@ mod tests {
         o.manifest.spec.taints = vec!["dedicated=batch:NoSchedule".into()];
         let f = lint_nb(&manifest(cluster(FAST), vec![spot("s", 50), o]));
         assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["fallback-can-take-pods"]);
-        assert!(f[0].message.contains("it has taint dedicated=batch:NoSchedule"), "{}", f[0].message);
+        assert!(f[0].message.contains("`o` has taint dedicated=batch:NoSchedule"), "{}", f[0].message);
         // A label pods select on must be there; how the node is bought may differ.
         let mut s = spot("s", 50);
         s.manifest.spec.node_labels = [("pool".to_string(), "app".to_string()), ("lifecycle".to_string(), "spot".to_string())].into();
         let mut o = on_demand("o", 10);
         o.manifest.spec.node_labels = [("lifecycle".to_string(), "on-demand".to_string())].into();
         let f = lint_nb(&manifest(cluster(FAST), vec![s.clone(), o.clone()]));
-        assert!(f.len() == 1 && f[0].message.contains("it lacks label pool=app"), "{f:?}");
+        assert!(f.len() == 1 && f[0].message.contains("`o` lacks label pool=app"), "{f:?}");
         o.manifest.spec.node_labels.insert("pool".into(), "app".into());
-        assert!(lint_nb(&manifest(cluster(FAST), vec![s, o])).is_empty());
+        assert!(lint_nb(&manifest(cluster(FAST), vec![s.clone(), o.clone()])).is_empty());
+        // A fallback per size: each spot group needs one that takes its pods, not all of them.
+        let mut s2 = spot("s2", 50);
+        s2.manifest.spec.node_labels = [("pool".to_string(), "app".to_string()), ("size".to_string(), "8x".to_string())].into();
+        let mut o2 = on_demand("o2", 10);
+        o2.manifest.spec.node_labels = [("pool".to_string(), "app".to_string()), ("size".to_string(), "8x".to_string())].into();
+        assert!(lint_nb(&manifest(cluster(FAST), vec![s, s2, o, o2])).is_empty(), "per-size fallbacks are fine");
+        // PreferNoSchedule only prefers.
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.taints = vec!["dedicated=batch:PreferNoSchedule".into()];
+        assert!(lint_nb(&manifest(cluster(FAST), vec![spot("s", 50), o])).is_empty());
+    }
+
+    #[test]
+    fn spot_settings_without_an_on_demand_share_are_on_demand_and_said_so() {
+        let mut g = spot("s", 50);
+        g.manifest.spec.mixed_instances_policy.as_mut().unwrap().on_demand_above_base = None;
+        let f = lint(&manifest(cluster(FAST), vec![g]));
+        assert_eq!(f[0].rule, "on-demand-share-unset");
+        assert!(f[0].message.contains("declares spotAllocationStrategy but no onDemandAboveBase"), "{}", f[0].message);
     }
 
     #[test]

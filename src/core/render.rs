@@ -1416,6 +1416,18 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         }
     }
     if let Some(w) = &s.warm_pool {
+        if s.mixed_instances_policy.is_some() || s.max_price.is_some() {
+            return Err(at(&["spec", "warmPool"], format!("node group `{name}`: a warm pool holds on-demand instances of one type; AWS refuses it on a group with a mixedInstancesPolicy or spot (maxPrice)"))
+                .with_help("remove warmPool, or make the group a single-type on-demand group"));
+        }
+        let bootstrap = s.bootstrap.unwrap_or(match &cs.eks {
+            Some(e) => e.bootstrap.unwrap_or(Bootstrap::Al2023),
+            None => Bootstrap::Custom,
+        });
+        if bootstrap != Bootstrap::Custom {
+            return Err(at(&["spec", "warmPool"], format!("node group `{name}`: an instance warming up runs its user data too, and the {} bootstrap would join it to the cluster before it stops (a NotReady node)", bootstrap.name()))
+                .with_help("warm pools need a bootstrap that knows the instance is only warming (kops: nodeup with a lifecycle hook): use bootstrap: custom with such user data, or remove warmPool"));
+        }
         if let Some(st) = &w.pool_state {
             if !matches!(st.as_str(), "Stopped" | "Running" | "Hibernated") {
                 return Err(at(&["spec", "warmPool", "poolState"], format!("node group `{name}`: warmPool.poolState `{}` is not Stopped, Running or Hibernated", st.escape_debug()))

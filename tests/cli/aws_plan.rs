@@ -269,7 +269,8 @@ for i, z in enumerate(['eu-west-1a', 'eu-west-1b']):
     for c in &clusters {
         assert!(md.contains(&format!("| <code>{c}</code> | eu-west-1 | 48 |")), "{c} in the table");
     }
-    assert!(md.contains("more change(s) not shown"), "what did not fit is counted: {}", &md[md.len().saturating_sub(600)..]);
+    assert!(md.contains("Not shown, to stay within the comment's 60000 characters"), "what did not fit is counted: {}", &md[md.len().saturating_sub(600)..]);
+    assert!(md.contains("(resources only: the fields are in the job's output)"), "a cluster too long whole is shown by resource");
 
     // One cluster applied, then six of its groups removed: deletions come first, all of them.
     let o = moto.run(&repo, &["apply", "--cluster", &clusters[0], "--yes", "--poll-interval", "0.1s"]);
@@ -285,8 +286,15 @@ for i, z in enumerate(['eu-west-1a', 'eu-west-1b']):
         }
     }
     // A small budget still names every cluster and every deletion.
-    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown", "--comment-budget", "3000"]);
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown", "--comment-budget", "4500"]);
     let md = stdout(&o);
+    assert!(md.chars().count() <= 4500, "{} characters", md.chars().count());
     assert_eq!(md.matches("**delete**").count(), 12, "{md}");
     assert_eq!(md.matches("| eu-west-1 |").count(), 12, "{md}");
+    assert!(md.contains("Not shown, to stay within the comment's 4500 characters:"), "{md}");
+    // Smaller than what must be named: counted per cluster, and the run says so.
+    let o = moto.run(&repo, &["plan", "--all", "--output", "markdown", "--comment-budget", "2500"]);
+    let md = stdout(&o);
+    assert!(md.contains("<code>c00.k8s.example.com</code>: 12 deletion(s), conflict(s) or warning(s)"), "{md}");
+    assert!(stderr(&o).contains("the deletions, conflicts and warnings alone exceed --comment-budget 2500"), "{}", stderr(&o));
 }

@@ -126,7 +126,7 @@ fn production_rules_each_catch_their_case() {
         ("fallback-can-take-pods", &[("vars/staging.k8s.foo.bar.yaml", "onDemand:\n  maxSize: 5", "onDemand:\n  maxSize: 0")]),
         ("machine-type-vcpu", &[("vars/_defaults.yaml", "onDemandType: c5.4xlarge", "onDemandType: c5.2xlarge")]),
         ("uniform-memory", &[("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- m5.4xlarge\n- c5.4xlarge\n")]),
-        ("unknown-instance-type", &[("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- c5.4xlarge\n- c5.4xlage\n")]),
+        ("instance-type-not-in-table", &[("snippets/spot_4x_32Gb_machine_type.yaml", "- c5.4xlarge\n", "- c5.4xlarge\n- c5.4xlage\n")]),
         ("cluster-max-groups", &[("templates/1_cluster.yaml.tpl", "  lint:\n", "  lint:\n    maxGroupsPerCluster: 3\n")]),
         (
             "safety-off",
