@@ -216,13 +216,22 @@ fn lint_reads_instance_types_from_aws_or_the_table_and_says_which() {
 
     // Without AWS: the table does not know it, until the repository adds it.
     let o = moto.run(&repo, &["lint", "--instance-types", "table", "--output", "json"]);
+    assert_eq!(code(&o), 0, "the table may be older than a type: a warning");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["findings"][0]["rule"].as_str(), v["findings"][0]["severity"].as_str()), (Some("instance-type-not-in-table"), Some("warning")), "{v}");
+    // AWS does not offer a misspelt type: an error there.
+    repo.replace("snippets/spot_4x_32Gb_machine_type.yaml", "- c8i.4xlarge\n", "- c8i.4xlarge\n- c8i.4xlage\n");
+    let o = moto.run(&repo, &["lint", "--output", "json"]);
     assert_eq!(code(&o), 1);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["findings"][0]["rule"], "unknown-instance-type", "{v}");
+    assert!(v["findings"][0]["message"].as_str().unwrap().contains("is not offered (AWS in eu-west-3): did you mean `c8i.4xlarge`?"), "{v}");
+    repo.replace("snippets/spot_4x_32Gb_machine_type.yaml", "- c8i.4xlage\n", "");
     repo.write("instance-types.csv", "# types newer than fleetform's table\nc8i.4xlarge,16,32,x86_64\n");
     let o = repo.run(&["lint", "--output", "json"]);
     assert_eq!(code(&o), 0, "no credentials in the environment: the table and the repository's file; {}", stdout(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["findings"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(v["instanceTypes"], serde_json::json!(["fleetform's table + instance-types.csv"]));
     repo.write("instance-types.csv", "c8i.4xlarge,16,lots,x86_64\n");
     let o = repo.run(&["lint"]);
