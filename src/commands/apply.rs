@@ -311,7 +311,7 @@ pub fn history(s: &Settings) -> anyhow::Result<Status> {
     for (cluster, r) in &rows {
         let what = run_kind(&r.command);
         out.push_str(&format!(
-            "{}  {}{:<14} {:<11} {:<20} commit {:<12}  {} created, {} updated, {} deleted{}\n",
+            "{}  {}{:<15} {:<11} {:<20} commit {:<12}  {} created, {} updated, {} deleted{}\n",
             r.started,
             if several { format!("{cluster:<28} ") } else { String::new() },
             what,

@@ -151,8 +151,13 @@ impl Moto {
     /// What the example clusters reference (scripts/lib/example_account.py, shared with the
     /// demo): tagged subnets in each zone, the hosted zone, and the state-store bucket.
     pub fn example_account(&self) {
+        self.account("scripts/lib/example_account.py");
+    }
+
+    /// Run an account script of scripts/lib (it takes the endpoint) against this emulator.
+    pub fn account(&self, script: &str) {
         let out = Command::new(python())
-            .arg(project_root().join("scripts/lib/example_account.py"))
+            .arg(project_root().join(script))
             .arg(&self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -5,7 +5,7 @@
 //! suspendProcesses, which the import carries, are read back the way the Auto Scaling API
 //! reports them, then changed and removed like any field.
 
-use crate::aws::{python, Moto};
+use crate::aws::Moto;
 use crate::common::*;
 
 const CLUSTER: &str = "prod.k8s.acme.io";
@@ -13,14 +13,7 @@ const FIXTURES: &str = "tests/fixtures/kops";
 
 /// What kops made for prod.k8s.acme.io (kops 1.28's names and tags): scripts/lib/kops_account.py.
 fn kops_made(moto: &Moto) {
-    let out = std::process::Command::new(python())
-        .arg(project_root().join("scripts/lib/kops_account.py"))
-        .arg(&moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    moto.account("scripts/lib/kops_account.py");
 }
 
 /// What the Auto Scaling and EC2 APIs say of one group and its launch template's latest version.
