@@ -78,7 +78,7 @@ pub fn schema(kind: SchemaKind) -> Value {
     if let Some(p) = defs.pointer_mut("/NodeGroupSpec/properties") {
         p["taints"]["items"] = json!({"type": "string", "pattern": TAINT_PATTERN,
             "description": "key=value:Effect or key:Effect; Effect is NoSchedule, PreferNoSchedule or NoExecute"});
-        p["autoscalePriority"]["minimum"] = json!(0);
+        p["autoscalePriority"]["minimum"] = json!(-1);
     }
     if let Some(role) = defs.get_mut("Role").and_then(|r| r.get_mut("enum")).and_then(Value::as_array_mut) {
         if !role.contains(&json!("Master")) {

@@ -64,7 +64,7 @@ pub const RULES: &[Rule] = &[
     Rule { id: "fallback-can-take-pods", default: RuleLevel::Error,
         why: "a fallback helps only if the pods that waited on spot can land on it: with maxSize 0, a taint the spot groups do not have, or without a label they select on, they keep waiting" },
     Rule { id: "autoscaler-priorities", default: RuleLevel::Error,
-        why: "priorities mean something only to the priority expander (with expander random or least-waste they are ignored), and it never picks a negative level: it silently falls back to random" },
+        why: "priorities mean something only to the priority expander (with expander random or least-waste they are ignored), and it never picks a group below -1" },
     Rule { id: "cluster-max-groups", default: RuleLevel::Warning,
         why: "every Auto Scaling group rebalances its zones on its own; with many groups in one cluster the write-up saw AZ rebalancing churn and NAT-gateway imbalance cluster-wide" },
     Rule { id: "root-volume", default: RuleLevel::Warning,
@@ -230,9 +230,9 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
         if s.root_volume.as_ref().is_none_or(|r| r.size.is_none()) {
             cx.report("root-volume", g, None, format!("`{}` sets no rootVolume size: the image's default root volume applies (rootVolume: {{size: 128, type: gp3, encryption: true}} is kops's)", g.name()));
         }
-        if let Some(p) = s.autoscale_priority.filter(|p| *p < 0) {
+        if let Some(p) = s.autoscale_priority.filter(|p| *p < -1) {
             cx.report("autoscaler-priorities", g, None, format!(
-                "`{}`: autoscalePriority {p} is negative; the priority expander does not pick negative levels reliably (below -1 never)", g.name()
+                "`{}`: autoscalePriority {p} is below -1; the priority expander never picks such a group", g.name()
             ));
         }
         if m.bootstrap_of(g) == super::model::Bootstrap::Custom && (!s.node_labels.is_empty() || !s.taints.is_empty()) {
@@ -706,8 +706,10 @@ mod tests {
         let f = lint(&m);
         assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec!["autoscaler-priorities"]);
         assert!(f[0].message.contains("expander is not set, so the autoscaler's default `random`"), "{}", f[0].message);
-        let m = manifest(cluster(FAST), vec![spot("s", 50), on_demand("o", -1)]);
+        let m = manifest(cluster(FAST), vec![spot("s", 50), on_demand("o", -2)]);
         assert_eq!(ids(&m), vec!["autoscaler-priorities"]);
+        let m = manifest(cluster(FAST), vec![spot("s", 50), on_demand("o", -1)]);
+        assert!(ids(&m).is_empty(), "-1 is picked: the expander starts there");
     }
 
     #[test]

@@ -1383,9 +1383,10 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         return Err(at(&["spec", "minSize"], format!("node group `{name}`: minSize ({}) is greater than maxSize ({})", s.min_size, s.max_size))
             .with_help("make minSize at most maxSize (check the values both come from)"));
     }
-    if let Some(p) = s.autoscale_priority.filter(|p| *p < 0) {
-        return Err(at(&["spec", "autoscalePriority"], format!("node group `{name}`: autoscalePriority {p} is negative: the priority expander never picks a negative level (it falls back to random)"))
-            .with_help("use 0 or more; higher is tried first (spot groups above their on-demand fallback)"));
+    // The priority expander starts from -1: a group below it is never picked.
+    if let Some(p) = s.autoscale_priority.filter(|p| *p < -1) {
+        return Err(at(&["spec", "autoscalePriority"], format!("node group `{name}`: autoscalePriority {p} is below -1: the priority expander never picks such a group"))
+            .with_help("use -1 or more (usually 0 or more); higher is tried first (spot groups above their on-demand fallback)"));
     }
     if let Some(p) = &s.max_price {
         let ok = p.parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) && p.chars().all(|c| c.is_ascii_digit() || c == '.');
