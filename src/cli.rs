@@ -134,8 +134,12 @@ pub enum Command {
     /// Print a shell completion script: fleetform completions bash > /etc/bash_completion.d/fleetform
     #[command(after_long_help = "Examples:\n  fleetform completions bash > /etc/bash_completion.d/fleetform\n  fleetform completions zsh > \"${fpath[1]}/_fleetform\"")]
     Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        #[arg(value_enum, required_unless_present = "list_clusters")]
+        shell: Option<clap_complete::Shell>,
+        /// Print the repository's cluster names, one per line (what the bash, zsh and fish
+        /// scripts offer after --cluster).
+        #[arg(long = "clusters", hide = true)]
+        list_clusters: bool,
     },
     /// Print the man page (roff): fleetform man | man -l -
     #[command(after_long_help = "Examples:\n  fleetform man | man -l -\n  fleetform man --out /usr/local/share/man/man1   # fleetform.1, fleetform-plan.1, …")]

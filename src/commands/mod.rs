@@ -31,12 +31,21 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::RollingUpdate(a) => rolling::run(s, a),
         Command::Validate => rolling::validate(s),
         Command::Schema(a) => schema::run(s, a),
-        Command::Completions { shell } => {
-            let mut buf = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "fleetform", &mut buf);
-            s.printer.data(&String::from_utf8_lossy(&buf));
+        Command::Completions { list_clusters: true, .. } => {
+            // Quiet on any problem: this runs inside the shell's completion.
+            if let Ok(repo) = crate::repo::load(&s.root) {
+                let names: String = repo.cluster_names().map(|n| format!("{n}\n")).collect();
+                s.printer.data(&names);
+            }
             Ok(Status::Success)
         }
+        Command::Completions { shell: Some(shell), .. } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "fleetform", &mut buf);
+            s.printer.data(&cluster_completion(*shell, &String::from_utf8_lossy(&buf)));
+            Ok(Status::Success)
+        }
+        Command::Completions { shell: None, .. } => unreachable!("clap requires the shell without --clusters"),
         Command::Man { out: None } => {
             let mut buf = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
@@ -66,6 +75,36 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
             Ok(Status::Success)
         }
     }
+}
+
+/// clap's completion scripts complete `--cluster` with file names; bash, zsh and fish get the
+/// repository's cluster names instead, asked of fleetform when completing (so a new vars file is
+/// offered at once). Elvish and PowerShell keep clap's script.
+fn cluster_completion(shell: clap_complete::Shell, script: &str) -> String {
+    const LIST: &str = "fleetform completions --clusters 2>/dev/null";
+    let mut out = String::with_capacity(script.len() + 1024);
+    let mut after_cluster = false;
+    for line in script.lines() {
+        let mut l = line.to_string();
+        match shell {
+            clap_complete::Shell::Bash => {
+                if after_cluster && l.trim() == "COMPREPLY=($(compgen -f \"${cur}\"))" {
+                    l = l.replace("compgen -f \"${cur}\"", &format!("compgen -W \"$({LIST})\" -- \"${{cur}}\""));
+                }
+                after_cluster = l.trim() == "--cluster)";
+            }
+            clap_complete::Shell::Zsh if l.contains("--cluster=[") && l.contains(":NAME:_default'") => {
+                l = l.replace(":NAME:_default'", &format!(":NAME:{{compadd -- $({LIST})}}'"));
+            }
+            clap_complete::Shell::Fish if l.contains(" -l cluster ") && l.ends_with(" -r") => {
+                l.push_str(&format!(" -f -a \"({LIST})\""));
+            }
+            _ => {}
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
 }
 
 /// A cluster that failed to render, with its name (never parsed back out of a message).

@@ -177,3 +177,25 @@ fn the_schema_agrees_with_the_binary() {
     assert!(String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().unwrap() >= 12, "every document checked");
     assert!(!schema.contains("\"format\": \"uint") && !schema.contains("\"format\": \"int"), "standard formats only");
 }
+
+/// bash completes `--cluster` with the repository's cluster names, asked of fleetform while
+/// completing (zsh and fish scripts carry the same call).
+#[test]
+fn cluster_names_complete_after_cluster() {
+    let repo = Repo::example();
+    let o = repo.run(&["completions", "--clusters"]);
+    assert_eq!(stdout(&o), "prod-customer.k8s.foo.bar\nstaging.k8s.foo.bar\n");
+    repo.write("completion.bash", &stdout(&repo.run(&["completions", "bash"])));
+    let bin = assert_cmd::cargo::cargo_bin("fleetform");
+    let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let o = std::process::Command::new("bash")
+        .current_dir(repo.path())
+        .env("PATH", path)
+        .args(["-c", "source ./completion.bash; COMP_WORDS=(fleetform plan --cluster st); COMP_CWORD=3; _fleetform fleetform st --cluster; printf '%s\\n' \"${COMPREPLY[@]}\""])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "staging.k8s.foo.bar\n", "{}", String::from_utf8_lossy(&o.stderr));
+    for shell in ["zsh", "fish"] {
+        assert!(stdout(&repo.run(&["completions", shell])).contains("fleetform completions --clusters"), "{shell}");
+    }
+}
