@@ -75,7 +75,13 @@ pub fn config(g: &AutoScalingGroup) -> AsgConfig {
         Some(p) => {
             let spec = p.launch_template().and_then(|l| l.launch_template_specification());
             let dist = p.instances_distribution();
+            let requirements = p.launch_template().and_then(|l| l.overrides().iter().find_map(|o| o.instance_requirements())).map(|r| {
+                let c = r.v_cpu_count();
+                let m = r.memory_mib();
+                ((c.and_then(|c| c.min()).unwrap_or(0), c.and_then(|c| c.max())), (m.and_then(|m| m.min()).unwrap_or(0), m.and_then(|m| m.max())))
+            });
             let mixed = MixedInstances {
+                requirements,
                 instance_types: p
                     .launch_template()
                     .map(|l| l.overrides().iter().filter_map(|o| o.instance_type().map(str::to_string)).collect())
@@ -146,7 +152,17 @@ fn mixed_policy(cfg: &AsgConfig, m: &MixedInstances) -> MixedInstancesPolicy {
         .launch_template(
             LaunchTemplate::builder()
                 .launch_template_specification(lt_spec(cfg))
-                .set_overrides(Some(m.instance_types.iter().map(|t| LaunchTemplateOverrides::builder().instance_type(t).build()).collect()))
+                .set_overrides(Some(match m.requirements {
+                    Some(((c0, c1), (m0, m1))) => vec![LaunchTemplateOverrides::builder()
+                        .instance_requirements(
+                            aws_sdk_autoscaling::types::InstanceRequirements::builder()
+                                .v_cpu_count(aws_sdk_autoscaling::types::VCpuCountRequest::builder().min(c0).set_max(c1).build())
+                                .memory_mib(aws_sdk_autoscaling::types::MemoryMiBRequest::builder().min(m0).set_max(m1).build())
+                                .build(),
+                        )
+                        .build()],
+                    None => m.instance_types.iter().map(|t| LaunchTemplateOverrides::builder().instance_type(t).build()).collect(),
+                }))
                 .build(),
         )
         .instances_distribution(

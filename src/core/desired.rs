@@ -426,6 +426,7 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         let strategy = p.spot_allocation_strategy.clone().unwrap_or_else(|| "lowest-price".into());
         MixedInstances {
             instance_types: p.instances.clone(),
+            requirements: p.instance_requirements.as_ref().and_then(|r| r.ranges().ok()).map(|((c0, c1), (m0, m1))| ((c0 as i32, c1.map(|x| x as i32)), (m0 as i32, m1.map(|x| x as i32)))),
             on_demand_base: p.on_demand_base.unwrap_or(0) as i32,
             on_demand_above_base: p.on_demand_above_base.unwrap_or(100) as i32,
             spot_instance_pools: (strategy == "lowest-price").then(|| p.spot_instance_pools.unwrap_or(2) as i32),
@@ -470,7 +471,12 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         launch_template,
         launch_template_tags: lt_tags,
         asg,
-        allowed_types: s.instance_types().into_iter().map(str::to_string).collect(),
+        // Types chosen by attributes are AWS's to pick: none is "no longer allowed" by name.
+        allowed_types: if s.mixed_instances_policy.as_ref().is_some_and(|p| p.instance_requirements.is_some()) {
+            Vec::new()
+        } else {
+            s.instance_types().into_iter().map(str::to_string).collect()
+        },
         max_surge: s.rolling_update.as_ref().and_then(|r| r.max_surge).or_else(|| m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_surge)),
         max_unavailable: s
             .rolling_update

@@ -113,6 +113,16 @@ impl TypeTable {
         }
     }
 
+    /// Every type known with its facts, sorted by name.
+    pub fn all(&self) -> Vec<(&str, InstanceType)> {
+        let mut v: Vec<(&str, InstanceType)> = self.extra.iter().map(|(k, t)| (k.as_str(), *t)).collect();
+        if !self.authoritative {
+            v.extend(table().iter().filter(|(k, _)| !self.extra.contains_key(**k)).map(|(k, t)| (*k, *t)));
+        }
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
     /// Every type known, sorted (for a did-you-mean).
     pub fn names(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.extra.keys().map(String::as_str).collect();

@@ -1089,12 +1089,15 @@ fn mixed_policy(ctx: &mut Ctx<'_>, val: &Value, group: &str, cluster: &str, list
                 }
                 None => ctx.error(&["spec", "mixedInstancesPolicy", k], "spotInstancePools is not a count".into(), "write 1 to 20"),
             },
-            "instanceRequirements" => ctx.finding(&["spec", "mixedInstancesPolicy", k], FindingKind::Unsupported, "fleetform lists instance types: write the types these requirements chose into the group's instance snippet"),
+            // Carried as it is (kops's cpu and memory ranges); render checks the quantities.
+            "instanceRequirements" => {
+                policy.insert(key(k), v.clone());
+            }
             _ => ctx.finding(&["spec", "mixedInstancesPolicy", k], FindingKind::Unsupported, "a mixed-instances setting fleetform does not have"),
         }
     }
-    if !out.contains_key("instances") {
-        ctx.error(&at("instances"), "a mixedInstancesPolicy without instances".into(), "list the instance types (fleetform does not read instanceRequirements)");
+    if !out.contains_key("instances") && !policy.contains_key("instanceRequirements") {
+        ctx.error(&at("instances"), "a mixedInstancesPolicy without instances or instanceRequirements".into(), "list the instance types, or give the vCPU and memory ranges");
         return None;
     }
     // kops leaves these to AWS's defaults: written out, so the meaning does not move.
@@ -1181,7 +1184,7 @@ fn groups_template() -> String {
     );
     {
         t.push_str(
-            "{%- if g.mixedInstancesPolicy is defined %}\n  mixedInstancesPolicy:\n    {{ g.mixedInstancesPolicy | to_yaml | indent(4) }}\n    instances:\n    {{ include(g.instances) | indent(4) }}\n{%- endif %}\n",
+            "{%- if g.mixedInstancesPolicy is defined %}\n  mixedInstancesPolicy:\n    {{ g.mixedInstancesPolicy | to_yaml | indent(4) }}\n{%- if g.instances is defined %}\n    instances:\n    {{ include(g.instances) | indent(4) }}\n{%- endif %}\n{%- endif %}\n",
         );
     }
     // Every optional field of a NodeGroup, so any can be set in the values; fleetform's own

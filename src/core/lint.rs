@@ -173,7 +173,17 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
 
     for g in &m.groups {
         let s = g.spec();
-        let types = s.instance_types();
+        // Types chosen by attributes: the ones the table knows in the ranges, of the
+        // machineType's architecture (what AWS may launch).
+        let requirements = s.mixed_instances_policy.as_ref().and_then(|p| p.instance_requirements.as_ref());
+        let arch = table.lookup(&s.machine_type).map(|t| t.arch);
+        let types: Vec<&str> = match requirements {
+            Some(r) => table.all().into_iter().filter(|(_, t)| r.matches(t.vcpu, t.memory_gib) && arch.is_none_or(|a| a == t.arch)).map(|(n, _)| n).collect(),
+            None => s.instance_types(),
+        };
+        if requirements.is_some() && types.is_empty() {
+            cx.report("instance-type-not-in-table", g, None, format!("`{}`: instanceRequirements match no instance type of {}", g.name(), table.source));
+        }
         let mut listed: Vec<&str> = types.clone();
         if !listed.contains(&s.machine_type.as_str()) {
             listed.push(&s.machine_type);
@@ -214,7 +224,7 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
                 ));
             }
         }
-        if let Some(first) = types.first().and_then(|t| table.lookup(t)) {
+        if let Some(first) = types.first().filter(|_| requirements.is_none()).and_then(|t| table.lookup(t)) {
             let smaller: Vec<String> = types
                 .iter()
                 .skip(1)
@@ -727,6 +737,22 @@ mod tests {
         g.manifest.spec.autoscale_priority = None;
         let f = lint(&manifest(cluster(FAST), vec![g]));
         assert_eq!(f.iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>(), vec![("root-volume", Severity::Warning)]);
+    }
+
+    #[test]
+    fn instance_requirements_are_the_types_they_select() {
+        let mut g = spot("s", 50);
+        let p = g.manifest.spec.mixed_instances_policy.as_mut().unwrap();
+        p.instances = vec![];
+        p.instance_requirements = Some(serde_yaml::from_str("{cpu: {min: 16, max: 16}, memory: {min: 32Gi, max: 64Gi}}").unwrap());
+        // 16 vCPU, 32-64 GiB, x86_64 (the machineType's): a dozen and more in the table.
+        assert!(lint(&manifest(cluster(FAST), vec![g.clone(), on_demand("o", 10)])).is_empty());
+        // A range over vCPU counts: the autoscaler's sizing problem, as with a list.
+        g.manifest.spec.mixed_instances_policy.as_mut().unwrap().instance_requirements = Some(serde_yaml::from_str("{cpu: {min: 8, max: 16}, memory: {min: 16Gi, max: 64Gi}}").unwrap());
+        assert_eq!(ids(&manifest(cluster(FAST), vec![g.clone(), on_demand("o", 10)])), vec!["spot-uniform-vcpu"]);
+        // Ranges no known type fits.
+        g.manifest.spec.mixed_instances_policy.as_mut().unwrap().instance_requirements = Some(serde_yaml::from_str("{cpu: {min: 3, max: 3}, memory: {min: 1Gi, max: 1Gi}}").unwrap());
+        assert!(ids(&manifest(cluster(FAST), vec![g, on_demand("o", 10)])).contains(&"instance-type-not-in-table"));
     }
 
     #[test]

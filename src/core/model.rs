@@ -495,8 +495,13 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MixedInstancesPolicy {
-    /// Instance types the group may launch.
+    /// Instance types the group may launch (or `instanceRequirements`, not both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
+    /// Attribute-based selection instead of a list (kops: instanceRequirements): every type with
+    /// vCPU and memory in the ranges, as AWS picks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirements>,
     /// On-demand instances before any spot (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand_base: Option<u32>,
@@ -514,6 +519,84 @@ pub struct MixedInstancesPolicy {
     /// `prioritized` (AWS's default: the list's order) or `lowest-price`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_demand_allocation_strategy: Option<String>,
+}
+
+/// vCPU and memory ranges (kops: InstanceRequirementsSpec), e.g.
+/// `{cpu: {min: 16, max: 16}, memory: {min: 32Gi, max: 64Gi}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InstanceRequirements {
+    pub cpu: MinMax,
+    pub memory: MinMax,
+}
+
+/// A range of quantities as kops writes them: a count (`16`) or a size (`32Gi`, `64G`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinMax {
+    #[schemars(with = "serde_json::Value")]
+    pub min: serde_yaml::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub max: Option<serde_yaml::Value>,
+}
+
+/// A count as kops writes it (`16`, "16").
+pub fn count_of(v: &serde_yaml::Value) -> Option<u32> {
+    match v {
+        serde_yaml::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        serde_yaml::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A memory size in MiB, as Kubernetes quantities write it (`32Gi`, `32768Mi`, `34G`).
+pub fn mib_of(v: &serde_yaml::Value) -> Option<u32> {
+    let s = match v {
+        serde_yaml::Value::String(s) => s.trim().to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let n: f64 = s[..split].parse().ok()?;
+    let bytes = match &s[split..] {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0f64.powi(4),
+        "K" | "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        _ => return None,
+    };
+    let mib = n * bytes / (1024.0 * 1024.0);
+    (mib.is_finite() && (1.0..4.0e9).contains(&mib)).then(|| mib.round() as u32)
+}
+
+/// A range: minimum, and maximum when there is one.
+pub type Range = (u32, Option<u32>);
+
+impl InstanceRequirements {
+    /// (vCPU min, max), (memory MiB min, max), or what is wrong.
+    pub fn ranges(&self) -> Result<(Range, Range), String> {
+        let cpu_min = count_of(&self.cpu.min).ok_or("cpu.min is not a count of vCPUs")?;
+        let cpu_max = self.cpu.max.as_ref().map(|m| count_of(m).ok_or("cpu.max is not a count of vCPUs")).transpose()?;
+        let mem_min = mib_of(&self.memory.min).ok_or("memory.min is not a size such as 32Gi")?;
+        let mem_max = self.memory.max.as_ref().map(|m| mib_of(m).ok_or("memory.max is not a size such as 64Gi")).transpose()?;
+        if cpu_min == 0 || cpu_max.is_some_and(|m| m < cpu_min) || mem_max.is_some_and(|m| m < mem_min) {
+            return Err("each range needs min ≥ 1 and max ≥ min".into());
+        }
+        Ok(((cpu_min, cpu_max), (mem_min, mem_max)))
+    }
+
+    /// Whether an instance type of this vCPU count and memory falls in the ranges.
+    pub fn matches(&self, vcpu: u32, memory_gib: f64) -> bool {
+        let Ok(((cmin, cmax), (mmin, mmax))) = self.ranges() else { return false };
+        let mib = (memory_gib * 1024.0).round() as u32;
+        vcpu >= cmin && cmax.is_none_or(|m| vcpu <= m) && mib >= mmin && mmax.is_none_or(|m| mib <= m)
+    }
 }
 
 /// A warm pool of pre-initialised instances (kops: warmPool).
@@ -769,4 +852,24 @@ pub fn default_eks_name(cluster: &str) -> String {
 /// EKS accepts `^[0-9A-Za-z][A-Za-z0-9\-_]*$`, at most 100 characters.
 pub fn valid_eks_name(n: &str) -> bool {
     n.len() <= 100 && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kops_quantities_of_instance_requirements() {
+        let v = |s: &str| serde_yaml::Value::String(s.into());
+        assert_eq!(mib_of(&v("32Gi")), Some(32768));
+        assert_eq!(mib_of(&v("32768Mi")), Some(32768));
+        assert_eq!(mib_of(&v("34G")), Some(32425), "decimal units, as kops's quantities");
+        assert_eq!(mib_of(&v("lots")), None);
+        assert_eq!(count_of(&v("16")), Some(16));
+        let r: InstanceRequirements = serde_yaml::from_str("{cpu: {min: 16, max: 16}, memory: {min: 32Gi}}").unwrap();
+        assert_eq!(r.ranges(), Ok(((16, Some(16)), (32768, None))));
+        assert!(r.matches(16, 32.0) && r.matches(16, 128.0) && !r.matches(8, 32.0));
+        let bad: InstanceRequirements = serde_yaml::from_str("{cpu: {min: 16, max: 8}, memory: {min: 1Gi}}").unwrap();
+        assert!(bad.ranges().is_err());
+    }
 }

@@ -533,6 +533,13 @@ pub fn diff_asg(old: Option<&AsgConfig>, new: &AsgConfig) -> Vec<FieldChange> {
     let om = o.mixed_instances.clone();
     let nm = new.mixed_instances.clone();
     push(&mut f, "mixedInstancesPolicy.instances", om.as_ref().and_then(|m| list(&m.instance_types)), nm.as_ref().and_then(|m| list(&m.instance_types)));
+    let req = |m: &Option<crate::core::resources::MixedInstances>| {
+        m.as_ref().and_then(|m| m.requirements).map(|((c0, c1), (m0, m1))| {
+            let r = |a: i32, b: Option<i32>| b.map_or(format!("{a}+"), |b| if a == b { a.to_string() } else { format!("{a}-{b}") });
+            format!("vCPU {}, memory {} MiB", r(c0, c1), r(m0, m1))
+        })
+    };
+    push(&mut f, "mixedInstancesPolicy.instanceRequirements", req(&om), req(&nm));
     push(&mut f, "mixedInstancesPolicy.onDemandBase", om.as_ref().map(|m| m.on_demand_base.to_string()), nm.as_ref().map(|m| m.on_demand_base.to_string()));
     push(&mut f, "mixedInstancesPolicy.onDemandAboveBase", om.as_ref().map(|m| m.on_demand_above_base.to_string()), nm.as_ref().map(|m| m.on_demand_above_base.to_string()));
     push(&mut f, "mixedInstancesPolicy.spotAllocationStrategy", om.as_ref().and_then(|m| m.spot_allocation_strategy.clone()), nm.as_ref().and_then(|m| m.spot_allocation_strategy.clone()));
@@ -930,7 +937,8 @@ fn replacements_of(name: &str, g: &DesiredGroup, a: &LiveAsg, target: i64, lt_fi
                 reasons.push(format!("runs Kubernetes {have}, the group wants {want}"));
             }
         }
-        if !g.allowed_types.contains(&i.instance_type) {
+        // An empty list: the group selects types by attributes (instanceRequirements).
+        if !g.allowed_types.is_empty() && !g.allowed_types.contains(&i.instance_type) {
             reasons.push(format!("instance type {} is no longer allowed", i.instance_type));
         }
         if !reasons.is_empty() {

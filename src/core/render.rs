@@ -1443,6 +1443,23 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         }
     }
     if let Some(p) = &s.mixed_instances_policy {
+        match (&p.instance_requirements, p.instances.is_empty()) {
+            (Some(_), false) => {
+                return Err(at(&["spec", "mixedInstancesPolicy", "instanceRequirements"], format!("node group `{name}`: a mixedInstancesPolicy has instances or instanceRequirements, not both"))
+                    .with_help("list the types, or give the vCPU and memory ranges AWS picks them by"))
+            }
+            (None, true) => {
+                return Err(at(&["spec", "mixedInstancesPolicy"], format!("node group `{name}`: a mixedInstancesPolicy needs instances or instanceRequirements"))
+                    .with_help("list the instance types (a snippet), or give instanceRequirements: {cpu: {min: 16, max: 16}, memory: {min: 32Gi, max: 64Gi}}"))
+            }
+            (Some(r), true) => {
+                if let Err(e) = r.ranges() {
+                    return Err(at(&["spec", "mixedInstancesPolicy", "instanceRequirements"], format!("node group `{name}`: instanceRequirements: {e}"))
+                        .with_help("write cpu as counts and memory as sizes, e.g. {cpu: {min: 16, max: 16}, memory: {min: 32Gi, max: 64Gi}}"));
+                }
+            }
+            (None, false) => {}
+        }
         if let Some(n) = p.spot_instance_pools {
             if !(1..=20).contains(&n) {
                 return Err(at(&["spec", "mixedInstancesPolicy", "spotInstancePools"], format!("node group `{name}`: spotInstancePools {n} is outside 1–20"))
@@ -1537,7 +1554,7 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
         }
     }
     if let Some(p) = &s.mixed_instances_policy {
-        if p.instances.is_empty() {
+        if p.instances.is_empty() && p.instance_requirements.is_none() {
             return Err(at(&["spec", "mixedInstancesPolicy", "instances"], format!("node group `{name}`: mixedInstancesPolicy lists no instances"))
                 .with_help("list the instance types, e.g. include(\"spot_4x_32Gb_machine_type.yaml\")"));
         }

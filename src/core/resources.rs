@@ -130,10 +130,16 @@ pub struct MixedInstances {
     /// Only with lowest-price (AWS then defaults to 2); None otherwise.
     #[serde(default)]
     pub spot_instance_pools: Option<i32>,
+    /// Attribute-based selection instead of `instance_types`: (vCPU min, max), (MiB min, max).
+    #[serde(default)]
+    pub requirements: Option<(AwsRange, AwsRange)>,
     /// `prioritized` (AWS's default) or `lowest-price`.
     #[serde(default)]
     pub on_demand_allocation_strategy: Option<String>,
 }
+
+/// A minimum and an optional maximum, as AWS's range requests take them.
+pub type AwsRange = (i32, Option<i32>);
 
 /// A group's warm pool as AWS keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -436,3 +436,35 @@ print(n)
     let o = moto.run(&repo, &["plan", "--all", "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 }
+
+/// A spot group that selects its types by attributes (instanceRequirements): applied as one
+/// override with vCPU and memory ranges, read back as such, and the next plan is empty.
+#[test]
+fn instance_requirements_round_trip() {
+    let (moto, repo) = crate::aws::example_setup();
+    repo.replace(
+        "templates/3_spot-nodes.yaml.tpl",
+        "    instances:\n    {{ include(size.spotTypes) | indent(4) }}",
+        "    instanceRequirements: {cpu: {min: 16, max: 16}, memory: {min: 32Gi, max: 64Gi}}",
+    );
+    let o = repo.run(&["render", "--cluster", STAGING]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--poll-interval", "0.1s"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&moto.py(&format!(
+        r#"
+g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['spot-nodes-app-4x.{STAGING}'])['AutoScalingGroups'][0]
+print(json.dumps(g['MixedInstancesPolicy']['LaunchTemplate']['Overrides']))
+"#
+    )))
+    .unwrap();
+    assert_eq!(v[0]["InstanceRequirements"]["VCpuCount"], serde_json::json!({"Min": 16, "Max": 16}), "{v}");
+    assert_eq!(v[0]["InstanceRequirements"]["MemoryMiB"], serde_json::json!({"Min": 32768, "Max": 65536}), "{v}");
+    assert!(v[0].get("InstanceType").is_none() && v.as_array().unwrap().len() == 1, "one override, by attributes: {v}");
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    // Lint understands it: the types in the ranges are checked like a list.
+    let o = repo.run(&["lint", "--cluster", STAGING, "--output", "json"]);
+    let f: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(f["findings"].as_array().unwrap().iter().all(|x| x["rule"] != "spot-instance-diversity" && x["rule"] != "spot-uniform-vcpu"), "{f}");
+}

@@ -249,3 +249,20 @@ fn errors_of_every_kops_file_come_at_once_and_nothing_is_written() {
     }
     assert!(!repo.path().join("vars").exists() && !repo.path().join("templates").exists(), "nothing written");
 }
+
+#[test]
+fn kops_instance_requirements_come_along_and_render() {
+    let repo = Repo::empty();
+    repo.write(
+        "kops/c.yaml",
+        "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: c.example.com\nspec:\n  configBase: s3://b/c.example.com\n  subnets:\n  - {name: a, zone: eu-west-1a, cidr: 10.0.0.0/19, type: Private}\n  - {name: b, zone: eu-west-1b, cidr: 10.0.32.0/19, type: Private}\n---\napiVersion: kops.k8s.io/v1alpha2\nkind: InstanceGroup\nmetadata:\n  name: nodes-abs\n  labels: {kops.k8s.io/cluster: c.example.com}\nspec:\n  role: Node\n  image: ami-760aaa0f\n  machineType: c5.4xlarge\n  minSize: 0\n  maxSize: 10\n  subnets: [a, b]\n  mixedInstancesPolicy:\n    instanceRequirements:\n      cpu: {min: \"16\", max: \"16\"}\n      memory: {min: 32G, max: 64G}\n    onDemandAboveBase: 0\n    spotAllocationStrategy: price-capacity-optimized\n",
+    );
+    let o = repo.run(&["import", "kops", "kops/c.yaml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("instanceRequirements"), "carried, not reported: {}", stdout(&o));
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = repo.read("clusters/c.example.com.yaml");
+    assert!(m.contains("instanceRequirements:") && m.contains("min: 32G"), "{m}");
+    assert!(!m.contains("instances:"), "no list beside the ranges: {m}");
+}
