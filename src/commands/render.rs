@@ -22,6 +22,9 @@ pub struct RenderArgs {
     /// Values that no template reads (typos, leftovers) are errors: exit 1, write nothing.
     #[arg(long)]
     pub strict: bool,
+    /// Print what the templates output, before any document is read or checked (for tools).
+    #[arg(long, hide = true)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,6 +45,19 @@ struct FileChange {
 
 pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
+    if args.raw {
+        let mut repo = crate::repo::load(&s.root)?;
+        repo.extra_values = crate::repo::load_values_files(&s.values)?;
+        let mut out = String::new();
+        for c in s.select(&repo, true)? {
+            match crate::core::render::raw_documents(&repo, &c, &s.sets) {
+                Ok(docs) => out.push_str(&docs),
+                Err(d) => return Err(d.into()),
+            }
+        }
+        p.data(&out);
+        return Ok(Status::Success);
+    }
     let run = render_selected(s, true)?;
     let all_selected = s.all || s.clusters.is_empty();
     // Warnings only when everything rendered: an error must stand alone.

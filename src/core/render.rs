@@ -190,6 +190,21 @@ pub fn unknown_cluster(repo: &RepoFiles, cluster: &str) -> Diagnostic {
 
 /// Render one cluster.
 pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Rendered, Diagnostic> {
+    let outputs = template_outputs(repo, cluster, sets)?;
+    let docs = parse_documents(&outputs, repo, cluster)?;
+    let manifest = assemble(docs, &outputs, repo, cluster)?;
+    let autoscaler = autoscaler::artefacts(&manifest);
+    let files = output_files(&manifest, &autoscaler);
+    Ok(Rendered { manifest, autoscaler, files })
+}
+
+/// What the templates of one cluster output, before any document is read: for tools that hold
+/// the documents to another judge (the JSON Schema parity test).
+pub fn raw_documents(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<String, Diagnostic> {
+    Ok(template_outputs(repo, cluster, sets)?.iter().map(|o| format!("{}\n---\n", o.output)).collect())
+}
+
+fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Vec<TemplateOutput>, Diagnostic> {
     let merged = cluster_values(repo, cluster, sets)?;
     let own = &repo.cluster_vars[cluster];
     let ctx_value = values::to_context_value(&merged).map_err(|e| {
@@ -219,12 +234,7 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
         let included: Vec<String> = shared.included.lock().unwrap().iter().cloned().collect();
         outputs.push(TemplateOutput { template: tpl.clone(), output: out, included });
     }
-
-    let docs = parse_documents(&outputs, repo, cluster)?;
-    let manifest = assemble(docs, &outputs, repo, cluster)?;
-    let autoscaler = autoscaler::artefacts(&manifest);
-    let files = output_files(&manifest, &autoscaler);
-    Ok(Rendered { manifest, autoscaler, files })
+    Ok(outputs)
 }
 
 struct Shared {
