@@ -241,10 +241,7 @@ pub fn import(files: &[SourceFile]) -> Result<Imported, Vec<Diagnostic>> {
         };
         // Names become file names (vars/<cluster>.yaml, snippets/<group>-instances.yaml): only
         // what fleetform accepts as a cluster name, so nothing is written outside the repository.
-        let fine = name.len() <= 100
-            && name.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'))
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        if kind == "Cluster" && !fine {
+        if kind == "Cluster" && !super::render::valid_cluster_name(name) {
             errors.push(
                 Diagnostic::new(&d.file, d.line(&["metadata", "name"]), 0, format!("cluster name `{}` is not a DNS name of at most 100 characters", name.escape_debug()))
                     .with_source(&d.file_text)
@@ -630,8 +627,7 @@ fn group_values(ctx: &mut Ctx<'_>, cluster: &str, discovery: Discovery, cluster_
             "Node"
         }
     };
-    let ok_name = !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-');
-    if !ok_name {
+    if !super::render::valid_group_name(&name) {
         ctx.error(&["metadata", "name"], "the name is not a fleetform group name".into(), "rename the group: lowercase letters, digits and `-`, at most 63 (its AWS resources keep kops's name only if the name stays)");
     }
     v.insert(key("role"), key(role));

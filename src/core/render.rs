@@ -1221,7 +1221,7 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
         let shown = if field.is_empty() { "spec.kubeControllerManager".to_string() } else { format!("spec.kubeControllerManager.{field}") };
         return Err(at(&path, format!("{shown}: {why}")).with_help(help));
     }
-    if !(valid_host_name(cluster) && cluster.len() <= 100 && cluster.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')) {
+    if !valid_cluster_name(cluster) {
         return Err(at(&["metadata", "name"], format!("cluster name `{}` is not a DNS name of at most 100 characters", cluster.escape_debug()))
             .with_help("lowercase letters, digits, `-` and `.`, like prod-customer.k8s.foo.bar; rename the vars file"));
     }
@@ -1373,7 +1373,12 @@ fn zone_in_region(zone: &str, region: &str) -> bool {
     }
 }
 
-fn valid_group_name(n: &str) -> bool {
+/// A cluster's name: a DNS name of lowercase labels, at most 100 characters (it names files).
+pub(crate) fn valid_cluster_name(n: &str) -> bool {
+    valid_host_name(n) && n.len() <= 100 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+pub(crate) fn valid_group_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 63
         && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

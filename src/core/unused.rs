@@ -453,16 +453,6 @@ impl Reads {
     }
 }
 
-/// Warnings for keys of `file` that no template reads (see [`Reads`]).
-pub fn unused_values(repo: &RepoFiles, file: &SourceFile, values: &Mapping) -> Vec<Diagnostic> {
-    Reads::of(repo).unused_values(file, values)
-}
-
-/// `--set` paths that no template reads.
-pub fn unused_sets(repo: &RepoFiles, sets: &[super::values::SetOverride]) -> Vec<Diagnostic> {
-    Reads::of(repo).unused_sets(sets)
-}
-
 fn show_path(path: &[At]) -> String {
     let mut s = String::new();
     for a in path {

@@ -49,23 +49,29 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
+/// A copy of the example with the case's changes made.
+fn prepare(case: &Case) -> Repo {
+    let repo = Repo::example();
+    for r in &case.replace {
+        repo.replace(&r.file, &r.old, &r.new);
+    }
+    for w in &case.write {
+        repo.write(&w.file, &w.content);
+    }
+    for l in &case.symlink {
+        std::os::unix::fs::symlink(&l.target, repo.path().join(&l.file)).unwrap();
+    }
+    for b in &case.bytes {
+        fs::write(repo.path().join(&b.file), hex(&b.hex)).unwrap();
+    }
+    repo
+}
+
 #[test]
 fn bad_input_corpus() {
     insta::glob!("../corpus/bad-input", "*.yaml", |path| {
         let case: Case = serde_yaml::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-        let repo = Repo::example();
-        for r in &case.replace {
-            repo.replace(&r.file, &r.old, &r.new);
-        }
-        for w in &case.write {
-            repo.write(&w.file, &w.content);
-        }
-        for l in &case.symlink {
-            std::os::unix::fs::symlink(&l.target, repo.path().join(&l.file)).unwrap();
-        }
-        for b in &case.bytes {
-            fs::write(repo.path().join(&b.file), hex(&b.hex)).unwrap();
-        }
+        let repo = prepare(&case);
         let before = repo.clusters_snapshot();
         let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
         let o = repo.run(&args);
@@ -94,19 +100,7 @@ fn the_schema_never_refuses_what_render_accepts_on_the_corpus() {
     for entry in fs::read_dir(project_root().join("tests/corpus/bad-input")).unwrap() {
         let path = entry.unwrap().path();
         let case: Case = serde_yaml::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        let repo = Repo::example();
-        for r in &case.replace {
-            repo.replace(&r.file, &r.old, &r.new);
-        }
-        for w in &case.write {
-            repo.write(&w.file, &w.content);
-        }
-        for l in &case.symlink {
-            std::os::unix::fs::symlink(&l.target, repo.path().join(&l.file)).unwrap();
-        }
-        for b in &case.bytes {
-            fs::write(repo.path().join(&b.file), hex(&b.hex)).unwrap();
-        }
+        let repo = prepare(&case);
         repo.write("schema.json", &schema);
         for cluster in ["staging.k8s.foo.bar", "prod-customer.k8s.foo.bar"] {
             let raw = repo.run(&["render", "--raw", "--cluster", cluster]);
