@@ -19,6 +19,7 @@ pub mod plan;
 pub mod render;
 pub mod resources;
 pub mod rolling;
+pub mod schedule;
 pub mod unused;
 pub mod values;
 

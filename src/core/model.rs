@@ -90,6 +90,53 @@ pub struct ClusterSpec {
     /// own user data (`bootstrap: custom`): kops, kubeadm or a home-made AMI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks: Option<EksSpec>,
+    /// When the node groups run (nights and weekends off for staging): outside its uptime
+    /// windows a group is scaled to zero by Auto Scaling scheduled actions. A NodeGroup's own
+    /// `schedule` replaces this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+}
+
+/// Uptime windows of node groups, in a time zone, with one-off exceptions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    /// The IANA time zone of the windows and exceptions, e.g. `Europe/Paris` (default UTC).
+    /// AWS follows its daylight-saving changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// When the groups run at their declared sizes: `Mon-Fri 07:30-20:00`, `Sat,Sun
+    /// 10:00-14:00`, `Fri 22:00-06:00` (ends the next day). Outside them: zero instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uptime: Vec<String>,
+    /// One-off changes: a holiday down, a load-test weekend up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<ScheduleException>,
+    /// `true`: no schedule; the groups run at all times (a group that must stay up while the
+    /// cluster sleeps, or the cluster's schedule suspended during an incident).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_on: Option<bool>,
+}
+
+/// A one-off exception to a schedule, in its time zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScheduleException {
+    /// Lowercase letters, digits and `-`: it names the scheduled actions (`christmas-2026`).
+    pub name: String,
+    /// Local date and time it begins, `2026-12-24 00:00`.
+    pub from: String,
+    /// Local date and time it ends, `2026-12-28 07:30`.
+    pub to: String,
+    /// `down` (a holiday) or `up` (a load test outside the windows).
+    pub state: ExceptionState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExceptionState {
+    Up,
+    Down,
 }
 
 /// The EKS cluster of a Cluster.
@@ -475,6 +522,9 @@ pub struct NodeGroupSpec {
     /// A warm pool (kops: warmPool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_pool: Option<WarmPoolSpec>,
+    /// This group's uptime schedule, replacing the cluster's (`{alwaysOn: true}`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
 }
 
 /// The Auto Scaling processes that can be suspended (AWS's names).
@@ -833,6 +883,11 @@ impl Manifest {
     pub fn eks_name(&self) -> Option<String> {
         let eks = self.cluster.spec.eks.as_ref()?;
         Some(eks.name.clone().unwrap_or_else(|| default_eks_name(self.name())))
+    }
+
+    /// A group's uptime schedule: its own, else the cluster's (None: none declared).
+    pub fn schedule_of<'a>(&'a self, g: &'a NodeGroup) -> Option<&'a ScheduleSpec> {
+        g.spec().schedule.as_ref().or(self.cluster.spec.schedule.as_ref())
     }
 
     /// How a group's nodes join: its own setting, else the cluster's.

@@ -1177,6 +1177,9 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
         ))
         .with_help("write `name: {{ clusterName }}`, or rename the vars file after the cluster"));
     }
+    if let Some(sc) = &s.schedule {
+        check_schedule(sc, &["spec", "schedule"], at)?;
+    }
     if let Some(eks) = &s.eks {
         let name = eks.name.clone().unwrap_or_else(|| default_eks_name(cluster));
         if !valid_eks_name(&name) {
@@ -1341,6 +1344,22 @@ fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Di
 
 /// A DNS host name: labels of letters, digits and `-`, not starting or ending with `-`, at most
 /// 63 characters each and 253 in all; `*` alone as the first label (a wildcard).
+/// A schedule parses (zone, windows, exceptions); the error points at the offending entry.
+fn check_schedule(sc: &crate::core::model::ScheduleSpec, path: &[&str], at: At) -> Result<(), Diagnostic> {
+    match crate::core::schedule::Schedule::parse(sc) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let needle = format!("={}", e.text);
+            let mut p: Vec<&str> = path.to_vec();
+            p.push(e.field);
+            if !e.text.is_empty() {
+                p.push(&needle);
+            }
+            Err(at(&p, format!("schedule: {}", e.message)).with_help(e.help))
+        }
+    }
+}
+
 fn valid_host_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 253
@@ -1430,6 +1449,9 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
             return Err(at(&["spec", "cpuCredits"], format!("node group `{name}`: cpuCredits applies to burstable types (t2, t3, t3a, t4g), and {t} is not one: its instances would fail to launch"))
                 .with_help("remove cpuCredits, or use burstable types only"));
         }
+    }
+    if let Some(sc) = &s.schedule {
+        check_schedule(sc, &["spec", "schedule"], at)?;
     }
     if let Some(w) = &s.warm_pool {
         if s.mixed_instances_policy.is_some() || s.max_price.is_some() {
