@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6, 12, 13) and
-stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's code never bends to moto.
+"""Start moto's server (the local AWS emulator of the tests) with documented corrections (1-6, 12-14, 16) and
+stand-ins for what moto lacks (7-11: EKS APIs; 15: Auto Scaling's scaling activities). Nothing else is changed;
+fleetform's code never bends to moto.
 
 1. (MOTO.md, item 1) moto stores the UserData of create_launch_template_version unwrapped,
    and every later launch from such a version fails with HTTP 500. AWS accepts and launches it.
@@ -94,6 +95,60 @@ stand-ins for EKS APIs moto lacks (7-11). Nothing else is changed; fleetform's c
    update that does not name it, clears it with 0, and DescribeAutoScalingGroups answers it in
    each group while it is set. Here the same: both calls check and store it on the group, which
    moto's serializer then answers as MaxInstanceLifetime (absent while unset).
+
+14. (found with two node groups each scheduling fleetform-up-0) moto keys scheduled actions by
+   name alone in a region, so putting an action on one group replaces the action of that name on
+   every other group, which DescribeScheduledActions then no longer answers and
+   DeleteScheduledAction cannot delete; describe answers no ScheduledActionARN, and deleting a
+   group leaves its actions behind. On AWS a scheduled action's name is unique within its group:
+   PutScheduledUpdateGroupAction (and BatchPut...) creates or updates the action of that name in
+   that group, DescribeScheduledActions answers that group's actions (every group's without
+   AutoScalingGroupName; ScheduledActionNames filters either way), DeleteScheduledAction (and
+   BatchDelete...) names group and action, each action has a ScheduledActionARN
+   (arn:aws:autoscaling:<region>:<account>:scheduledUpdateGroupAction:<uuid>:autoScalingGroupName/
+   <group>:scheduledActionName/<name>), and DeleteAutoScalingGroup deletes the group's actions.
+   Here actions are keyed by (group, name), get such an ARN (kept when the action is updated), and
+   go with their group. StartTime and EndTime (ISO 8601, UTC), Recurrence, TimeZone, MinSize,
+   MaxSize and DesiredCapacity are answered as put, as moto already did. Not modelled: AWS answers
+   a recurring action's StartTime (and the unused Time) as its next run, and refuses a StartTime in
+   the past and an action on a group that does not exist; here StartTime is answered as put (absent
+   if it was not put) and both are accepted.
+
+15. (stand-in) moto's DescribeScalingActivities always answers an empty list: it keeps no
+   history, and its launches never fail. AWS answers the group's scaling activities (the account's
+   without AutoScalingGroupName, only those named when ActivityIds is given), those in progress
+   first, then newest first by StartTime, MaxRecords (1-100, default 100) a page, with NextToken. A
+   launch that failed for capacity is an activity with StatusCode "Failed", StatusMessage "We
+   currently do not have sufficient <type> capacity in the Availability Zone you requested
+   (<zone>). Our system will be working on provisioning additional capacity. You can currently get
+   <type> capacity by not specifying an Availability Zone in your request or choosing <zones>.
+   Launching EC2 instance failed.", Description "Launching a new EC2 instance.  Status Reason:
+   <StatusMessage>", Cause "At <time> an instance was started in response to a difference between
+   desired and actual capacity, increasing the capacity from <n> to <n+1>.", Progress 100 and
+   Details '{"Subnet ID":"subnet-...","Availability Zone":"<zone>"}'. A stand-in answers
+   the activities of the JSON file named by FLEETFORM_SCALING_ACTIVITIES (read at each request;
+   unset or missing: none), which the tests and the demo write to simulate what AWS reports: a list
+   of objects with the field names of the API's Activity (AutoScalingGroupName and StartTime, an ISO
+   8601 string, required; ActivityId defaults to a UUID made from the object, the same at every
+   request; Details may be an object, answered as its JSON), filtered, ordered and paged as on AWS.
+
+16. (MOTO.md, item 4) moto launches every instance of a group into the first subnet of its
+   VPCZoneIdentifier (a group with zones but no subnets: each launch into one zone drawn at random),
+   and a scale-in terminates the first unprotected instances of the group's list, whatever their
+   zone. AWS keeps a group balanced across its enabled Availability Zones: it launches into the zone
+   with the fewest of the group's instances, and a scale-in terminates from the zone with the most
+   (among those with an instance not protected from scale in), then as the termination policy says
+   (by default: oldest launch template or configuration, then closest to the next billing hour).
+   Here, in a group over two zones or more, each new instance goes to the zone with the fewest of
+   the group's InService instances (ties: the order of VPCZoneIdentifier, else of
+   AvailabilityZones), into that zone's first subnet in VPCZoneIdentifier, so the instance's
+   SubnetId and Placement.AvailabilityZone are that subnet's; a scale-in removes instances one at a
+   time from the zone with the most (ties: the zone of the oldest candidate), there the one moto
+   would choose (the earliest to have joined the group); the group lists its instances in the order
+   they joined. A group in one zone behaves as in moto. Not modelled: AZRebalance (on AWS, unless
+   that process is suspended, a group whose zones were changed or unbalanced by AttachInstances or
+   DetachInstances is rebalanced); here nothing moves, which lets a test make a skewed group on
+   purpose (AttachInstances keeps an instance in its own zone).
 
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
@@ -687,6 +742,194 @@ def _with_lifetime(original):
 
 for _name in ("create_auto_scaling_group", "update_auto_scaling_group"):
     setattr(AutoScalingResponse, _name, _with_lifetime(getattr(AutoScalingResponse, _name)))
+
+# 14. Auto Scaling: scheduled actions per group.
+from moto.autoscaling.models import AutoScalingBackend, FakeScheduledAction, make_int  # noqa: E402
+from moto.utilities.utils import get_partition  # noqa: E402
+
+
+def put_scheduled_update_group_action(self, name, desired_capacity, max_size, min_size, scheduled_action_name,
+                                      start_time, end_time, recurrence, timezone):
+    key = (name, scheduled_action_name)  # AWS: a name is unique within its group
+    old = self.scheduled_actions.get(key)
+    action = FakeScheduledAction(name, make_int(desired_capacity), make_int(max_size), make_int(min_size),
+                                 scheduled_action_name, start_time, end_time, recurrence, timezone)
+    action.scheduled_action_arn = old.scheduled_action_arn if old else (
+        f"arn:{get_partition(self.region_name)}:autoscaling:{self.region_name}:{self.account_id}:scheduledUpdateGroupAction:"
+        f"{uuid.uuid4()}:autoScalingGroupName/{name}:scheduledActionName/{scheduled_action_name}")
+    self.scheduled_actions[key] = action
+    return action
+
+
+def delete_scheduled_action(self, auto_scaling_group_name, scheduled_action_name):  # (BatchDelete calls this one)
+    if self.scheduled_actions.pop((auto_scaling_group_name, scheduled_action_name), None) is None:
+        raise ValidationError("Scheduled action name not found")
+
+
+_delete_auto_scaling_group = AutoScalingBackend.delete_auto_scaling_group
+
+
+def delete_auto_scaling_group(self, group_name):
+    _delete_auto_scaling_group(self, group_name)
+    for key in [k for k in self.scheduled_actions if k[0] == group_name]:  # AWS deletes the group's actions with it
+        del self.scheduled_actions[key]
+
+
+AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
+AutoScalingBackend.delete_scheduled_action = delete_scheduled_action
+AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+
+# 15. Auto Scaling: scaling activities (a stand-in: from FLEETFORM_SCALING_ACTIVITIES).
+from datetime import datetime, timezone as tz  # noqa: E402
+
+ACTIVITY_DONE = ("Successful", "Failed", "Cancelled")  # every other StatusCode is in progress
+
+
+def _activity_time(a):
+    t = datetime.fromisoformat(str(a["StartTime"]).replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=tz.utc)
+
+
+def _injected_activities():
+    path = os.environ.get("FLEETFORM_SCALING_ACTIVITIES")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        try:
+            items = json.load(f)
+        except ValueError as e:
+            raise ValidationError(f"{path}: not JSON: {e}")
+    out = []
+    for a in items if isinstance(items, list) else [items]:
+        if not isinstance(a, dict) or not a.get("AutoScalingGroupName") or not a.get("StartTime"):
+            raise ValidationError(f"{path}: every activity needs AutoScalingGroupName and StartTime: {a}")
+        a = dict(a)
+        a.setdefault("ActivityId", str(uuid.uuid5(uuid.NAMESPACE_OID, json.dumps(a, sort_keys=True))))
+        if not isinstance(a.get("Details", ""), str):
+            a["Details"] = json.dumps(a["Details"], separators=(",", ":"))  # as AWS writes it
+        try:
+            a["_t"] = _activity_time(a)
+        except ValueError:
+            raise ValidationError(f"{path}: StartTime is not an ISO 8601 time: {a['StartTime']}")
+        out.append(a)
+    return out
+
+
+def describe_scaling_activities(self):
+    group, ids = self._get_param("AutoScalingGroupName"), self._get_param("ActivityIds", [])
+    size, token = self._get_int_param("MaxRecords") or 100, self._get_param("NextToken") or "0"
+    if not 1 <= size <= 100:
+        raise ValidationError(f"1 validation error detected: Value '{size}' at 'maxRecords' failed to satisfy constraint: "
+                              "Member must have value less than or equal to 100")
+    if not token.isdigit():
+        raise ValidationError("The token provided is not valid.")
+    found = [a for a in _injected_activities()
+             if (not group or a["AutoScalingGroupName"] == group) and (not ids or a["ActivityId"] in ids)]
+    found.sort(key=lambda a: a["_t"], reverse=True)  # newest first,
+    found.sort(key=lambda a: a.get("StatusCode") in ACTIVITY_DONE)  # those in progress before (a stable sort)
+    start = int(token)
+    page = [{k: v for k, v in a.items() if k != "_t"} for a in found[start:start + size]]
+    return ActionResult({"Activities": page, "NextToken": str(start + size) if start + size < len(found) else None})
+
+
+AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
+
+# 16. Auto Scaling: instances balanced across the group's Availability Zones.
+import itertools  # noqa: E402
+
+from moto.autoscaling.models import ASG_NAME_TAG, InstanceState  # noqa: E402
+
+_joined = itertools.count()  # the order in which instances join their groups
+_instance_state_init = InstanceState.__init__
+
+
+def instance_state_init(self, *args, **kwargs):
+    _instance_state_init(self, *args, **kwargs)
+    self.joined = next(_joined)
+
+
+InstanceState.__init__ = instance_state_init
+
+
+def _zones(group):
+    """{zone: its first subnet of VPCZoneIdentifier (None in a group without subnets)}, in the group's order."""
+    if group.vpc_zone_identifier:
+        out = {}
+        for subnet in group.vpc_zone_identifier.split(","):
+            out.setdefault(group.ec2_backend.get_subnet(subnet).availability_zone, subnet)
+        return out
+    return {zone: None for zone in group.availability_zones or []}
+
+
+_replace_instances = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def replace_autoscaling_group_instances(self, count_needed, propagated_tags):
+    zones = _zones(self)
+    if len(zones) < 2:
+        return _replace_instances(self, count_needed, propagated_tags)
+    held = dict.fromkeys(zones, 0)
+    for state in self.active_instances():
+        if state.instance.placement.zone in held:
+            held[state.instance.placement.zone] += 1
+    plan = dict.fromkeys(zones, 0)
+    for _ in range(count_needed):  # each to the zone with the fewest; min() takes the first of equals
+        plan[min(zones, key=lambda z: held[z] + plan[z])] += 1
+    propagated_tags[ASG_NAME_TAG] = self.name
+    propagated_tags.update(self.instance_tags)
+    launch_template = None  # from here as moto's own, with the zone and subnet chosen
+    if self.ec2_launch_template:
+        if self.ec2_launch_template.id:
+            launch_template = {"LaunchTemplateId": self.ec2_launch_template.id}
+        elif self.ec2_launch_template.name:
+            launch_template = {"LaunchTemplateName": self.ec2_launch_template.name}
+    for zone, subnet in zones.items():
+        if not plan[zone]:
+            continue
+        reservation = self.autoscaling_backend.ec2_backend.run_instances(
+            self.image_id, plan[zone], self.user_data, self.security_groups, instance_type=self.instance_type,
+            tags={"instance": propagated_tags}, placement=zone, launch_config=self.launch_config,
+            launch_template=launch_template, is_instance_type_default=False,
+            associate_public_ip=self.launch_config.associate_public_ip_address if self.launch_config else None,
+            subnet_id=subnet)
+        for instance in reservation.instances:
+            instance.autoscaling_group = self
+            self.instance_states.append(
+                InstanceState(instance, protected_from_scale_in=self.new_instances_protected_from_scale_in))
+
+
+def _termination_order(group):
+    """The group's instances, those a scale-in may terminate first, in the order AWS would take them."""
+    states = sorted(group.instance_states, key=lambda s: getattr(s, "joined", -1))
+    serving = [s for s in states if s.lifecycle_state == "InService"]
+    held = {}
+    for s in serving:
+        held[s.instance.placement.zone] = held.get(s.instance.placement.zone, 0) + 1
+    candidates, order = [s for s in serving if not s.protected_from_scale_in], []
+    while candidates:  # from the zone with the most; ties: the zone of the oldest candidate
+        most = max(held[s.instance.placement.zone] for s in candidates)
+        pick = next(s for s in candidates if held[s.instance.placement.zone] == most)
+        candidates.remove(pick)
+        order.append(pick)
+        held[pick.instance.placement.zone] -= 1
+    return order + [s for s in states if s not in order]
+
+
+_set_desired_capacity = FakeAutoScalingGroup.set_desired_capacity
+
+
+def set_desired_capacity(self, new_capacity):
+    if len(_zones(self)) < 2:
+        return _set_desired_capacity(self, new_capacity)
+    self.instance_states = _termination_order(self)  # moto terminates the first unprotected ones of the list
+    try:
+        return _set_desired_capacity(self, new_capacity)
+    finally:
+        self.instance_states.sort(key=lambda s: getattr(s, "joined", -1))
+
+
+FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
+FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
