@@ -65,3 +65,14 @@ spec:
     - name: {{ addon }}
 {%- endfor %}
 {%- endif %}
+{%- if schedule %}
+  schedule:
+    timeZone: {{ schedule.timeZone }}
+    uptime: {{ schedule.uptime | json_encode() }}
+{%- if schedule.exceptions %}
+    exceptions:
+{%- for e in schedule.exceptions %}
+    - {name: {{ e.name }}, from: "{{ e.from }}", to: "{{ e.to }}", state: {{ e.state }}}
+{%- endfor %}
+{%- endif %}
+{%- endif %}

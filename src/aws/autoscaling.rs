@@ -8,6 +8,7 @@ use aws_sdk_autoscaling::Client;
 
 use super::AwsError;
 use crate::core::resources::{AsgConfig, AsgTag, MixedInstances, TAG_CLUSTER};
+use crate::core::schedule::ScheduledAction;
 
 /// Every group carrying the fleetform cluster tag, in one paginated read.
 pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingGroup>, AwsError> {
@@ -382,6 +383,17 @@ pub async fn set_min(c: &Client, region: &str, name: &str, min: i32) -> Result<(
     Ok(())
 }
 
+/// Resume scaling processes of a group.
+pub async fn resume_processes(c: &Client, region: &str, name: &str, processes: &[String]) -> Result<(), AwsError> {
+    c.resume_processes()
+        .auto_scaling_group_name(name)
+        .set_scaling_processes(Some(processes.to_vec()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("resuming {} of Auto Scaling group {name} in {region}", processes.join(", ")), &e))?;
+    Ok(())
+}
+
 /// Suspend scaling processes of a group (`Launch`, `ReplaceUnhealthy`, `AZRebalance`, …).
 pub async fn suspend_processes(c: &Client, region: &str, name: &str, processes: &[&str]) -> Result<(), AwsError> {
     c.suspend_processes()
@@ -434,6 +446,92 @@ pub async fn failed_activities_since(c: &Client, region: &str, name: &str, since
         .map(|a| {
             let code = a.status_code().map(|s| s.as_str()).unwrap_or("Failed");
             format!("{code}: {}", a.status_message().or(a.description()).unwrap_or("no message"))
+        })
+        .collect())
+}
+
+/// Every scheduled action of the region, in one paginated read (a request per group would
+/// cost a round trip per group): (group, action name, action).
+pub async fn scheduled_actions(c: &Client, region: &str) -> Result<Vec<(String, String, ScheduledAction)>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = c.describe_scheduled_actions().max_records(100).into_paginator().send();
+    let time = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()).map(|s| s.replace(".000Z", "Z"));
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading scheduled actions in {region}"), &e))?;
+        for a in page.scheduled_update_group_actions() {
+            let (Some(g), Some(n)) = (a.auto_scaling_group_name(), a.scheduled_action_name()) else { continue };
+            out.push((
+                g.to_string(),
+                n.to_string(),
+                ScheduledAction {
+                    recurrence: a.recurrence().map(str::to_string),
+                    time_zone: a.time_zone().map(str::to_string),
+                    start_time: time(a.start_time()),
+                    end_time: time(a.end_time()),
+                    min_size: a.min_size().unwrap_or(-1),
+                    max_size: a.max_size().unwrap_or(-1),
+                    desired_capacity: a.desired_capacity().unwrap_or(-1),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Create or replace a scheduled action (PutScheduledUpdateGroupAction replaces it whole).
+pub async fn put_scheduled_action(c: &Client, region: &str, group: &str, name: &str, a: &ScheduledAction) -> Result<(), AwsError> {
+    let time = |t: &Option<String>| -> Result<Option<aws_smithy_types::DateTime>, AwsError> {
+        t.as_deref()
+            .map(|s| aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime))
+            .transpose()
+            .map_err(|e| AwsError::new(super::AwsErrorKind::Other, format!("scheduled action {name} of {group}"), format!("bad time: {e}")))
+    };
+    c.put_scheduled_update_group_action()
+        .auto_scaling_group_name(group)
+        .scheduled_action_name(name)
+        .set_recurrence(a.recurrence.clone())
+        .set_time_zone(a.time_zone.clone())
+        .set_start_time(time(&a.start_time)?)
+        .set_end_time(time(&a.end_time)?)
+        .min_size(a.min_size)
+        .max_size(a.max_size)
+        .desired_capacity(a.desired_capacity)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("writing scheduled action {name} of {group} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Delete a scheduled action; one already gone (a killed apply deleted it) is done.
+pub async fn delete_scheduled_action(c: &Client, region: &str, group: &str, name: &str) -> Result<(), AwsError> {
+    match c.delete_scheduled_action().auto_scaling_group_name(group).scheduled_action_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = AwsError::from_sdk(format!("deleting scheduled action {name} of {group} in {region}"), &e);
+            if err.to_string().contains("not found") {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Scaling activities of the group that failed since `since`: (start, status message).
+pub async fn failed_activities(c: &Client, region: &str, name: &str, since: jiff::Timestamp) -> Result<Vec<(jiff::Timestamp, String)>, AwsError> {
+    let r = c
+        .describe_scaling_activities()
+        .auto_scaling_group_name(name)
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("reading scaling activities of {name} in {region}"), &e))?;
+    Ok(r.activities()
+        .iter()
+        .filter(|a| matches!(a.status_code().map(|s| s.as_str()), Some("Failed" | "Cancelled")))
+        .filter_map(|a| {
+            let t = jiff::Timestamp::from_second(a.start_time()?.secs()).ok()?;
+            (t >= since).then(|| (t, a.status_message().or(a.description()).unwrap_or_default().to_string()))
         })
         .collect())
 }

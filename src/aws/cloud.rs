@@ -9,6 +9,7 @@ use super::{autoscaling, ec2, eks, route53, Aws, AwsError, AwsErrorKind};
 use crate::core::live::{EksCluster, LiveAddon};
 use crate::core::plan::{ControlPlaneChange, ControlPlaneCreate, RecordWrite};
 use crate::core::resources::{AsgConfig, AsgTag, LaunchTemplateData};
+use crate::core::schedule::ScheduledAction;
 
 /// AWS writes of apply. `async fn` in a trait: used through generics, never as `dyn`.
 #[allow(async_fn_in_trait)]
@@ -45,6 +46,9 @@ pub trait Cloud {
     async fn tag_template(&self, region: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError>;
     /// Delete the control plane and wait until EKS no longer knows it (gone already: done).
     async fn delete_control_plane(&self, region: &str, name: &str, poll: Duration) -> Result<(), AwsError>;
+    async fn put_scheduled_action(&self, region: &str, group: &str, name: &str, action: &ScheduledAction) -> Result<(), AwsError>;
+    /// Gone already: done.
+    async fn delete_scheduled_action(&self, region: &str, group: &str, name: &str) -> Result<(), AwsError>;
 }
 
 /// How long a control-plane step may take before apply gives up waiting (EKS creates a
@@ -52,6 +56,12 @@ pub trait Cloud {
 pub const CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 impl Cloud for Aws {
+    async fn put_scheduled_action(&self, region: &str, group: &str, name: &str, action: &ScheduledAction) -> Result<(), AwsError> {
+        autoscaling::put_scheduled_action(&self.autoscaling(region), region, group, name, action).await
+    }
+    async fn delete_scheduled_action(&self, region: &str, group: &str, name: &str) -> Result<(), AwsError> {
+        autoscaling::delete_scheduled_action(&self.autoscaling(region), region, group, name).await
+    }
     async fn create_template(&self, region: &str, name: &str, data: &LaunchTemplateData, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
         ec2::create_template(&self.ec2(region), region, name, data, tags).await
     }

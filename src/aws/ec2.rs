@@ -428,3 +428,29 @@ pub async fn tag_resource(c: &Client, region: &str, id: &str, tags: &std::collec
         .map_err(|e| AwsError::from_sdk(format!("tagging {id} in {region}"), &e))?;
     Ok(())
 }
+
+/// The lowest current spot price of each type across the region's zones (Linux), USD an hour.
+/// Spot prices are only shown in a plan's cost: a region or account where the history cannot be
+/// read gives none (the plan says the spot price is not known), never an error.
+pub async fn spot_prices(c: &Client, types: &[String]) -> std::collections::BTreeMap<String, f64> {
+    let mut out: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+    if types.is_empty() {
+        return out;
+    }
+    let mut pages = c
+        .describe_spot_price_history()
+        .set_instance_types(Some(types.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect()))
+        .product_descriptions("Linux/UNIX")
+        .start_time(aws_smithy_types::DateTime::from(std::time::SystemTime::now()))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(Ok(page)) = pages.next().await {
+        for p in page.spot_price_history() {
+            let (Some(t), Some(price)) = (p.instance_type(), p.spot_price().and_then(|s| s.parse::<f64>().ok())) else { continue };
+            let e = out.entry(t.as_str().to_string()).or_insert(price);
+            *e = e.min(price);
+        }
+    }
+    out
+}

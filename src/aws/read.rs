@@ -27,6 +27,22 @@ pub struct Owner {
     pub resources: usize,
 }
 
+/// The moment the live state is read: the "now" of the groups' schedules. FLEETFORM_NOW
+/// (`2026-11-30T19:30:00Z`) sets it, to see what a plan would be at another time (and for the
+/// tests); a value that is not such a time is ignored with a warning.
+pub fn now() -> jiff::Timestamp {
+    match std::env::var("FLEETFORM_NOW") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<jiff::Timestamp>() {
+            Ok(t) => t,
+            Err(_) => {
+                eprintln!("warning: FLEETFORM_NOW={v} is not a time such as 2026-11-30T19:30:00Z; using the clock");
+                jiff::Timestamp::now()
+            }
+        },
+        _ => jiff::Timestamp::now(),
+    }
+}
+
 /// The live view of each cluster, or why it could not be read.
 pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, AwsError>> {
     read_live_and_owners(aws, manifests).await.0
@@ -149,8 +165,13 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     subnet_tags.sort();
     subnet_tags.dedup();
 
-    let (groups, templates, defaults, instances, images, subnets, eks_clusters) = tokio::try_join!(
+    let mut spot_types: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().flat_map(|g| g.spec().instance_types().into_iter().map(str::to_string).chain(std::iter::once(g.spec().machine_type.clone())))).collect();
+    spot_types.sort();
+    spot_types.dedup();
+    let spot = ec2::spot_prices(&ec2c, &spot_types);
+    let (spot_prices, read) = tokio::join!(spot, async { tokio::try_join!(
         autoscaling::managed_groups(&asgc, region),
+        autoscaling::scheduled_actions(&asgc, region),
         ec2::managed_templates(&ec2c, region),
         ec2::default_versions(&ec2c, region),
         ec2::managed_instances(&ec2c, region),
@@ -160,7 +181,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             let c = eksc.clone();
             async move { Ok::<_, AwsError>((n.clone(), eks::describe(&c, region, n).await?)) }
         })),
-    )?;
+    ) });
+    let (groups, actions, templates, defaults, instances, images, subnets, eks_clusters) = read?;
     let eks_clusters: BTreeMap<String, Result<EksCluster, String>> = eks_clusters.into_iter().collect();
     let mut images = images;
 
@@ -350,6 +372,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         let cluster = m.name();
         let vpc = cluster_vpc.get(cluster).cloned().flatten();
         let mut live = LiveCluster {
+            read_at: Some(crate::core::schedule::utc(now())),
+            spot_prices: spot_prices.clone(),
             images: images.clone(),
             eks: m.eks_name().and_then(|n| eks_clusters.get(&n).cloned()),
             image_refs: image_refs.clone(),
@@ -437,13 +461,26 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             // A rolling update holds the group's sizes raised and records the declared ones in
             // a tag: the plan compares the declared ones (the roll restores them).
             let mut rolling_hold = None;
+            // Processes a roll holds suspended are the roll's, not a declared change.
+            if let Some(t) = config.tags.remove(crate::core::resources::TAG_ROLLING_SUSPENDED) {
+                let held: Vec<&str> = t.value.split(',').map(str::trim).collect();
+                config.suspended_processes.retain(|p| !held.contains(&p.as_str()));
+            }
             if let Some(held) = config.tags.remove(TAG_ROLLING).and_then(|t| GroupSizes::parse(&t.value)) {
                 config.min_size = held.min;
                 config.max_size = held.max;
                 desired_capacity = held.desired;
                 rolling_hold = Some((held, actual));
             }
-            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances, rolling_hold });
+            let (mut scheduled_actions, mut other_scheduled_actions) = (BTreeMap::new(), Vec::new());
+            for (_, n, a) in actions.iter().filter(|(g, _, _)| g == name) {
+                if n.starts_with(crate::core::schedule::ACTION_PREFIX) {
+                    scheduled_actions.insert(n.clone(), a.clone());
+                } else {
+                    other_scheduled_actions.push(n.clone());
+                }
+            }
+            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances, rolling_hold, scheduled_actions, other_scheduled_actions });
         }
         for g in &m.groups {
             let n = m.aws_name(g.name());
@@ -453,7 +490,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                 live.foreign_asgs.insert(n.clone(), None);
                 // Not fleetform's at all (kops's `<group>.<cluster>`, say): what adoption takes.
                 let config = autoscaling::config(x);
-                live.adoptable_asgs.insert(n.clone(), LiveAsg { desired_capacity: x.desired_capacity().unwrap_or(0), config, instances: instances_of(x), rolling_hold: None });
+                live.adoptable_asgs.insert(n.clone(), LiveAsg { desired_capacity: x.desired_capacity().unwrap_or(0), config, instances: instances_of(x), rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
             }
             if let Some(owner) = owned_lt.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
                 live.foreign_launch_templates.insert(n.clone(), Some(owner.to_string()));

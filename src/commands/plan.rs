@@ -61,11 +61,30 @@ fn compute_with_orphans(s: &Settings, session: &Session, default_all: bool, adop
     let known: std::collections::BTreeSet<String> = run.clusters.iter().cloned().collect();
     let orphans = if every_cluster { orphans(&owners, &known) } else { Vec::new() };
     s.printer.debug(&format!("live state read and planned in {} ms with {} requests", t.elapsed().as_millis(), session.aws().requests.get()));
+    let prices = price_table(&s.root)?;
+    for o in &mut out {
+        if let (Ok((plan, d)), Some(live)) = (&mut o.result, &o.live) {
+            plan.cost = Some(crate::core::cost::plan_cost(d, live, &prices, &live.spot_prices));
+        }
+    }
     for f in &run.failures {
         out.push(ClusterOutcome { name: f.cluster.clone(), region: String::new(), result: Err(vec![format!("render failed: {}", f.diagnostic.message)]), live: None });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, session.aws().requests.get(), orphans))
+}
+
+/// fleetform's on-demand prices, with the repository's own `prices.csv` on top (negotiated
+/// rates, a region the table lacks).
+fn price_table(root: &std::path::Path) -> anyhow::Result<crate::core::cost::PriceTable> {
+    let base = crate::core::cost::PriceTable::builtin();
+    match std::fs::read_to_string(root.join("prices.csv")) {
+        Ok(text) => base.with_repository_prices("prices.csv", &text).map_err(|(line, e)| {
+            anyhow::Error::new(crate::core::diag::Diagnostic::new("prices.csv", line, 0, e).with_help("write region,instance_type,usd_per_hour per line, e.g. eu-west-3,m5.xlarge,0.224"))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(base.clone()),
+        Err(e) => anyhow::bail!("prices.csv: {e}"),
+    }
 }
 
 pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
@@ -204,6 +223,7 @@ pub fn plan_json(outcomes: &[ClusterOutcome], total: Summary, requests: u64, sho
                     "interruptedRolls": plan.interrupted_rolls,
                     "addonReport": plan.addon_report, "awsAuth": plan.aws_auth,
                     "notes": plan.notes, "nodesDeferred": plan.nodes_deferred,
+                    "schedules": plan.schedules, "cost": plan.cost,
                 })
             }
             Err(errs) => json!({"name": o.name, "region": o.region, "ok": false, "errors": errs}),
@@ -310,6 +330,10 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
     for n in &plan.notes {
         out.push((' ', format!("  note: {n}")));
     }
+    out.extend(schedule_lines(&plan.schedules).into_iter().map(|l| (' ', l)));
+    if let Some(c) = &plan.cost {
+        out.extend(cost_lines(c).into_iter().map(|l| (' ', l)));
+    }
     let eks_name = plan.control_plane.as_ref().map(|c| c.name.clone()).or_else(|| {
         plan.steps.iter().find_map(|s| match s {
             crate::core::plan::Step::CreateControlPlane(c) => Some(c.name.clone()),
@@ -335,6 +359,65 @@ fn cluster_lines(o: &ClusterOutcome, show: bool) -> Vec<(char, String)> {
         }
     }
     out
+}
+
+/// The schedules: one line per schedule and state (the groups that share them), with the
+/// node-hours they save a week; per group in JSON.
+pub fn schedule_lines(schedules: &[crate::core::plan::ScheduleReport]) -> Vec<String> {
+    let mut by: std::collections::BTreeMap<(&str, &str), Vec<&crate::core::plan::ScheduleReport>> = Default::default();
+    for s in schedules {
+        by.entry((s.schedule.as_str(), s.now.as_str())).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for ((schedule, now), groups) in by {
+        let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+        let (lo, hi) = groups.iter().fold((0.0, 0.0), |(a, b), s| (a + s.node_hours_saved_at_min, b + s.node_hours_saved_at_max));
+        let who = if names.len() == 1 { format!("group {}", names[0]) } else { format!("{} groups", names.len()) };
+        out.push(format!("  schedule {schedule} on {who}: now {now}"));
+        out.push(format!("    saves {} to {} node-hours a week (the groups at their minimum to maximum sizes, {} h a week down)", hours(lo), hours(hi), hours(groups[0].weekly_down_hours)));
+    }
+    out
+}
+
+/// Each group's cost an hour at its minimum and desired sizes, before -> after, and the
+/// cluster's.
+pub fn cost_lines(c: &crate::core::cost::PlanCost) -> Vec<String> {
+    use crate::core::cost::{signed_usd, usd, HOURS_PER_MONTH};
+    let mut out = vec![format!("  cost an hour in {} (before -> after):", c.currency)];
+    let w = c.groups.iter().map(|g| g.group.len()).max().unwrap_or(5).max(5);
+    out.push(format!("    {:<w$}  {:<22}  {}", "group", "at minimum size", "at desired size"));
+    let side = |b: Option<f64>, a: Option<f64>| match (b, a) {
+        (Some(b), Some(a)) if (a - b).abs() < 0.0005 => usd(a),
+        (b, a) => format!("{} -> {}", b.map(usd).unwrap_or_else(|| "none".into()), a.map(usd).unwrap_or_else(|| "none".into())),
+    };
+    for g in &c.groups {
+        if !g.unknown.is_empty() {
+            out.push(format!("    {:<w$}  price not known: {}", g.group, g.unknown.join(", ")));
+            continue;
+        }
+        let at = |f: fn(&crate::core::cost::Costs) -> f64| side(g.before.as_ref().map(f), g.after.as_ref().map(f));
+        out.push(format!("    {:<w$}  {:<22}  {}", g.group, at(|c| c.at_min.usd_per_hour), at(|c| c.at_desired.usd_per_hour)));
+    }
+    let delta = c.delta_at_desired();
+    out.push(format!(
+        "    {:<w$}  {:<22}  {} ({} an hour, {} a month)",
+        "cluster",
+        side(Some(c.before_at_min), Some(c.after_at_min)),
+        side(Some(c.before_at_desired), Some(c.after_at_desired)),
+        signed_usd(delta),
+        signed_usd(delta * HOURS_PER_MONTH)
+    ));
+    if !c.left_out.is_empty() {
+        out.push(format!("    (without {}: a price is not known; add it to prices.csv)", c.left_out.join(", ")));
+    }
+    out.push(format!("    prices: {}", c.price_source));
+    out
+}
+
+/// `105.5`, `106`: hours to a tenth, without a trailing `.0`.
+fn hours(h: f64) -> String {
+    let s = format!("{h:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
 fn heading(o: &ClusterOutcome) -> String {
@@ -395,19 +478,27 @@ pub const DEFAULT_COMMENT_BUDGET: usize = 60_000;
 fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind: &[String], budget: usize) -> (String, bool) {
     // Everything that comes from the repository or AWS is escaped (md_text) or fenced
     // (md_fence): a value cannot close the comment's blocks or write text of its own.
-    let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
+    let mut s = String::from("### fleetform plan\n\n| cluster | region | create | update | delete | unchanged | replace instances | conflicts | cost an hour at desired sizes |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     let mut by_cluster: Vec<&ClusterOutcome> = outcomes.iter().collect();
     by_cluster.sort_by(|a, b| a.name.cmp(&b.name));
     for o in &by_cluster {
         match &o.result {
             Ok((plan, _)) => {
                 let x = plan.summary();
+                let cost = plan.cost.as_ref().map(|c| {
+                    use crate::core::cost::{signed_usd, usd};
+                    if !c.groups.is_empty() && c.left_out.len() == c.groups.len() {
+                        return "prices not known".to_string();
+                    }
+                    let partial = if c.left_out.is_empty() { "" } else { " (some prices not known)" };
+                    format!("{} → {} ({}){partial}", usd(c.before_at_desired), usd(c.after_at_desired), signed_usd(c.delta_at_desired()))
+                });
                 s.push_str(&format!(
-                    "| <code>{}</code> | {} | {} | {} | {} | {} | {} | {} |\n",
-                    md_text(&o.name), md_text(&o.region), x.create, x.update, x.delete, x.unchanged, x.replace_instances, x.conflicts
+                    "| <code>{}</code> | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    md_text(&o.name), md_text(&o.region), x.create, x.update, x.delete, x.unchanged, x.replace_instances, x.conflicts, cost.as_deref().map(md_text).unwrap_or_default()
                 ));
             }
-            Err(_) => s.push_str(&format!("| <code>{}</code> | {} | ❌ could not be planned | | | | | |\n", md_text(&o.name), md_text(&o.region))),
+            Err(_) => s.push_str(&format!("| <code>{}</code> | {} | ❌ could not be planned | | | | | | |\n", md_text(&o.name), md_text(&o.region))),
         }
     }
     s.push_str(&format!("\n**Plan:** {}.\n", summary_line(&total)));

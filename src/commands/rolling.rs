@@ -98,7 +98,7 @@ pub fn print_schedule(s: &Settings, work: &[ClusterRoll], dry: bool) {
             "event": "schedule",
             "dryRun": dry,
             "pending": work.iter().flat_map(|c| &c.groups).map(GroupRoll::instances).sum::<usize>(),
-            "clusters": work.iter().map(|c| json!({"name": c.desired.name, "wave": c.desired.wave, "groups": c.groups})).collect::<Vec<_>>(),
+            "clusters": work.iter().map(|c| json!({"name": c.desired.name, "wave": c.desired.wave, "groups": c.groups, "skipped": c.skipped})).collect::<Vec<_>>(),
         });
         // One line: with --yes, events follow as JSON lines.
         p.data(&format!("{v}\n"));
@@ -132,6 +132,9 @@ pub fn print_schedule(s: &Settings, work: &[ClusterRoll], dry: bool) {
                 }
             }
         }
+        for why in &c.skipped {
+            out.push_str(&format!("  skipped {why}\n"));
+        }
         out.push('\n');
     }
     let total: usize = work.iter().flat_map(|c| &c.groups).map(GroupRoll::instances).sum();
@@ -147,7 +150,7 @@ pub fn validate(s: &Settings) -> anyhow::Result<Status> {
     let names: Vec<String> = run.rendered.iter().map(|r| r.manifest.name().to_string()).collect();
     let manifests: Vec<&Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
     let session = Session::start()?;
-    let checks = session.block_on(validate_once(session.aws(), &manifests, &s.root));
+    let checks = session.block_on(validate_once(session.aws(), &manifests, &s.root, true));
     let failed = checks.iter().filter(|c| !c.ok).count() + run.failures.len();
     match p.format {
         OutputFormat::Json => p.data(&format!("{}\n", serde_json::to_string_pretty(&json!({
@@ -158,7 +161,11 @@ pub fn validate(s: &Settings) -> anyhow::Result<Status> {
             let w2 = checks.iter().map(|c| c.check.len()).max().unwrap_or(5).max(5);
             let mut out = format!("{:<w1$}  {:<w2$}  {:<6}  DETAIL\n", "CLUSTER", "CHECK", "RESULT");
             for c in &checks {
-                let res = if c.ok { p.paint("ok    ", Style::Green) } else { p.paint("FAILED", Style::Red) };
+                let res = match (c.ok, c.warning) {
+                    (true, false) => p.paint("ok    ", Style::Green),
+                    (true, true) => p.paint("WARN  ", Style::Yellow),
+                    _ => p.paint("FAILED", Style::Red),
+                };
                 out.push_str(&format!("{:<w1$}  {:<w2$}  {res}  {}\n", c.cluster, c.check, c.detail));
             }
             p.data(&out);

@@ -601,7 +601,7 @@ mod tests {
                 kubernetes_version: Some(v.to_string()),
             })
             .collect();
-        live.asgs.insert(group.into(), LiveAsg { config: AsgConfig::default(), desired_capacity: versions.len() as i32, instances, rolling_hold: None });
+        live.asgs.insert(group.into(), LiveAsg { config: AsgConfig::default(), desired_capacity: versions.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
         live
     }
 

@@ -11,6 +11,7 @@ use super::control_plane::DesiredControlPlane;
 use super::live::LiveCluster;
 use super::model::{Bootstrap, Hooks, IntOrPercent, Manifest, NodeGroup, Role, ValidationConfig};
 use super::resources::*;
+use super::schedule::{Schedule, ScheduleState, ScheduledAction};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,6 +83,30 @@ pub struct DesiredGroup {
     /// EKS-optimized and Bottlerocket parameters do).
     #[serde(default)]
     pub kubernetes_version: Option<String>,
+    /// Its uptime schedule, as of the moment the live state was read.
+    #[serde(default)]
+    pub schedule: Option<GroupSchedule>,
+    /// The availability zones of its subnets, sorted.
+    #[serde(default)]
+    pub zones: Vec<String>,
+}
+
+/// A group's schedule: the scheduled actions that keep it, and where it stands now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSchedule {
+    /// `up Mon-Fri 07:30-20:00 (Europe/Paris)`.
+    pub summary: String,
+    pub now: ScheduleState,
+    /// The declared sizes the windows bring back (the group's own min and max).
+    pub declared_min: i32,
+    pub declared_max: i32,
+    /// Hours a week outside the windows.
+    pub weekly_down_hours: f64,
+    /// The scheduled actions, by name.
+    pub actions: BTreeMap<String, ScheduledAction>,
+    /// Per recurring action with a start: its first run, which AWS may report as its start.
+    pub first_runs: BTreeMap<String, String>,
 }
 
 fn custom() -> Bootstrap {
@@ -464,6 +489,25 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
             t
         },
     };
+    // The schedule, as of the read: a group its schedule holds down now is declared at zero
+    // (an apply at night does not wake it; the next window's action brings it back).
+    let mut asg = asg;
+    let schedule = match m.schedule_of(g).map(Schedule::parse) {
+        None | Some(Ok(None)) => None,
+        Some(Err(e)) => return Err(vec![format!("node group `{}`: schedule: {}", g.name(), e.message)]),
+        Some(Ok(Some(sc))) => {
+            let now = live.read_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            let state = now.map(|t| sc.state_at(t)).unwrap_or(ScheduleState { up: true, reason: "time not known".into(), until: None });
+            let actions = sc.actions(asg.min_size, asg.max_size, now.unwrap_or(jiff::Timestamp::UNIX_EPOCH));
+            let first_runs = actions.iter().filter_map(|(n, a)| Some((n.clone(), sc.first_run(a)?))).collect();
+            let declared = (asg.min_size, asg.max_size);
+            if !state.up {
+                asg.min_size = 0;
+                asg.max_size = 0;
+            }
+            Some(GroupSchedule { summary: sc.summary(), now: state, declared_min: declared.0, declared_max: declared.1, weekly_down_hours: sc.weekly_down_hours(), actions, first_runs })
+        }
+    };
     Ok(DesiredGroup {
         group: g.name().to_string(),
         role: s.role,
@@ -486,6 +530,13 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
         bootstrap: format,
         image_source,
         kubernetes_version,
+        schedule,
+        zones: {
+            let mut z: Vec<String> = s.subnets.iter().filter_map(|n| m.cluster.spec.subnets.iter().find(|c| c.name == *n)).map(|c| c.zone.clone()).collect();
+            z.sort();
+            z.dedup();
+            z
+        },
     })
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::resources::{AsgConfig, GroupSizes, LaunchTemplateData, RecordData, RecordKey};
+use super::schedule::ScheduledAction;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +61,14 @@ pub struct LiveCluster {
     /// discovery tag: the autoscaler would scale them.
     #[serde(default)]
     pub autoscaler_discovered_foreign: Vec<String>,
+    /// When it was read (`YYYY-MM-DDThh:mm:ssZ`): the "now" of the groups' schedules. Not part
+    /// of the fingerprint.
+    #[serde(default)]
+    pub read_at: Option<String>,
+    /// The lowest current spot price of each type the manifest names, USD an hour (for the
+    /// plan's cost only; not part of the fingerprint).
+    #[serde(default)]
+    pub spot_prices: BTreeMap<String, f64>,
 }
 
 /// An EKS cluster, as DescribeCluster reports it.
@@ -162,6 +171,12 @@ pub struct LiveAsg {
     /// A rolling update's hold: (the declared sizes its tag records, the group's real sizes).
     #[serde(default)]
     pub rolling_hold: Option<(GroupSizes, GroupSizes)>,
+    /// The group's scheduled actions fleetform owns (named `fleetform-…`), by name.
+    #[serde(default)]
+    pub scheduled_actions: BTreeMap<String, ScheduledAction>,
+    /// Names of its other scheduled actions (someone else's: left alone).
+    #[serde(default)]
+    pub other_scheduled_actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,7 +226,7 @@ impl LiveCluster {
         #[derive(Serialize)]
         struct View<'a> {
             lts: &'a BTreeMap<String, LiveLaunchTemplate>,
-            asgs: BTreeMap<&'a str, (&'a AsgConfig, bool)>,
+            asgs: BTreeMap<&'a str, (&'a AsgConfig, bool, &'a BTreeMap<String, ScheduledAction>)>,
             foreign_lts: &'a BTreeMap<String, Option<String>>,
             foreign_asgs: &'a BTreeMap<String, Option<String>>,
             zone: &'a Option<String>,
@@ -228,7 +243,7 @@ impl LiveCluster {
         }
         let v = View {
             lts: &self.launch_templates,
-            asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), (&a.config, a.rolling_hold.is_some()))).collect(),
+            asgs: self.asgs.iter().map(|(k, a)| (k.as_str(), (&a.config, a.rolling_hold.is_some(), &a.scheduled_actions))).collect(),
             foreign_lts: &self.foreign_launch_templates,
             foreign_asgs: &self.foreign_asgs,
             zone: &self.zone_id,

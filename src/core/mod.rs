@@ -6,6 +6,7 @@
 pub mod autoscaler;
 pub mod bootstrap;
 pub mod control_plane;
+pub mod cost;
 pub mod desired;
 pub mod destroy;
 pub mod diag;

@@ -296,6 +296,29 @@ pub struct ValidationConfig {
     /// Pause between two validate hook runs (default 10s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// How evenly instances must spread over the zones (`fleetform validate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_balance: Option<ZoneBalance>,
+}
+
+/// The bounds of `validate`'s zone-balance checks. A zone holding more than its share costs
+/// more than instances: its NAT gateway carries the extra traffic, and losing it takes more.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ZoneBalance {
+    /// Most instances a group's fullest zone may hold above its emptiest (default 1: what Auto
+    /// Scaling's own balancing keeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_skew: Option<u32>,
+    /// The cluster's fullest zone may hold at most this many times its fair share (instances of
+    /// the multi-zone groups / zones, rounded up) (default 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cluster_ratio: Option<f64>,
+    /// `warning` (the default: reported, validate passes — right after a roll the zones are
+    /// uneven until Auto Scaling's AZRebalance evens them out), `error` (validate fails; for a
+    /// scheduled check) or `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<RuleLevel>,
 }
 
 /// A subnet the cluster uses (kops: ClusterSubnetSpec).

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::desired::{DesiredCluster, DesiredGroup};
 use super::live::{LiveAsg, LiveCluster, LiveLaunchTemplate};
 use super::resources::*;
+use super::schedule::ScheduledAction;
 
 /// One unit of work on AWS, with all it needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,12 @@ pub enum Step {
     DeleteAutoScalingGroup { name: String, instances: usize },
     /// Delete an owned launch template no longer declared.
     DeleteLaunchTemplate { name: String },
+    /// Create or replace one of a group's scheduled actions (only fleetform's, `fleetform-…`).
+    PutScheduledAction { group: String, name: String, before: Option<ScheduledAction>, after: ScheduledAction },
+    /// Delete a scheduled action fleetform made that the group's schedule no longer has. Not
+    /// held back by `--allow-delete`: it destroys nothing, and leaving it would scale the group
+    /// on a schedule nobody declares any more.
+    DeleteScheduledAction { group: String, name: String, before: ScheduledAction },
 }
 
 /// The control plane to create.
@@ -243,6 +250,7 @@ pub enum ResourceType {
     AccessEntry,
     LaunchTemplate,
     AutoScalingGroup,
+    ScheduledAction,
     DnsRecord,
 }
 
@@ -254,6 +262,7 @@ impl ResourceType {
             ResourceType::AccessEntry => "eks access entry",
             ResourceType::LaunchTemplate => "launch template",
             ResourceType::AutoScalingGroup => "auto scaling group",
+            ResourceType::ScheduledAction => "scheduled action",
             ResourceType::DnsRecord => "dns record",
         }
     }
@@ -363,6 +372,30 @@ pub struct ClusterPlan {
     /// exist (or is still being created). Apply plans them once it is ACTIVE.
     #[serde(default)]
     pub nodes_deferred: Option<String>,
+    /// The groups with an uptime schedule: where they stand and what it saves.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleReport>,
+    /// What the groups cost an hour before and after (set by the command, which has the
+    /// repository's price table).
+    #[serde(default)]
+    pub cost: Option<super::cost::PlanCost>,
+}
+
+/// One scheduled group in a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleReport {
+    pub group: String,
+    /// `up Mon-Fri 07:30-20:00 (Europe/Paris)`.
+    pub schedule: String,
+    /// `up by its schedule (inside Mon-Fri 07:30-20:00) until Fri 2026-11-27 20:00 Europe/Paris`.
+    pub now: String,
+    /// Hours a week outside the uptime windows.
+    pub weekly_down_hours: f64,
+    /// Instance-hours a week the schedule saves with the group at its declared minimum, and at
+    /// its maximum.
+    pub node_hours_saved_at_min: f64,
+    pub node_hours_saved_at_max: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,6 +493,9 @@ impl Step {
             Step::ChangeRecords { changes, .. } => format!("change {} dns record(s)", changes.len()),
             Step::DeleteAutoScalingGroup { name, .. } => format!("delete auto scaling group {name}"),
             Step::DeleteLaunchTemplate { name } => format!("delete launch template {name}"),
+            Step::PutScheduledAction { group, name, before: None, .. } => format!("create scheduled action {name} of {group}"),
+            Step::PutScheduledAction { group, name, .. } => format!("change scheduled action {name} of {group}"),
+            Step::DeleteScheduledAction { group, name, .. } => format!("delete scheduled action {name} of {group}"),
         }
     }
 }
@@ -707,6 +743,20 @@ pub fn describe(steps: &[Step]) -> Vec<Change> {
                 ));
             }
             Step::DeleteLaunchTemplate { name } => out.push(row(ResourceType::LaunchTemplate, name, Action::Delete, vec![], vec!["no longer declared".into()])),
+            Step::PutScheduledAction { group, name, before, after } => out.push(row(
+                ResourceType::ScheduledAction,
+                &format!("{group}/{name}"),
+                if before.is_some() { Action::Update } else { Action::Create },
+                vec![f("action", before.as_ref().map(ScheduledAction::describe), Some(after.describe()))],
+                vec![],
+            )),
+            Step::DeleteScheduledAction { group, name, before } => out.push(row(
+                ResourceType::ScheduledAction,
+                &format!("{group}/{name}"),
+                Action::Delete,
+                vec![f("action", Some(before.describe()), None)],
+                vec!["the group's schedule no longer has it".into()],
+            )),
         }
     }
     out.sort_by(|a, b| (a.resource_type, &a.name, a.action).cmp(&(b.resource_type, &b.name, b.action)));
@@ -726,6 +776,8 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
     let mut template_steps = Vec::new();
     let mut group_steps = Vec::new();
     let mut delete_steps = Vec::new();
+    let mut schedule_steps = Vec::new();
+    let mut schedule_notes = Vec::new();
     let mut unchanged = Vec::new();
     let mut conflicts = Vec::new();
     let mut replacements = Vec::new();
@@ -827,6 +879,18 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
                 replacements.extend(replacements_of(name, g, a, target_version, &lt_fields));
             }
         }
+        // 3. Its scheduled actions: fleetform's own are made to match the schedule; anyone
+        // else's are left, and named when they could fight it.
+        schedule_steps.extend(plan_scheduled_actions(name, g, live_asg, &mut unchanged));
+        if let (Some(s), Some(a)) = (&g.schedule, live_asg) {
+            if !a.other_scheduled_actions.is_empty() {
+                schedule_notes.push(format!(
+                    "auto scaling group {name} has scheduled actions fleetform did not make ({}): they run beside its schedule ({}) and may undo it; delete them if the schedule replaces them",
+                    a.other_scheduled_actions.join(", "),
+                    s.summary
+                ));
+            }
+        }
     }
 
     // Owned resources no longer declared (not while the node groups wait for their control
@@ -861,6 +925,7 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
     let mut steps = cp.steps;
     steps.extend(template_steps);
     steps.extend(group_steps);
+    steps.extend(schedule_steps);
     steps.extend(plan_records(d, live, &mut unchanged, &mut conflicts));
     delete_steps.sort_by_key(|s| matches!(s, Step::DeleteLaunchTemplate { .. }));
     steps.extend(delete_steps);
@@ -889,9 +954,52 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
             .chain(live.autoscaler_discovered_foreign.iter().map(|g| {
                 format!("auto scaling group {g} is not this cluster's but carries its cluster-autoscaler discovery tag k8s.io/cluster-autoscaler/{}: the autoscaler would scale it; remove the tag, or declare the group and adopt it", d.name)
             }))
+            .chain(schedule_notes)
             .collect(),
+        schedules: schedule_reports(d),
+        cost: None,
         nodes_deferred: d.nodes_deferred.clone(),
     }
+}
+
+/// The steps that bring a group's own scheduled actions to its schedule (none declared: its
+/// own are deleted).
+fn plan_scheduled_actions(group: &str, g: &DesiredGroup, live: Option<&LiveAsg>, unchanged: &mut Vec<String>) -> Vec<Step> {
+    let empty = BTreeMap::new();
+    let want = g.schedule.as_ref().map_or(&empty, |s| &s.actions);
+    let have = live.map_or(&empty, |a| &a.scheduled_actions);
+    let mut steps = Vec::new();
+    for (n, a) in want {
+        let first = g.schedule.as_ref().and_then(|s| s.first_runs.get(n)).map(String::as_str);
+        match have.get(n) {
+            Some(h) if a.matches(h, first) => unchanged.push(format!("scheduled action {group}/{n}")),
+            h => steps.push(Step::PutScheduledAction { group: group.to_string(), name: n.clone(), before: h.cloned(), after: a.clone() }),
+        }
+    }
+    for (n, h) in have {
+        if !want.contains_key(n) {
+            steps.push(Step::DeleteScheduledAction { group: group.to_string(), name: n.clone(), before: h.clone() });
+        }
+    }
+    steps
+}
+
+/// Per scheduled group: its schedule, where it stands, and the node-hours it saves a week.
+fn schedule_reports(d: &DesiredCluster) -> Vec<ScheduleReport> {
+    d.groups
+        .iter()
+        .filter_map(|(name, g)| {
+            let s = g.schedule.as_ref()?;
+            Some(ScheduleReport {
+                group: name.clone(),
+                schedule: s.summary.clone(),
+                now: s.now.describe(),
+                weekly_down_hours: s.weekly_down_hours,
+                node_hours_saved_at_min: s.weekly_down_hours * f64::from(s.declared_min),
+                node_hours_saved_at_max: s.weekly_down_hours * f64::from(s.declared_max),
+            })
+        })
+        .collect()
 }
 
 fn foreign(rt: ResourceType, name: &str, owner: &Option<String>) -> Conflict {
@@ -1011,7 +1119,8 @@ pub fn live_of(d: &DesiredCluster) -> LiveCluster {
         );
         let mut config = g.asg.clone();
         config.launch_template_version = "1".into();
-        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None });
+        let scheduled_actions = g.schedule.as_ref().map(|s| s.actions.clone()).unwrap_or_default();
+        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None, scheduled_actions, other_scheduled_actions: Vec::new() });
     }
     if let Some(cp) = &d.control_plane {
         let version = cp.version.clone().or_else(|| d.eks.as_ref().map(|e| e.version.clone())).unwrap_or_default();
@@ -1164,7 +1273,8 @@ mod tests {
                 let p = plan(&d, &with_facts(live_of(&d), &m));
                 assert!(p.is_empty(), "{c} {v:?}: {:#?}", p.changes());
                 assert!(p.replacements.is_empty());
-                assert_eq!(p.unchanged.len(), 2 * m.groups.len() + m.cluster.spec.dns_records.len());
+                let actions: usize = d.groups.values().filter_map(|g| g.schedule.as_ref()).map(|s| s.actions.len()).sum();
+                assert_eq!(p.unchanged.len(), 2 * m.groups.len() + m.cluster.spec.dns_records.len() + actions);
             }
         }
     }
@@ -1280,7 +1390,7 @@ mod tests {
             e.status = "CREATING".into();
         }
         let mut with_groups = live.clone();
-        with_groups.asgs.insert("old.staging.k8s.foo.bar".into(), LiveAsg { config: AsgConfig::default(), desired_capacity: 1, instances: vec![], rolling_hold: None });
+        with_groups.asgs.insert("old.staging.k8s.foo.bar".into(), LiveAsg { config: AsgConfig::default(), desired_capacity: 1, instances: vec![], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
         let d = desired(&m, &with_groups).unwrap();
         assert!(d.groups.is_empty() && d.nodes_deferred.as_deref().is_some_and(|w| w.contains("still being created")), "{d:#?}");
         let p = plan(&d, &with_groups);

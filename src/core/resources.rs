@@ -20,6 +20,10 @@ pub const TAG_GROUP: &str = "fleetform.io/group";
 /// Tag a rolling update puts on a group while it holds the group's sizes raised: the declared
 /// `min,max,desired`, restored afterwards (or by the next run, if this one was killed).
 pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
+/// Tag a rolling update puts on a group while it holds scaling processes suspended that the
+/// group runs otherwise (`AZRebalance`: a surge must not be rebalanced away by terminating the
+/// instances it just started): the list, resumed afterwards (or by the next run).
+pub const TAG_ROLLING_SUSPENDED: &str = "fleetform.io/rolling-update-suspended";
 /// Tag of a group (propagated to its instances) naming the Kubernetes version of its node
 /// image, when fleetform knows it: what the version-skew guard reads back from instances.
 pub const TAG_KUBERNETES_VERSION: &str = "fleetform.io/kubernetes-version";

@@ -262,10 +262,20 @@ impl Schedule {
         }
     }
 
-    /// The first instant after `t` (within 14 days, to the minute) where the state is not `up`.
+    /// The first instant after `t`, within 14 days, where the state is not `up`: only a
+    /// window's start or end, or an exception's, can be one.
     fn next_change(&self, t: Timestamp, up: bool) -> Option<Timestamp> {
-        let start = Timestamp::from_second(t.as_second() - t.as_second().rem_euclid(60)).ok()?;
-        (1..=14 * 1440).map(|m| start + SignedDuration::from_mins(m)).find(|c| self.is_up(*c) != up)
+        let today = t.to_zoned_datetime(self.zone.clone()).date();
+        let minutes: Vec<usize> = self.windows.iter().flat_map(|w| [w.start, (w.start + w.length) % 1440]).collect();
+        let mut candidates: Vec<Timestamp> = (0..15)
+            .filter_map(|k| today.checked_add(jiff::Span::new().days(k)).ok())
+            .flat_map(|d| minutes.iter().map(move |m| d.at((m / 60) as i8, (m % 60) as i8, 0, 0)))
+            .filter_map(|dt| dt.to_zoned_datetime(self.zone.clone()).ok().map(|z| z.timestamp()))
+            .chain(self.exceptions.iter().flat_map(|e| [e.from, e.to]))
+            .filter(|c| *c > t && *c <= t + SignedDuration::from_hours(14 * 24))
+            .collect();
+        candidates.sort();
+        candidates.into_iter().find(|c| self.is_up(*c) != up)
     }
 
     /// `Mon 2026-11-30 07:30 Europe/Paris`.

@@ -216,6 +216,15 @@ async fn run_step<C: Cloud>(
             cloud.delete_control_plane(region, name, poll).await?;
             report.deleted.push(format!("eks control plane {name}"));
         }
+        Step::PutScheduledAction { group, name, before, after } => {
+            cloud.put_scheduled_action(region, group, name, after).await?;
+            let list = if before.is_some() { &mut report.updated } else { &mut report.created };
+            list.push(format!("scheduled action {group}/{name}"));
+        }
+        Step::DeleteScheduledAction { group, name, .. } => {
+            cloud.delete_scheduled_action(region, group, name).await?;
+            report.deleted.push(format!("scheduled action {group}/{name}"));
+        }
         Step::AdoptLaunchTemplate { name, id, tags } => {
             cloud.tag_template(region, id, tags).await?;
             report.updated.push(format!("launch template {name} (adopted)"));
@@ -399,6 +408,12 @@ mod tests {
         }
         async fn delete_control_plane(&self, _: &str, name: &str, _: Duration) -> Result<(), AwsError> {
             self.call(format!("delete_control_plane {name}"))
+        }
+        async fn put_scheduled_action(&self, _: &str, group: &str, name: &str, _: &crate::core::schedule::ScheduledAction) -> Result<(), AwsError> {
+            self.call(format!("put_scheduled_action {group} {name}"))
+        }
+        async fn delete_scheduled_action(&self, _: &str, group: &str, name: &str) -> Result<(), AwsError> {
+            self.call(format!("delete_scheduled_action {group} {name}"))
         }
         async fn tag_template(&self, _: &str, id: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
             self.call(format!("tag_template {id} {}", tags.keys().cloned().collect::<Vec<_>>().join(",")))

@@ -13,6 +13,11 @@
 //! the group (`fleetform.io/rolling-update` = `min,max,desired`). A run that finds the tag (a
 //! killed run) restores those sizes first and goes on from what AWS holds: instances already
 //! replaced are up to date and are not in the schedule any more.
+//!
+//! While a batch surges, the group's AZRebalance is suspended (unless declared so already):
+//! Auto Scaling would otherwise "rebalance" the surge by terminating instances of its choosing —
+//! possibly old ones not yet drained. What the roll suspended is recorded in a second tag
+//! (`fleetform.io/rolling-update-suspended`) before it is suspended, and resumed with the sizes.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -28,7 +33,7 @@ use super::progress::{ClusterProgress, Progress};
 use crate::aws::{autoscaling, ec2, Aws};
 use crate::core::desired::DesiredCluster;
 use crate::core::duration;
-use crate::core::resources::{GroupSizes, TAG_ROLLING};
+use crate::core::resources::{GroupSizes, TAG_ROLLING, TAG_ROLLING_SUSPENDED};
 use crate::core::rolling::GroupRoll;
 
 
@@ -144,6 +149,7 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
     let name = g.name.as_str();
     // A killed run may have left the group raised: restore its declared sizes first.
     let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
+    let held = held_processes(&group);
     if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(GroupSizes::parse) {
         ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
         // Remove the surplus ourselves, choosing up-to-date instances: left to the group, its
@@ -158,8 +164,12 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
             .take(extra)
             .map(str::to_string)
             .collect();
-        restore(ctx, name, orig, &spare).await.map_err(Stop::from)?;
+        restore(ctx, name, orig, &spare, &held).await.map_err(Stop::from)?;
         wait_group(ctx, name, orig.desired, &spare.iter().cloned().collect(), SystemTime::now(), "the restored group to settle").await?;
+    } else if !held.is_empty() {
+        // Killed after suspending and before raising the sizes.
+        autoscaling::resume_processes(&asg, region, name, &held).await.map_err(Stop::from)?;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await.map_err(Stop::from)?;
     }
     for (bi, batch) in g.batches.iter().enumerate() {
         if ctx.opts.interrupted.load(Ordering::SeqCst) {
@@ -174,16 +184,18 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
         }
         let orig = sizes_of(&group);
         let surge = (g.max_surge as usize).min(present.len()) as i32;
+        // AZRebalance is held while the batch surges, unless the group keeps it suspended.
+        let hold: Vec<String> = if surge > 0 && !group.suspended_processes().iter().any(|p| p.process_name() == Some("AZRebalance")) { vec!["AZRebalance".to_string()] } else { Vec::new() };
         let started = SystemTime::now();
         let label = format!("{name} batch {}/{}", bi + 1, g.batches.len());
         ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
         let mut surged = Vec::new();
-        let result = run_batch(ctx, g, &label, &present, orig, surge, started, report, &mut surged).await;
+        let result = run_batch(ctx, g, &label, &present, orig, surge, &hold, started, report, &mut surged).await;
         if surge > 0 {
             // Whatever happened, the group gets its declared sizes back; surged instances not
             // yet balanced by a termination are removed by us, so that no undrained old
             // instance is picked by the group's termination policy.
-            if let Err(e) = restore(ctx, name, orig, &surged).await {
+            if let Err(e) = restore(ctx, name, orig, &surged, &hold).await {
                 return Err(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})")));
             }
         }
@@ -214,6 +226,7 @@ async fn run_batch(
     present: &[&crate::core::plan::Replacement],
     orig: Sizes,
     surge: i32,
+    hold: &[String],
     started: SystemTime,
     report: &mut RollReport,
     surged: &mut Vec<String>,
@@ -225,6 +238,12 @@ async fn run_batch(
         let raised = orig.desired + surge;
         let before: BTreeSet<String> = member_ids(ctx, name).await?;
         autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::from)?;
+        if !hold.is_empty() {
+            // Recorded before it is suspended: a kill in between leaves a resume that is harmless.
+            autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, Some(&hold.join(","))).await.map_err(Stop::from)?;
+            let h: Vec<&str> = hold.iter().map(String::as_str).collect();
+            autoscaling::suspend_processes(&asg, region, name, &h).await.map_err(Stop::from)?;
+        }
         ctx.progress.start(&format!("{label}: surge to {raised} instances"));
         autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::from)?;
         let waited = wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await;
@@ -276,15 +295,25 @@ async fn node_names(ctx: &Ctx<'_>, ids: &[String]) -> Vec<(String, String)> {
 }
 
 /// Give the group its declared sizes back: first remove `surplus` (instances we choose, with
-/// the desired count going down with them), then set min/max/desired and drop the tag.
-async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> Result<(), crate::aws::AwsError> {
+/// the desired count going down with them), then set min/max/desired, resume the processes the
+/// roll held (`resume`), and drop the tags — the sizes' last, so a kill before it repeats all.
+async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String], resume: &[String]) -> Result<(), crate::aws::AwsError> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     for id in surplus {
         autoscaling::terminate_instance(&asg, region, id, true).await?;
     }
     autoscaling::set_sizes(&asg, region, name, orig.min, orig.max, orig.desired).await?;
+    if !resume.is_empty() {
+        autoscaling::resume_processes(&asg, region, name, resume).await?;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await?;
+    }
     autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await
+}
+
+/// The processes a roll holds suspended, as its tag records them.
+fn held_processes(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Vec<String> {
+    autoscaling::tag(g, TAG_ROLLING_SUSPENDED).map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default()
 }
 
 async fn member_ids(ctx: &Ctx<'_>, name: &str) -> Result<BTreeSet<String>, Stop> {

@@ -13,6 +13,8 @@ use crate::aws::{ec2, Aws};
 use crate::core::control_plane::{minor, MAX_NODE_SKEW};
 use crate::core::desired::DesiredCluster;
 use crate::core::live::LiveCluster;
+use crate::core::model::RuleLevel;
+use std::collections::BTreeMap;
 use crate::core::resources::owner_value;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,20 +24,41 @@ pub struct Check {
     pub check: String,
     pub ok: bool,
     pub detail: String,
+    /// A finding reported without failing (a check set to `warning`): `ok` stays true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 fn check(cluster: &str, name: String, ok: bool, detail: String) -> Check {
-    Check { cluster: cluster.to_string(), check: name, ok, detail }
+    Check { cluster: cluster.to_string(), check: name, ok, detail, warning: false }
 }
 
 /// The group checks of one cluster, from a live view (pure).
 pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     let mut out = Vec::new();
-    for name in d.groups.keys() {
+    for (name, g) in &d.groups {
         let Some(a) = live.asgs.get(name) else {
             out.push(check(&d.name, format!("group {name}"), false, "does not exist on AWS (apply first)".into()));
             continue;
         };
+        // A group its schedule holds at zero is healthy, and says so; one its schedule wants up
+        // but found at zero did not get its scheduled action.
+        if let Some(s) = &g.schedule {
+            let live_instances = a.instances.iter().filter(|i| !i.lifecycle_state.starts_with("Terminat")).count();
+            if !s.now.up && a.desired_capacity == 0 && live_instances == 0 {
+                out.push(check(&d.name, format!("group {name}"), true, s.now.describe()));
+                continue;
+            }
+            if s.now.up && a.desired_capacity == 0 && s.declared_min > 0 {
+                out.push(check(
+                    &d.name,
+                    format!("group {name}"),
+                    false,
+                    format!("at zero, but {}: its scheduled action has not run (see aws autoscaling describe-scheduled-actions --auto-scaling-group-name {name}); fleetform apply sets the declared sizes", s.now.describe()),
+                ));
+                continue;
+            }
+        }
         let healthy = a.instances.iter().filter(|i| i.lifecycle_state == "InService" && i.health_status == "Healthy").count() as i32;
         let bad: Vec<String> = a
             .instances
@@ -52,6 +75,102 @@ pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
             format!("{healthy} of {} desired InService and Healthy; {}", a.desired_capacity, bad.join(", "))
         };
         out.push(check(&d.name, format!("group {name}"), ok, detail));
+    }
+    out
+}
+
+/// Instances per zone, per group and for the cluster (pure). A group is checked over the zones
+/// of its subnets (an empty zone counts); the cluster over the zones of its multi-zone groups
+/// (a group pinned to one zone is so by design). Terminating instances do not count.
+pub fn zone_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
+    let cfg = d.validation.zone_balance.clone().unwrap_or_default();
+    // A warning by default: right after a roll the zones are uneven until Auto Scaling's
+    // AZRebalance evens them out; `error` makes a scheduled validate fail on it.
+    let level = cfg.level.unwrap_or(RuleLevel::Warning);
+    if level == RuleLevel::Off {
+        return Vec::new();
+    }
+    let max_skew = cfg.max_skew.unwrap_or(1) as usize;
+    let ratio = cfg.max_cluster_ratio.unwrap_or(1.5);
+    let finding = |name: String, ok: bool, detail: String| {
+        let mut c = check(&d.name, name, ok || level == RuleLevel::Warning, detail);
+        c.warning = !ok && level == RuleLevel::Warning;
+        c
+    };
+    let show = |counts: &BTreeMap<String, usize>| counts.iter().map(|(z, n)| format!("{z} {n}")).collect::<Vec<_>>().join(", ");
+    let mut out = Vec::new();
+    let mut cluster: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, g) in &d.groups {
+        let Some(a) = live.asgs.get(name) else { continue };
+        if g.zones.len() < 2 {
+            continue;
+        }
+        let mut counts: BTreeMap<String, usize> = g.zones.iter().map(|z| (z.clone(), 0)).collect();
+        for i in a.instances.iter().filter(|i| !i.lifecycle_state.starts_with("Terminat")) {
+            *counts.entry(i.availability_zone.clone()).or_default() += 1;
+        }
+        for (z, n) in &counts {
+            *cluster.entry(z.clone()).or_default() += n;
+        }
+        let (lo, hi) = (counts.values().min().copied().unwrap_or(0), counts.values().max().copied().unwrap_or(0));
+        let ok = hi - lo <= max_skew;
+        let detail = if ok {
+            format!("{} (within {max_skew})", show(&counts))
+        } else {
+            format!("{}: the fullest zone holds {} more than the emptiest (at most {max_skew}); its NAT gateway and its share of a zone outage grow with it. Auto Scaling rebalances unless AZRebalance is suspended (aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names {name} --query 'AutoScalingGroups[].SuspendedProcesses'); a zone short of capacity shows in the group's scaling activities", show(&counts), hi - lo)
+        };
+        out.push(finding(format!("zones of group {name}"), ok, detail));
+    }
+    let total: usize = cluster.values().sum();
+    if cluster.len() >= 2 && total > 0 {
+        let fair = (total as f64 / cluster.len() as f64 * ratio).ceil() as usize;
+        let hi = cluster.values().max().copied().unwrap_or(0);
+        let ok = hi <= fair;
+        let detail = if ok {
+            format!("{} (the fullest within {ratio}x its share)", show(&cluster))
+        } else {
+            format!("{}: one zone holds {hi} of {total} instances, more than {ratio}x its share ({fair}); its NAT gateway carries that much more traffic", show(&cluster))
+        };
+        out.push(finding("zones of the cluster".into(), ok, detail));
+    }
+    out
+}
+
+/// The instance type and zone of a launch that failed for capacity, from AWS's message ("We
+/// currently do not have sufficient c5.2xlarge capacity in the Availability Zone you requested
+/// (eu-west-3a)…"); None for other failures.
+pub fn capacity_failure(message: &str) -> Option<(String, String)> {
+    let rest = message.split("do not have sufficient ").nth(1)?;
+    let (ty, rest) = rest.split_once(" capacity")?;
+    let zone = rest.split_once('(').and_then(|(_, r)| r.split_once(')')).map(|(z, _)| z.to_string()).unwrap_or_else(|| "?".into());
+    Some((ty.trim().to_string(), zone))
+}
+
+/// Launches that failed for capacity in the last `hours`, per group, by type and zone (pure):
+/// the write-up's 45-minute scale-ups, and which types to add. A report: never a failure.
+pub fn capacity_checks(cluster: &str, failures: &BTreeMap<String, Vec<(jiff::Timestamp, String)>>, hours: i64) -> Vec<Check> {
+    let mut out = Vec::new();
+    for (group, fs) in failures {
+        let mut by: BTreeMap<(String, String), (usize, jiff::Timestamp)> = BTreeMap::new();
+        for (t, m) in fs {
+            if let Some(k) = capacity_failure(m) {
+                let e = by.entry(k).or_insert((0, *t));
+                e.0 += 1;
+                e.1 = e.1.max(*t);
+            }
+        }
+        if by.is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = by.iter().map(|((ty, z), (n, last))| format!("{ty} in {z}: {n} launch(es) failed, last at {}", crate::core::schedule::utc(*last))).collect();
+        let mut c = check(
+            cluster,
+            format!("spot capacity of group {group}"),
+            true,
+            format!("in the last {hours} h, AWS had no capacity for {}; each failure delays a scale-up until the autoscaler gives up on the group (maxNodeProvisionTime): add instance types of the same size, or zones", parts.join("; ")),
+        );
+        c.warning = true;
+        out.push(c);
     }
     out
 }
@@ -120,10 +239,47 @@ pub fn dns_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     out
 }
 
-/// Every check of one cluster: groups, EC2 status checks, DNS, and the validate hook (once).
-pub async fn validate_cluster(aws: &Aws, d: &DesiredCluster, live: &LiveCluster, root: &Path) -> Vec<Check> {
+/// How far back `validate` looks for launches that failed for capacity.
+pub const CAPACITY_HOURS: i64 = 24;
+
+/// Every check of one cluster: groups, zones, launches that failed for capacity, EC2 status
+/// checks, DNS, and the validate hook (once).
+pub async fn validate_cluster(aws: &Aws, d: &DesiredCluster, live: &LiveCluster, root: &Path, reports: bool) -> Vec<Check> {
     let mut out = control_plane_checks(d, live);
     out.extend(group_checks(d, live));
+    if reports {
+        out.extend(capacity_and_zones(aws, d, live).await);
+    }
+    out.extend(ec2_dns_and_hook(aws, d, live, root).await);
+    out
+}
+
+/// The zone-balance checks and the launches that failed for capacity in the last day.
+async fn capacity_and_zones(aws: &Aws, d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
+    let mut out = zone_checks(d, live);
+    // Launches that failed for capacity in the last day (one read per group, side by side).
+    let since = crate::aws::read::now() - jiff::SignedDuration::from_hours(CAPACITY_HOURS);
+    let asg = aws.autoscaling(&d.region);
+    let reads = futures::future::join_all(d.groups.keys().filter(|n| live.asgs.contains_key(*n)).map(|n| {
+        let asg = asg.clone();
+        async move { (n.clone(), crate::aws::autoscaling::failed_activities(&asg, &d.region, n, since).await) }
+    }))
+    .await;
+    let mut failures = BTreeMap::new();
+    for (n, r) in reads {
+        match r {
+            Ok(f) => {
+                failures.insert(n, f);
+            }
+            Err(e) => out.push(check(&d.name, format!("spot capacity of group {n}"), false, e.to_string())),
+        }
+    }
+    out.extend(capacity_checks(&d.name, &failures, CAPACITY_HOURS));
+    out
+}
+
+async fn ec2_dns_and_hook(aws: &Aws, d: &DesiredCluster, live: &LiveCluster, root: &Path) -> Vec<Check> {
+    let mut out = Vec::new();
     let ids: Vec<String> = d.groups.keys().filter_map(|n| live.asgs.get(n)).flat_map(|a| a.instances.iter().map(|i| i.id.clone())).collect();
     if !ids.is_empty() {
         match ec2::status_checks(&aws.ec2(&d.region), &d.region, &ids).await {
@@ -199,7 +355,7 @@ mod tests {
                 kubernetes_version: Some(v.to_string()),
             })
             .collect();
-        live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None });
+        live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
         (d, live)
     }
 

@@ -30,6 +30,8 @@ pub struct RollSettings {
 pub struct ClusterRoll {
     pub desired: DesiredCluster,
     pub groups: Vec<GroupRoll>,
+    /// Groups left out, with why: at zero by their schedule, nothing to replace.
+    pub skipped: Vec<String>,
 }
 
 impl ClusterRoll {
@@ -56,7 +58,17 @@ pub fn schedules(outcomes: Vec<ClusterOutcome>, s: &RollSettings) -> Result<Vec<
             }
             (Ok((plan, d)), Some(live)) => {
                 let groups = schedule(&plan, &d, &live, s.force, &s.groups);
-                out.push(ClusterRoll { desired: d, groups });
+                let skipped = d
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| s.groups.is_empty() || s.groups.contains(&g.group))
+                    .filter_map(|(n, g)| {
+                        let sc = g.schedule.as_ref().filter(|sc| !sc.now.up)?;
+                        live.asgs.get(n).filter(|a| a.desired_capacity == 0 && a.instances.iter().all(|i| i.lifecycle_state.starts_with("Terminat")))?;
+                        Some(format!("group {}: {}; nothing to replace: its instances launch from the current launch template when its window opens", g.group, sc.now.describe()))
+                    })
+                    .collect();
+                out.push(ClusterRoll { desired: d, groups, skipped });
             }
             (Ok(_), None) => errors.push(format!("cluster {}: no live view was read", o.name)),
         }
@@ -76,13 +88,16 @@ pub async fn preview(aws: &Aws, manifests: &[&Manifest], s: &RollSettings) -> Re
 }
 
 /// Every check of the given clusters, from a fresh read (one pass).
-pub async fn validate_once(aws: &Aws, manifests: &[&Manifest], root: &Path) -> Vec<Check> {
+/// `reports`: with the zone balance and the capacity failures (`fleetform validate`); not
+/// between waves, where the question is health (a roll leaves zones unbalanced until Auto
+/// Scaling's AZRebalance, resumed after it, evens them out).
+pub async fn validate_once(aws: &Aws, manifests: &[&Manifest], root: &Path, reports: bool) -> Vec<Check> {
     let outcomes = plan_clusters(aws, manifests).await;
     let mut out = Vec::new();
     for o in outcomes {
         match (&o.result, &o.live) {
-            (Ok((_, d)), Some(live)) => out.extend(validate_cluster(aws, d, live, root).await),
-            (Err(errs), _) => out.push(Check { cluster: o.name.clone(), check: "read AWS".into(), ok: false, detail: errs.join("; ") }),
+            (Ok((_, d)), Some(live)) => out.extend(validate_cluster(aws, d, live, root, reports).await),
+            (Err(errs), _) => out.push(Check { cluster: o.name.clone(), check: "read AWS".into(), ok: false, detail: errs.join("; "), warning: false }),
             (Ok(_), None) => {}
         }
     }
@@ -100,7 +115,7 @@ pub async fn validate_wave(aws: &Aws, manifests: &[&Manifest], root: &Path, poll
         .unwrap_or(Duration::from_secs(900));
     let start = Instant::now();
     loop {
-        let checks = validate_once(aws, manifests, root).await;
+        let checks = validate_once(aws, manifests, root, false).await;
         if checks.iter().all(|c| c.ok) || start.elapsed() >= timeout || interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             return checks;
         }

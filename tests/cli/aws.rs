@@ -69,6 +69,9 @@ pub struct Moto {
     proxies: Vec<Child>,
     /// The launcher's stand-in for AWS's public SSM parameters reads overrides from this file.
     public_parameters: tempfile::NamedTempFile,
+    /// The launcher's stand-in for scaling activities (correction 15) answers what this file
+    /// lists.
+    scaling_activities: tempfile::NamedTempFile,
 }
 
 impl Moto {
@@ -82,16 +85,19 @@ impl Moto {
         let port = free_port();
         let public_parameters = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(public_parameters.path(), "{}").unwrap();
+        let scaling_activities = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(scaling_activities.path(), "[]").unwrap();
         let child = Command::new(python())
             .arg(project_root().join("tests/support/moto_launcher.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("FLEETFORM_PUBLIC_PARAMETERS", public_parameters.path())
+            .env("FLEETFORM_SCALING_ACTIVITIES", scaling_activities.path())
             .env("FLEETFORM_EKS_SETTLE_SECONDS", settle.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the local AWS emulator");
-        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxies: Vec::new(), public_parameters };
+        let m = Moto { child, endpoint: format!("http://127.0.0.1:{port}"), proxies: Vec::new(), public_parameters, scaling_activities };
         let start = Instant::now();
         while !ready(port) {
             assert!(start.elapsed() < Duration::from_secs(60), "the local AWS emulator did not answer within 60 s");
@@ -107,6 +113,13 @@ impl Moto {
         let mut all: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         all.insert(name.to_string(), value.into());
         std::fs::write(path, serde_json::to_string(&all).unwrap()).unwrap();
+    }
+
+    /// Have the group report scaling activities, as AWS reports a launch that failed (the
+    /// launcher's stand-in, correction 15; moto never fails a launch). `activities`: a JSON list
+    /// with AWS's field names.
+    pub fn report_activities(&self, activities: &serde_json::Value) {
+        std::fs::write(self.scaling_activities.path(), activities.to_string()).unwrap();
     }
 
     /// Put the fault-injecting proxy in front; returns its endpoint.
@@ -197,6 +210,7 @@ impl Moto {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("NO_COLOR", "1")
+            .env("FLEETFORM_NOW", super::common::TEST_NOW)
             // stdout is never piped: a plan larger than a pipe's buffer would block the child
             // until the test reads it.
             .stdout(Stdio::null())

@@ -39,9 +39,10 @@ fn create_from_empty_round_trips_every_field() {
     let (moto, repo) = setup();
     let o = apply(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    // 6 templates, 6 groups, 2 records; on the control plane the example's cluster was made
-    // without: 3 add-ons and the node role's access entry, logging and tags.
-    assert!(stderr(&o).contains("Applied staging.k8s.foo.bar: 18 created, 2 updated, 0 deleted"), "{}", stderr(&o));
+    // 6 templates, 6 groups, 2 records, the 12 scheduled actions of staging's nights off; on
+    // the control plane the example's cluster was made without: 3 add-ons and the node role's
+    // access entry, logging and tags.
+    assert!(stderr(&o).contains("Applied staging.k8s.foo.bar: 30 created, 2 updated, 0 deleted"), "{}", stderr(&o));
     in_sync(&moto, &repo);
 
     let g = groups(&moto);
@@ -127,7 +128,7 @@ print(json.dumps(keys))
     assert_eq!(keys.iter().filter(|k| k.starts_with("staging.k8s.foo.bar/fleetform/history/")).count(), 1, "{keys:?}");
     let o = moto.run(&repo, &["history", "--cluster", STAGING]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("ok          ") && stdout(&o).contains("18 created, 2 updated, 0 deleted"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("ok          ") && stdout(&o).contains("30 created, 2 updated, 0 deleted"), "{}", stdout(&o));
 }
 
 #[test]
@@ -137,7 +138,8 @@ fn one_changed_value_changes_exactly_that_field() {
     let before = groups(&moto);
     let o = apply(&moto, &repo, &["--set", "spot.maxSize=12"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("0 created, 2 updated, 0 deleted"), "{}", stderr(&o));
+    // The two groups, and their schedules' up actions (which bring the declared sizes back).
+    assert!(stderr(&o).contains("0 created, 4 updated, 0 deleted"), "{}", stderr(&o));
     let after = groups(&moto);
     for (name, b) in before.as_object().unwrap() {
         let mut want = b.clone();

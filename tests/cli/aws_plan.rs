@@ -17,13 +17,14 @@ fn empty_account_plans_every_create() {
     assert_eq!(code(&o), 0, "without --detailed-exitcode, changes exit 0");
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["schemaVersion"], 2);
-    assert_eq!(v["summary"]["create"], 36, "6 templates + 6 groups + 2 records + 3 EKS add-ons + 1 access entry, twice");
+    assert_eq!(v["summary"]["create"], 48, "6 templates + 6 groups + 2 records + 3 EKS add-ons + 1 access entry, twice; staging's 12 scheduled actions");
     assert_eq!(v["changes"], true);
     // Requests grow with pages, not with groups: per region one read of each kind (groups,
     // templates, default versions, instances, subnets, images, the EKS cluster, the SSM
     // parameters of its images, the instance profile, names not found; its access entries (each
-    // described) and add-ons, the versions of the declared add-ons), plus the zone.
-    assert!(v["awsRequests"].as_u64().unwrap() <= 38, "{}", v["awsRequests"]);
+    // described) and add-ons, the versions of the declared add-ons, the scheduled actions, the
+    // spot prices of the types), plus the zone.
+    assert!(v["awsRequests"].as_u64().unwrap() <= 42, "{}", v["awsRequests"]);
 }
 
 #[test]
@@ -166,7 +167,7 @@ fn markdown_for_pull_requests_and_saved_plans() {
     assert_eq!(code(&o), 0);
     let md = stdout(&o);
     assert!(md.starts_with("### fleetform plan\n\n| cluster | region | create |"), "{md}");
-    assert!(md.contains("| <code>staging.k8s.foo.bar</code> | eu-west-1 | 18 | 2 | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| <code>staging.k8s.foo.bar</code> | eu-west-1 | 30 | 2 | 0 | 0 | 0 | 0 |"), "{md}");
     assert!(md.contains("<details><summary><code>prod-customer.k8s.foo.bar</code>"), "{md}");
     assert!(!md.contains("sysctl"), "user data is hidden by default");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--show-sensitive"]);

@@ -351,7 +351,7 @@ a.update_auto_scaling_group(AutoScalingGroupName='admin-nodes.{STAGING}', MinSiz
     let set = "admin.maxSize=4";
     let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", set]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("0 created, 1 updated, 0 deleted"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("0 created, 2 updated, 0 deleted"), "the group and its schedule's up action: {}", stderr(&o));
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode", "--set", set]);
     assert_eq!(code(&o), 0, "converged, not wedged: {}{}", stdout(&o), stderr(&o));
     let tag = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]\nprint([t['Value'] for t in g['Tags'] if t['Key'] == 'fleetform.io/rolling-update'], g['MaxSize'], g['DesiredCapacity'])"));

@@ -12,6 +12,11 @@ pub fn project_root() -> PathBuf {
 }
 
 /// A temporary copy of the example repository (snippets/, templates/, vars/, clusters/).
+/// The clock of every fleetform the tests run (FLEETFORM_NOW): Monday 30 November 2026, 10:00
+/// UTC — inside staging's uptime window (Mon-Fri 07:30-20:00 Europe/Dublin), so that a plan's
+/// answer never depends on when the suite runs. Schedule tests set their own.
+pub const TEST_NOW: &str = "2026-11-30T10:00:00Z";
+
 pub struct Repo {
     pub dir: TempDir,
 }
@@ -53,7 +58,7 @@ impl Repo {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("fleetform").unwrap();
-        c.current_dir(self.path()).env("NO_COLOR", "1").env_remove("FLEETFORM_ROOT");
+        c.current_dir(self.path()).env("NO_COLOR", "1").env_remove("FLEETFORM_ROOT").env("FLEETFORM_NOW", TEST_NOW);
         // A test reaches AWS only through the emulator (which sets its own): never the
         // credentials of whoever runs the tests.
         for v in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ENDPOINT_URL"] {

@@ -16,4 +16,5 @@ mod common;
 mod lint;
 mod readme;
 mod render;
+mod aws_lessons;
 mod misc;
