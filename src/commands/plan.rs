@@ -667,3 +667,32 @@ fn markdown(outcomes: &[ClusterOutcome], total: Summary, show: bool, left_behind
 fn change_text(f: &crate::core::plan::FieldChange) -> String {
     format!("{} -> {}", f.old.as_deref().unwrap_or("(none)"), f.new.as_deref().unwrap_or("(none)"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::cost::{Costs, GroupCost, PlanCost, SizeCost};
+
+    #[test]
+    fn cost_lines_say_what_is_not_known_and_leave_it_out_of_the_sums() {
+        let at = |n: i32, usd: f64| SizeCost { instances: n, on_demand: n, usd_per_hour: usd };
+        let c = PlanCost {
+            currency: "USD".into(),
+            groups: vec![
+                GroupCost { group: "a".into(), before: Some(Costs { at_min: at(2, 0.5), at_desired: at(2, 0.5) }), after: Some(Costs { at_min: at(3, 0.75), at_desired: at(3, 0.75) }), unknown: vec![] },
+                GroupCost { group: "b".into(), before: None, after: Some(Costs { at_min: at(1, 0.0), at_desired: at(1, 0.0) }), unknown: vec!["r9.2xlarge on-demand in eu-west-1".into()] },
+            ],
+            before_at_min: 0.5,
+            before_at_desired: 0.5,
+            after_at_min: 0.75,
+            after_at_desired: 0.75,
+            left_out: vec!["b".into()],
+            price_source: "a table".into(),
+        };
+        let text = cost_lines(&c).join("\n");
+        assert!(text.contains("    a      $0.50 -> $0.75          $0.50 -> $0.75\n"), "{text}");
+        assert!(text.contains("    b      price not known: r9.2xlarge on-demand in eu-west-1"), "{text}");
+        assert!(text.contains("(+$0.25 an hour, +$182 a month)"), "{text}");
+        assert!(text.contains("(without b: a price is not known; add it to prices.csv)"), "{text}");
+    }
+}
