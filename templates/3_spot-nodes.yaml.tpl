@@ -15,6 +15,9 @@ spec:
   subnets: {{ zones | json_encode() }}
   autoscalePriority: 50
   capacityRebalance: true
+{%- if pool.overprovisioning %}
+  overprovisioning: {{ pool.overprovisioning | json_encode() }}
+{%- endif %}
   mixedInstancesPolicy:
     onDemandBase: 0
     onDemandAboveBase: 0

@@ -12,6 +12,7 @@ spec:
   maxSize: {{ prometheus.maxSize }}
   subnets: {{ zones | json_encode() }}
   autoscalePriority: 10
+  overprovisioning: {{ prometheus.overprovisioning | json_encode() }}
   nodeLabels:
     dedicated: prometheus
   taints:

@@ -25,6 +25,8 @@ pub struct AutoscalerArtefacts {
     pub args: Vec<String>,
     /// Whether the priority expander is in use (and so the ConfigMap is needed).
     pub priority_expander: bool,
+    /// The pause Deployments of the pools that declare overprovisioning (set by render).
+    pub overprovisioning: Vec<super::overprovisioning::Pause>,
 }
 
 /// The two discovery tags of an autoscaled group of `cluster`.
@@ -84,7 +86,7 @@ pub fn artefacts(m: &Manifest) -> AutoscalerArtefacts {
     if let Some(t) = &ca.new_pod_scale_up_delay {
         args.push(format!("--new-pod-scale-up-delay={t}"));
     }
-    AutoscalerArtefacts { priorities, args, priority_expander }
+    AutoscalerArtefacts { priorities, args, priority_expander, overprovisioning: Vec::new() }
 }
 
 /// The priorities as the ConfigMap's `priorities` key wants them, highest first.
@@ -103,7 +105,7 @@ pub fn priorities_yaml(a: &AutoscalerArtefacts) -> String {
 /// `clusters/<cluster>.cluster-autoscaler.yaml`, or None when the autoscaler is disabled.
 pub fn render_file(m: &Manifest, a: &AutoscalerArtefacts) -> Option<String> {
     let enabled = m.cluster.spec.cluster_autoscaler.as_ref().and_then(|c| c.enabled).unwrap_or(true);
-    if !enabled || a.priorities.is_empty() {
+    if !enabled || (a.priorities.is_empty() && a.overprovisioning.is_empty()) {
         return None;
     }
     let mut out = String::new();
@@ -113,8 +115,17 @@ pub fn render_file(m: &Manifest, a: &AutoscalerArtefacts) -> Option<String> {
     for arg in &a.args {
         out.push_str(&format!("#   {arg}\n"));
     }
+    if a.priority_expander || !a.overprovisioning.is_empty() {
+        out.push_str("# and apply this file (kubectl apply -f).\n");
+    }
+    if !a.overprovisioning.is_empty() {
+        out.push_str("# Overprovisioning: pause pods that hold room on these nodes (any pod preempts them):\n");
+        for p in &a.overprovisioning {
+            out.push_str(&format!("#   {}: {} x {} CPU, {} on {}\n", p.name, p.replicas, p.cpu, p.memory, p.groups.join(", ")));
+        }
+    }
     if a.priority_expander {
-        out.push_str("# and apply this ConfigMap (kubectl apply -f this file).\n---\n");
+        out.push_str("---\n");
         let body = priorities_yaml(a);
         out.push_str("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-autoscaler-priority-expander\n  namespace: kube-system\ndata:\n  priorities: |-\n");
         for line in body.lines() {
@@ -122,6 +133,10 @@ pub fn render_file(m: &Manifest, a: &AutoscalerArtefacts) -> Option<String> {
             out.push_str(line);
             out.push('\n');
         }
+    }
+    if !a.overprovisioning.is_empty() {
+        out.push_str("---\n");
+        out.push_str(&super::overprovisioning::yaml(&a.overprovisioning));
     }
     Some(out)
 }

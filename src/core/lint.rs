@@ -73,6 +73,8 @@ pub const RULES: &[Rule] = &[
         why: "a switched-off safety should stay visible: spot without any on-demand fallback is the failure the fallback rules exist for" },
     Rule { id: "custom-bootstrap-labels", default: RuleLevel::Warning,
         why: "with bootstrap: custom, fleetform writes no kubelet configuration: declared nodeLabels and taints reach only the autoscaler's node-template tags, so the autoscaler plans for nodes that register without them unless your user data passes them to the kubelet" },
+    Rule { id: "overprovisioning-dedicated", default: RuleLevel::Warning,
+        why: "cluster-wide pause pods never land on a tainted group (they lack its toleration): its pods wait minutes for each new node; the write-up gave each dedicated group its own overprovisioning with the matching toleration" },
 ];
 
 pub const RULE_IDS: &[&str] = &[
@@ -97,6 +99,7 @@ pub const RULE_IDS: &[&str] = &[
     "cluster-max-groups",
     "root-volume",
     "safety-off",
+    "overprovisioning-dedicated",
 ];
 
 pub fn rule(id: &str) -> &'static Rule {
@@ -171,6 +174,18 @@ pub fn lint_with(m: &Manifest, table: &instance_types::TypeTable) -> Vec<Finding
     let mut cx = Ctx { m, cfg, findings: Vec::new() };
     let zones_of: BTreeMap<&str, &str> = m.cluster.spec.subnets.iter().map(|s| (s.name.as_str(), s.zone.as_str())).collect();
 
+    // A tainted, autoscaled group (not a critical one: its services scale rarely) whose pool has
+    // no overprovisioning.
+    for g in m.groups.iter().filter(|g| g.spec().autoscaled() && !g.spec().taints.is_empty() && !g.spec().critical) {
+        let serves = g.spec().pool.clone().unwrap_or_else(|| g.name().to_string());
+        let covered = m.groups.iter().any(|o| o.spec().overprovisioning.is_some() && o.spec().pool.clone().unwrap_or_else(|| o.name().to_string()) == serves);
+        if !covered {
+            cx.report("overprovisioning-dedicated", g, None, format!(
+                "`{}` is tainted ({}) and autoscaled, and `{serves}` has no overprovisioning: its pods wait for each new node to boot; declare overprovisioning: {{replicas: 1, nodeShare: 50%}} on it",
+                g.name(), g.spec().taints.join(", ")
+            ));
+        }
+    }
     for g in &m.groups {
         let s = g.spec();
         // Types chosen by attributes: the ones the table knows in the ranges, of the
@@ -524,9 +539,32 @@ mod tests {
     }
 
     /// Findings of rules other than custom-bootstrap-labels (these test clusters have no EKS, so
-    /// any label or taint brings that warning).
+    /// any label or taint brings that warning) and overprovisioning-dedicated (any taint brings
+    /// it too; tested on its own).
     fn lint_nb(m: &Manifest) -> Vec<Finding> {
-        lint(m).into_iter().filter(|f| f.rule != "custom-bootstrap-labels").collect()
+        lint(m).into_iter().filter(|f| f.rule != "custom-bootstrap-labels" && f.rule != "overprovisioning-dedicated").collect()
+    }
+
+    #[test]
+    fn a_tainted_autoscaled_group_wants_its_own_overprovisioning() {
+        let mut o = on_demand("o", 10);
+        o.manifest.spec.taints = vec!["dedicated=batch:NoSchedule".into()];
+        let over = |m: &Manifest| lint(m).into_iter().filter(|f| f.rule == "overprovisioning-dedicated").map(|f| f.message).collect::<Vec<_>>();
+        let f = over(&manifest(cluster(FAST), vec![o.clone()]));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].contains("`o` is tainted (dedicated=batch:NoSchedule) and autoscaled"), "{}", f[0]);
+        // Declared on any group of its pool: covered.
+        let mut s = spot("s", 50);
+        s.manifest.spec.pool = o.spec().pool.clone();
+        s.manifest.spec.overprovisioning = Some(crate::core::model::OverprovisioningSpec { replicas: Some(1), node_share: Some("50%".into()), ..Default::default() });
+        assert!(over(&manifest(cluster(FAST), vec![o.clone(), s])).is_empty());
+        // Not autoscaled, or critical: not its business.
+        let mut fixed = o.clone();
+        fixed.manifest.spec.autoscale = Some(false);
+        assert!(over(&manifest(cluster(FAST), vec![fixed])).is_empty());
+        let mut critical = o;
+        critical.manifest.spec.critical = true;
+        assert!(over(&manifest(cluster(FAST), vec![critical])).is_empty());
     }
 
     const FAST: &str = "  clusterAutoscaler: {maxNodeProvisionTime: 5m, expander: priority}\n";

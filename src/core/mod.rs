@@ -16,6 +16,7 @@ pub mod kops;
 pub mod lint;
 pub mod live;
 pub mod model;
+pub mod overprovisioning;
 pub mod plan;
 pub mod render;
 pub mod resources;

@@ -548,6 +548,29 @@ pub struct NodeGroupSpec {
     /// This group's uptime schedule, replacing the cluster's (`{alwaysOn: true}`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSpec>,
+    /// Low-priority pause pods that hold room on the nodes of this group's pool (or of this
+    /// group, without a pool), so that a pod that needs room gets it at once while the
+    /// autoscaler adds a node: rendered beside the autoscaler's ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overprovisioning: Option<OverprovisioningSpec>,
+}
+
+/// The pause pods of a pool: how many, and how much each holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OverprovisioningSpec {
+    /// Pause pods kept (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// CPU each holds (`2`, `500m`), with `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory each holds (`8Gi`), with `cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Or: each holds this share of the pool's smallest node (`50%`, at most 90%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_share: Option<String>,
 }
 
 /// The Auto Scaling processes that can be suspended (AWS's names).

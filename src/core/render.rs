@@ -193,7 +193,22 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
     let outputs = template_outputs(repo, cluster, sets)?;
     let docs = parse_documents(&outputs, repo, cluster)?;
     let manifest = assemble(docs, &outputs, repo, cluster)?;
-    let autoscaler = autoscaler::artefacts(&manifest);
+    let mut autoscaler = autoscaler::artefacts(&manifest);
+    autoscaler.overprovisioning = super::overprovisioning::plan(&manifest).map_err(|e| {
+        let o = manifest.group(&e.group).map(|g| g.origin.clone());
+        match o {
+            Some(o) => Diagnostic::new(o.file, o.line, 0, e.message),
+            None => Diagnostic::file("templates", e.message),
+        }
+        .with_help(e.help)
+    })?;
+    let autoscaler_on = manifest.cluster.spec.cluster_autoscaler.as_ref().and_then(|c| c.enabled).unwrap_or(true);
+    if !autoscaler_on {
+        if let Some(g) = manifest.groups.iter().find(|g| g.spec().overprovisioning.is_some()) {
+            return Err(Diagnostic::new(g.origin.file.clone(), g.origin.line, 0, format!("node group `{}` declares overprovisioning, but the cluster's autoscaler is disabled: nothing would add a node for the evicted pause pods", g.name()))
+                .with_help("enable spec.clusterAutoscaler, or remove overprovisioning"));
+        }
+    }
     let files = output_files(&manifest, &autoscaler);
     Ok(Rendered { manifest, autoscaler, files })
 }

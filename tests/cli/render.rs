@@ -1,3 +1,4 @@
+use crate::aws::python;
 use crate::common::*;
 
 #[test]
@@ -278,4 +279,46 @@ fn a_byte_order_mark_is_not_content() {
     std::fs::write(repo.path().join("vars/staging.k8s.foo.bar.yaml"), [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()).unwrap();
     let o = repo.run(&["render", "--check"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// The overprovisioning the example declares, as Kubernetes objects that Kubernetes' own
+/// schemas accept, strictly (unknown fields refused): kubernetes-validate, pinned in
+/// requirements-test.txt, offline. And the validator is strict: a misspelt field fails it.
+#[test]
+fn overprovisioning_artefacts_are_valid_kubernetes_objects() {
+    let repo = Repo::example();
+    let o = repo.run(&["render"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let file = repo.path().join("clusters/staging.k8s.foo.bar.cluster-autoscaler.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // What the pause pods are: the pool's label, the dedicated group's toleration, sizes from
+    // the smallest node of the pool (c5.4xlarge: 16 vCPU, 32 GiB; a quarter) and of the
+    // dedicated group (r5.2xlarge: 8 vCPU, 64 GiB; half).
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text).map(|d| serde::Deserialize::deserialize(d).unwrap()).collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ConfigMap", "Namespace", "PriorityClass", "Deployment", "Deployment"]);
+    assert_eq!(docs[2]["value"], -10);
+    assert_eq!(docs[2]["preemptionPolicy"], "Never");
+    let app = &docs[3]["spec"];
+    assert_eq!(app["replicas"], 2);
+    assert_eq!(app["template"]["spec"]["nodeSelector"]["pool"], "app");
+    assert_eq!(app["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"], "4000m");
+    assert_eq!(app["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"], "8192Mi");
+    let mon = &docs[4]["spec"]["template"]["spec"];
+    assert_eq!(mon["tolerations"][0]["key"], "dedicated");
+    assert_eq!(mon["tolerations"][0]["value"], "prometheus");
+    assert_eq!(mon["tolerations"][0]["effect"], "NoSchedule");
+    assert_eq!(mon["containers"][0]["resources"]["requests"]["memory"], "32768Mi");
+    let validate = |path: &std::path::Path| {
+        std::process::Command::new(python()).arg(project_root().join("tests/support/k8s_validate.py")).arg("--kubernetes-version").arg("1.31").arg(path).output().unwrap()
+    };
+    for cluster in ["staging.k8s.foo.bar", "prod-customer.k8s.foo.bar"] {
+        let o = validate(&repo.path().join(format!("clusters/{cluster}.cluster-autoscaler.yaml")));
+        assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
+    let broken = repo.path().join("broken.yaml");
+    std::fs::write(&broken, text.replace("effect: NoSchedule", "efect: NoSchedule")).unwrap();
+    let o = validate(&broken);
+    assert_eq!(o.status.code(), Some(1), "a misspelt field fails: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("tolerations[0].efect: unknown field"), "{}", String::from_utf8_lossy(&o.stdout));
 }
