@@ -113,6 +113,17 @@ pub enum Command {
     /// --all, clusters go wave by wave, each wave validated before the next.
     #[command(after_long_help = "Examples:\n  fleetform rolling-update --cluster prod.k8s.example.com          # the schedule\n  fleetform rolling-update --cluster prod.k8s.example.com --yes\n  fleetform rolling-update --all --yes                    # wave by wave")]
     RollingUpdate(crate::commands::rolling::RollingArgs),
+    /// Give old on-demand fallback nodes back to spot: a one-shot for a schedule.
+    ///
+    /// cluster-autoscaler removes the least-used node, spot or not, so on-demand fallback nodes
+    /// stay on for days after a peak. This drains (drain hook) and terminates, oldest first, the
+    /// instances of on-demand fallback groups older than --older-than, with their group's desired
+    /// capacity decremented, so that the autoscaler brings the capacity back on the pool's spot
+    /// groups — only while those have room to grow, never below a group's or a pool's declared
+    /// minimum, and at most --max per run. Without --yes, prints what it would reclaim and why
+    /// the rest stays. Takes the cluster's lock and writes an audit record.
+    #[command(after_long_help = "Examples:\n  fleetform reclaim-on-demand --cluster prod.k8s.example.com              # what it would reclaim\n  fleetform reclaim-on-demand --all --yes --older-than 2h --max 3        # the scheduled job")]
+    ReclaimOnDemand(crate::commands::reclaim::ReclaimArgs),
     /// Health of live clusters: the EKS control plane ACTIVE on its declared version with every
     /// node within the version-skew policy, groups at desired capacity, instances healthy, EC2
     /// status checks, DNS records holding their declared values, the validate hook. Exit 0
@@ -124,7 +135,7 @@ pub enum Command {
     /// A lock object that is not a readable fleetform lock is removed with --force-unreadable.
     #[command(after_long_help = "Examples:\n  fleetform unlock --cluster prod.k8s.example.com 2f1c9a7e\n  fleetform unlock --cluster prod.k8s.example.com --force-unreadable")]
     Unlock(crate::commands::apply::UnlockArgs),
-    /// The audit trail: applies, rolling updates and destroys (who, when, which commit, what
+    /// The audit trail: applies, rolling updates, destroys and reclaims (who, when, which commit, what
     /// changed), of one cluster (--cluster) or of every cluster merged by time (--all).
     #[command(after_long_help = "Examples:\n  fleetform history --cluster prod.k8s.example.com\n  fleetform history --all\n  fleetform history --cluster prod.k8s.example.com --output json")]
     History,

@@ -445,6 +445,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                             .and_then(|id| images.get(id))
                             .and_then(|im| crate::core::control_plane::version_in_image_name(&im.name))
                             .or_else(|| ec2i.and_then(|x| ec2::instance_tag(x, TAG_KUBERNETES_VERSION)).map(str::to_string)),
+                        launch_time: ec2i.and_then(|x| x.launch_time()).and_then(|t| jiff::Timestamp::from_second(t.secs()).ok()).map(crate::core::schedule::utc),
                     }
                 })
                 .collect()

@@ -331,11 +331,14 @@ pub fn history(s: &Settings) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-/// Which command a record's command line ran: apply, rolling-update or destroy.
+/// Which command a record's command line ran: apply, rolling-update, destroy or
+/// reclaim-on-demand.
 fn run_kind(command: &str) -> &'static str {
     let words: Vec<&str> = command.split_whitespace().collect();
     if words.contains(&"destroy") {
         "destroy"
+    } else if words.contains(&"reclaim-on-demand") {
+        "reclaim-on-demand"
     } else if words.contains(&"rolling-update") {
         "rolling-update"
     } else if words.contains(&"--rolling") {

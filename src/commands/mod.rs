@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod import;
 pub mod lint;
 pub mod plan;
+pub mod reclaim;
 pub mod render;
 pub mod rolling;
 pub mod schema;
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
         Command::Unlock(a) => apply::unlock(s, a),
         Command::History => apply::history(s),
         Command::RollingUpdate(a) => rolling::run(s, a),
+        Command::ReclaimOnDemand(a) => reclaim::run(s, a),
         Command::Validate => rolling::validate(s),
         Command::Schema(a) => schema::run(s, a),
         Command::Completions { list_clusters: true, .. } => {

@@ -599,6 +599,7 @@ mod tests {
                 launch_template_version: Some("1".into()),
                 private_dns_name: None,
                 kubernetes_version: Some(v.to_string()),
+                launch_time: None,
             })
             .collect();
         live.asgs.insert(group.into(), LiveAsg { config: AsgConfig::default(), desired_capacity: versions.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });

@@ -116,6 +116,7 @@ mod tests {
             launch_template_version: None,
             private_dns_name: Some(format!("ip-{id}")),
             kubernetes_version: None,
+            launch_time: None,
         };
         l.asgs.insert("a.c".into(), LiveAsg { config: Default::default(), desired_capacity: 2, instances: vec![inst("i-1", "InService"), inst("i-2", "Terminating")], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
         l.launch_templates.insert("a.c".into(), LiveLaunchTemplate { id: "lt-1".into(), default_version: 1, latest_version: 1, versions: Default::default() });

@@ -198,6 +198,9 @@ pub struct LiveInstance {
     /// tag it was launched with (None: not known, e.g. a custom image).
     #[serde(default)]
     pub kubernetes_version: Option<String>,
+    /// When EC2 launched it (`YYYY-MM-DDThh:mm:ssZ`): what reclaim-on-demand ages it by.
+    #[serde(default)]
+    pub launch_time: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod live;
 pub mod model;
 pub mod overprovisioning;
 pub mod plan;
+pub mod reclaim;
 pub mod render;
 pub mod resources;
 pub mod rolling;

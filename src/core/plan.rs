@@ -1315,6 +1315,7 @@ mod tests {
             launch_template_version: Some("1".into()),
             private_dns_name: Some("ip-10-0-0-1.eu-west-3.compute.internal".into()),
             kubernetes_version: Some("1.31".into()),
+            launch_time: None,
         });
         let p = plan(&d, &live);
         assert_eq!(p.changes().len(), 1, "{:#?}", p.changes());

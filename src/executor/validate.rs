@@ -353,6 +353,7 @@ mod tests {
                 launch_template_version: None,
                 private_dns_name: None,
                 kubernetes_version: Some(v.to_string()),
+                launch_time: None,
             })
             .collect();
         live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });

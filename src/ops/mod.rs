@@ -14,6 +14,7 @@ pub mod apply;
 pub mod destroy;
 pub mod lock;
 pub mod plan;
+pub mod reclaim;
 pub mod roll;
 
 use std::future::Future;

@@ -246,3 +246,48 @@ fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("prices.csv:1"), "{}", stderr(&o));
 }
+
+#[test]
+fn old_on_demand_fallback_nodes_go_back_to_spot_a_few_at_a_time() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    repo.write("vars/_zz-test.yaml", "hooks:\n  drain: echo \"drain $FLEETFORM_GROUP $FLEETFORM_INSTANCE_ID\" >> hooks.log\n");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The autoscaler fell back to on-demand during a peak: three nodes in the 4x fallback.
+    const OD: &str = "on-demand-app-4x.staging.k8s.foo.bar";
+    let last = moto.py(&format!(
+        "a = asg('eu-west-1')\na.set_desired_capacity(AutoScalingGroupName='{OD}', DesiredCapacity=3)\nids = [i['InstanceId'] for i in a.describe_auto_scaling_groups(AutoScalingGroupNames=['{OD}'])['AutoScalingGroups'][0]['Instances']]\nr = ec2('eu-west-1').describe_instances(InstanceIds=ids)['Reservations']\nprint(max(i['LaunchTime'] for x in r for i in x['Instances']).strftime('%Y-%m-%dT%H:%M:%SZ'))"
+    ));
+    let launched: jiff::Timestamp = last.trim().parse().unwrap();
+    let later = |h: i64| (launched + jiff::SignedDuration::from_mins(h)).to_string();
+    let at = |now: &str, args: &[&str]| moto.fleetform(&repo, None).env("FLEETFORM_NOW", now).args(args).output().unwrap();
+    let desired = || sizes(&moto, OD).2;
+
+    // Half an hour after the peak: too young.
+    let o = at(&later(30), &["reclaim-on-demand", "--cluster", STAGING]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("would reclaim 0 on-demand instance(s)") && stdout(&o).contains("launched 30m ago, under 2h00m"), "{}", stdout(&o));
+    // Three hours after: two (--max 2), the third left for the next run; nothing touched yet.
+    let o = at(&later(180), &["reclaim-on-demand", "--cluster", STAGING]);
+    assert!(stdout(&o).contains("would reclaim 2 on-demand instance(s)") && stdout(&o).contains("more than --max 2 this run"), "{}", stdout(&o));
+    assert_eq!(desired(), 3);
+    let o = at(&later(180), &["reclaim-on-demand", "--cluster", STAGING, "--yes", "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["clusters"][0]["reclaimed"].as_array().unwrap().len(), 2, "{v}");
+    let drained = std::fs::read_to_string(repo.path().join("hooks.log")).unwrap();
+    assert_eq!(drained.lines().count(), 2, "each drained first: {drained}");
+    assert!(drained.lines().all(|l| l.starts_with(&format!("drain {OD} i-"))), "{drained}");
+    assert_eq!(desired(), 1, "terminated with the desired capacity decremented: not replaced on-demand");
+    let o = moto.run(&repo, &["history", "--cluster", STAGING]);
+    assert!(stdout(&o).contains("reclaim-on-demand"), "an audit record: {}", stdout(&o));
+
+    // No room on the pool's spot groups (at their max): nothing goes.
+    moto.py("a = asg('eu-west-1')\nfor g in ['spot-nodes-app-4x', 'spot-nodes-app-8x']:\n    a.update_auto_scaling_group(AutoScalingGroupName=g + '.staging.k8s.foo.bar', MaxSize=0)");
+    let o = at(&later(180), &["reclaim-on-demand", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("reclaimed 0 on-demand instance(s)") && stdout(&o).contains("the spot groups of pool app have no room to grow"), "{}", stdout(&o));
+    assert_eq!(desired(), 1);
+}

@@ -75,7 +75,7 @@ fn layers_and_values_files_apply_in_order_and_render_v_says_where_each_value_cam
     let line = |key: &str| err.lines().find(|l| l.trim_start().starts_with(&format!("{key} "))).unwrap_or_else(|| panic!("{key} in\n{err}")).to_string();
     assert!(line("spot.maxSize").ends_with("vars/layers/small.yaml:2"), "{}", line("spot.maxSize"));
     assert!(line("onDemand.maxSize").ends_with("run.yaml:2"), "{}", line("onDemand.maxSize"));
-    assert!(line("spot.minSize").ends_with("vars/_defaults.yaml:29"), "{}", line("spot.minSize"));
+    assert!(line("spot.minSize").ends_with("vars/_defaults.yaml:31"), "{}", line("spot.minSize"));
     assert!(line("region").ends_with("vars/staging.k8s.foo.bar.yaml:3"), "{}", line("region"));
     assert!(!err.contains("`layers` is not used"), "the layer list is not a value: {err}");
     // A typo in a layer's name.
@@ -162,7 +162,7 @@ fn a_typo_three_levels_down_under_a_loop_is_found_and_fails_with_strict() {
     assert_eq!(code(&o), 0, "a warning without --strict: {}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("`pools[0].sizes[1].spotTypess` is not used by any template"), "{err}");
-    assert!(err.contains("vars/_defaults.yaml:45:9"), "file, line and column of the key: {err}");
+    assert!(err.contains("vars/_defaults.yaml:49:9"), "file, line and column of the key: {err}");
     assert!(err.contains("did you mean `spotTypes`?"), "{err}");
 
     repo.write("clusters/staging.k8s.foo.bar.yaml", &before);
@@ -177,7 +177,7 @@ fn a_typo_three_levels_down_under_a_loop_is_found_and_fails_with_strict() {
     let o = repo.run(&["lint", "--strict", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!((v["ok"].as_bool(), v["strict"].as_bool()), (Some(false), Some(true)));
-    assert_eq!(v["valueWarnings"][0]["line"], 45);
+    assert_eq!(v["valueWarnings"][0]["line"], 49);
 
     // Fixed, --strict passes.
     repo.replace("vars/_defaults.yaml", "        spotTypess: spot_4x_32Gb_machine_type.yaml\n", "");
