@@ -478,7 +478,8 @@ pub async fn scheduled_actions(c: &Client, region: &str) -> Result<Vec<(String, 
     Ok(out)
 }
 
-/// Create or replace a scheduled action (PutScheduledUpdateGroupAction replaces it whole).
+/// Create or update a scheduled action (PutScheduledUpdateGroupAction; a field it does not name
+/// may be kept on an update, so the executor deletes first when one goes).
 pub async fn put_scheduled_action(c: &Client, region: &str, group: &str, name: &str, a: &ScheduledAction) -> Result<(), AwsError> {
     let time = |t: &Option<String>| -> Result<Option<aws_smithy_types::DateTime>, AwsError> {
         t.as_deref()
@@ -502,36 +503,40 @@ pub async fn put_scheduled_action(c: &Client, region: &str, group: &str, name: &
     Ok(())
 }
 
-/// Delete a scheduled action; one already gone (a killed apply deleted it) is done.
+/// Delete a scheduled action. (A killed apply's next run plans from a fresh read, so an action
+/// already deleted is never deleted twice; AWS's answer for a missing one is a plain
+/// ValidationError, which is not told apart by its text.)
 pub async fn delete_scheduled_action(c: &Client, region: &str, group: &str, name: &str) -> Result<(), AwsError> {
-    match c.delete_scheduled_action().auto_scaling_group_name(group).scheduled_action_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = AwsError::from_sdk(format!("deleting scheduled action {name} of {group} in {region}"), &e);
-            if err.to_string().contains("not found") {
-                Ok(())
-            } else {
-                Err(err)
-            }
-        }
-    }
-}
-
-/// Scaling activities of the group that failed since `since`: (start, status message).
-pub async fn failed_activities(c: &Client, region: &str, name: &str, since: jiff::Timestamp) -> Result<Vec<(jiff::Timestamp, String)>, AwsError> {
-    let r = c
-        .describe_scaling_activities()
-        .auto_scaling_group_name(name)
-        .max_records(100)
+    c.delete_scheduled_action()
+        .auto_scaling_group_name(group)
+        .scheduled_action_name(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(format!("reading scaling activities of {name} in {region}"), &e))?;
-    Ok(r.activities()
-        .iter()
-        .filter(|a| matches!(a.status_code().map(|s| s.as_str()), Some("Failed" | "Cancelled")))
-        .filter_map(|a| {
-            let t = jiff::Timestamp::from_second(a.start_time()?.secs()).ok()?;
-            (t >= since).then(|| (t, a.status_message().or(a.description()).unwrap_or_default().to_string()))
-        })
-        .collect())
+        .map_err(|e| AwsError::from_sdk(format!("deleting scheduled action {name} of {group} in {region}"), &e))?;
+    Ok(())
+}
+
+/// Scaling activities of the group that failed since `since`: (start, status message, details).
+/// Newest first, page by page until one reaches back past `since`.
+pub async fn failed_activities(c: &Client, region: &str, name: &str, since: jiff::Timestamp) -> Result<Vec<(jiff::Timestamp, String, String)>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = c.describe_scaling_activities().auto_scaling_group_name(name).max_records(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading scaling activities of {name} in {region}"), &e))?;
+        let mut older = false;
+        for a in page.activities() {
+            let Some(t) = a.start_time().and_then(|t| jiff::Timestamp::from_second(t.secs()).ok()) else { continue };
+            if t < since {
+                older = true;
+                continue;
+            }
+            if matches!(a.status_code().map(|s| s.as_str()), Some("Failed" | "Cancelled")) {
+                out.push((t, a.status_message().or(a.description()).unwrap_or_default().to_string(), a.details().unwrap_or_default().to_string()));
+            }
+        }
+        if older {
+            break;
+        }
+    }
+    Ok(out)
 }

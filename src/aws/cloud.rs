@@ -47,7 +47,6 @@ pub trait Cloud {
     /// Delete the control plane and wait until EKS no longer knows it (gone already: done).
     async fn delete_control_plane(&self, region: &str, name: &str, poll: Duration) -> Result<(), AwsError>;
     async fn put_scheduled_action(&self, region: &str, group: &str, name: &str, action: &ScheduledAction) -> Result<(), AwsError>;
-    /// Gone already: done.
     async fn delete_scheduled_action(&self, region: &str, group: &str, name: &str) -> Result<(), AwsError>;
 }
 

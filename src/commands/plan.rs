@@ -396,7 +396,8 @@ pub fn cost_lines(c: &crate::core::cost::PlanCost) -> Vec<String> {
             continue;
         }
         let at = |f: fn(&crate::core::cost::Costs) -> f64| side(g.before.as_ref().map(f), g.after.as_ref().map(f));
-        out.push(format!("    {:<w$}  {:<22}  {}", g.group, at(|c| c.at_min.usd_per_hour), at(|c| c.at_desired.usd_per_hour)));
+        let down = if g.scheduled_down { "  (at zero by its schedule now)" } else { "" };
+        out.push(format!("    {:<w$}  {:<22}  {}{down}", g.group, at(|c| c.at_min.usd_per_hour), at(|c| c.at_desired.usd_per_hour)));
     }
     let delta = c.delta_at_desired();
     out.push(format!(
@@ -679,8 +680,8 @@ mod tests {
         let c = PlanCost {
             currency: "USD".into(),
             groups: vec![
-                GroupCost { group: "a".into(), before: Some(Costs { at_min: at(2, 0.5), at_desired: at(2, 0.5) }), after: Some(Costs { at_min: at(3, 0.75), at_desired: at(3, 0.75) }), unknown: vec![] },
-                GroupCost { group: "b".into(), before: None, after: Some(Costs { at_min: at(1, 0.0), at_desired: at(1, 0.0) }), unknown: vec!["r9.2xlarge on-demand in eu-west-1".into()] },
+                GroupCost { group: "a".into(), before: Some(Costs { at_min: at(2, 0.5), at_desired: at(2, 0.5) }), after: Some(Costs { at_min: at(3, 0.75), at_desired: at(3, 0.75) }), unknown: vec![], scheduled_down: false },
+                GroupCost { group: "b".into(), before: None, after: Some(Costs { at_min: at(1, 0.0), at_desired: at(1, 0.0) }), unknown: vec!["r9.2xlarge on-demand in eu-west-1".into()], scheduled_down: false },
             ],
             before_at_min: 0.5,
             before_at_desired: 0.5,

@@ -55,11 +55,11 @@ pub fn run(s: &Settings, args: &ReclaimArgs) -> anyhow::Result<Status> {
                     if p.format != OutputFormat::Json {
                         print_plan(s, m.name(), &plan, true);
                     }
-                    clusters.push(json!({"name": m.name(), "reclaim": plan.reclaim, "left": plan.left}));
+                    clusters.push(json!({"cluster": m.name(), "reclaim": plan.reclaim, "left": plan.left}));
                 }
                 Err(e) => {
                     p.error(&format!("{}: {e}", m.name()));
-                    clusters.push(json!({"name": m.name(), "error": e}));
+                    clusters.push(json!({"cluster": m.name(), "error": e}));
                     failed = true;
                 }
             }

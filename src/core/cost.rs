@@ -104,6 +104,10 @@ pub struct GroupCost {
     /// out of the totals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<String>,
+    /// Its schedule holds it at zero now: its cost after is what it costs tonight, not in its
+    /// window (the schedule's line says what that saves).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled_down: bool,
 }
 
 /// The cost of a cluster's plan.
@@ -156,7 +160,8 @@ pub fn plan_cost(d: &DesiredCluster, live: &LiveCluster, prices: &PriceTable, sp
         });
         unknown.sort();
         unknown.dedup();
-        groups.push(GroupCost { group: name.clone(), before, after, unknown });
+        let scheduled_down = d.groups.get(name).and_then(|g| g.schedule.as_ref()).is_some_and(|s| !s.now.up);
+        groups.push(GroupCost { group: name.clone(), before, after, unknown, scheduled_down });
     }
     let known: Vec<&GroupCost> = groups.iter().filter(|g| g.unknown.is_empty()).collect();
     let sum = |f: &dyn Fn(&GroupCost) -> Option<f64>| known.iter().filter_map(|g| f(g)).sum::<f64>();

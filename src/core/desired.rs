@@ -107,6 +107,16 @@ pub struct GroupSchedule {
     pub actions: BTreeMap<String, ScheduledAction>,
     /// Per recurring action with a start: its first run, which AWS may report as its start.
     pub first_runs: BTreeMap<String, String>,
+    /// Its changes of state in the fortnight after the read: (`YYYY-MM-DDThh:mm:ssZ`, up).
+    #[serde(default)]
+    pub changes: Vec<(String, bool)>,
+}
+
+impl GroupSchedule {
+    /// Up or down at `t` (within the fortnight the changes cover).
+    pub fn up_at(&self, t: jiff::Timestamp) -> bool {
+        self.changes.iter().filter(|(at, _)| at.parse::<jiff::Timestamp>().is_ok_and(|a| a <= t)).last().map_or(self.now.up, |(_, up)| *up)
+    }
 }
 
 fn custom() -> Bootstrap {
@@ -505,7 +515,8 @@ fn desired_group(m: &Manifest, g: &NodeGroup, live: &LiveCluster, image_id: &str
                 asg.min_size = 0;
                 asg.max_size = 0;
             }
-            Some(GroupSchedule { summary: sc.summary(), now: state, declared_min: declared.0, declared_max: declared.1, weekly_down_hours: sc.weekly_down_hours(), actions, first_runs })
+            let changes = now.map(|t| sc.changes(t, 14).into_iter().map(|(at, up)| (super::schedule::utc(at), up)).collect()).unwrap_or_default();
+            Some(GroupSchedule { summary: sc.summary(), now: state, declared_min: declared.0, declared_max: declared.1, weekly_down_hours: sc.weekly_down_hours(), actions, first_runs, changes })
         }
     };
     Ok(DesiredGroup {

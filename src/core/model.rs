@@ -568,7 +568,8 @@ pub struct OverprovisioningSpec {
     /// Memory each holds (`8Gi`), with `cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    /// Or: each holds this share of the pool's smallest node (`50%`, at most 90%).
+    /// Or: each holds this share of the pool's smallest node's capacity (`50%`, at most 75%:
+    /// the kubelet's reservations and the daemon sets take their part).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_share: Option<String>,
 }

@@ -63,7 +63,7 @@ pub fn valid_memory(q: &str) -> bool {
 
 /// `50%` → 50.
 fn share(s: &str) -> Option<u32> {
-    s.trim().strip_suffix('%')?.trim().parse::<u32>().ok().filter(|p| (1..=90).contains(p))
+    s.trim().strip_suffix('%')?.trim().parse::<u32>().ok().filter(|p| (1..=75).contains(p))
 }
 
 /// A taint `key=value:Effect` or `key:Effect` as the toleration that matches it.
@@ -112,7 +112,7 @@ pub fn plan(m: &Manifest) -> Result<Vec<Pause>, OverError> {
         let (cpu, memory) = match (&spec.cpu, &spec.memory, &spec.node_share) {
             (Some(c), Some(mem), None) => (c.clone(), mem.clone()),
             (None, None, Some(s)) => {
-                let pct = share(s).ok_or_else(|| err(format!("overprovisioning.nodeShare `{}` is not a share from 1% to 90%", s.escape_debug()), "write e.g. nodeShare: 50% (a pause pod asking for a whole node never fits: the kubelet and the daemon sets take their part)"))?;
+                let pct = share(s).ok_or_else(|| err(format!("overprovisioning.nodeShare `{}` is not a share from 1% to 75%", s.escape_debug()), "write e.g. nodeShare: 50% (a share of the node's capacity: the kubelet's reservations, the eviction threshold and the daemon sets take their part, and a pause pod that fits the autoscaler's node template but not the real node makes it add nodes in a loop)"))?;
                 // The smallest node of the pool: the pod must fit on any of them.
                 let sizes: Vec<(String, instance_types::InstanceType)> = groups
                     .iter()

@@ -81,11 +81,33 @@ pub fn plan(m: &Manifest, live: &LiveCluster, now: Timestamp, older_than: Signed
             out.left.push(format!("pool {pool}: {} on-demand instance(s) stay: the pool has no spot group to take them back", candidates.len()));
             continue;
         }
+        // Spot short right now (a spot group below its desired capacity: launches pending or
+        // failing): its pods would wait on spot, then the autoscaler would buy on-demand again.
+        if let Some((g, a)) = spot.iter().filter_map(|g| Some((g, live_of(g)?))).find(|(_, a)| a.instances.iter().filter(|i| i.lifecycle_state == "InService").count() < a.desired_capacity.max(0) as usize) {
+            let serving = a.instances.iter().filter(|i| i.lifecycle_state == "InService").count();
+            out.left.push(format!(
+                "pool {pool}: {} on-demand instance(s) stay: spot group {} has {serving} of its {} desired instances in service (spot is short now; the next run looks again)",
+                candidates.len(),
+                m.aws_name(g.name()),
+                a.desired_capacity
+            ));
+            continue;
+        }
         let mut room: i64 = spot.iter().filter_map(|g| live_of(g)).map(|a| i64::from(a.config.max_size - a.desired_capacity).max(0)).sum();
         let pool_min: i64 = groups.iter().map(|g| i64::from(g.spec().min_size)).sum();
         let mut pool_desired: i64 = groups.iter().filter_map(|g| live_of(g)).map(|a| i64::from(a.desired_capacity)).sum();
         let mut group_desired: BTreeMap<String, i64> = fallbacks.iter().filter_map(|g| Some((g.name().to_string(), i64::from(live_of(g)?.desired_capacity)))).collect();
-        for (launched, g, i) in candidates {
+        // Instances per (group, zone), to take each group's from its fullest zone first: a
+        // decremented termination that unbalances the zones makes Auto Scaling rebalance them by
+        // terminating instances of its own choosing, undrained.
+        let mut per_zone: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for (_, g, i) in &candidates {
+            *per_zone.entry((g.name().to_string(), i.availability_zone.clone())).or_default() += 1;
+        }
+        let mut pending = candidates;
+        while !pending.is_empty() {
+            pending.sort_by_key(|(t, g, i)| (std::cmp::Reverse(per_zone.get(&(g.name().to_string(), i.availability_zone.clone())).copied().unwrap_or(0)), *t, i.id.clone()));
+            let (launched, g, i) = pending.remove(0);
             let name = m.aws_name(g.name());
             let Some(t) = launched else {
                 out.left.push(format!("{} of {name}: its launch time is not known", i.id));
@@ -116,6 +138,9 @@ pub fn plan(m: &Manifest, live: &LiveCluster, now: Timestamp, older_than: Signed
                     room -= 1;
                     pool_desired -= 1;
                     *gd -= 1;
+                    if let Some(n) = per_zone.get_mut(&(g.name().to_string(), i.availability_zone.clone())) {
+                        *n -= 1;
+                    }
                     out.reclaim.push(Reclaim {
                         pool: pool.clone(),
                         group: name,
@@ -189,6 +214,26 @@ mod tests {
         assert_eq!(p.reclaim[0].age, "4h00m");
         assert!(p.left.iter().any(|l| l.contains("more than --max 2")), "{:?}", p.left);
         assert!(p.left.iter().any(|l| l.contains("launched 30m ago, under 2h00m")), "{:?}", p.left);
+    }
+
+    #[test]
+    fn from_the_fullest_zone_first_and_not_while_spot_is_short() {
+        let m = example();
+        // Three old instances: two in eu-west-1b, one (the oldest) in eu-west-1a.
+        let mut g = group(0, 5, &["2026-11-30T07:00:00Z", "2026-11-30T08:00:00Z", "2026-11-30T08:30:00Z"]);
+        g.instances[1].availability_zone = "eu-west-1b".into();
+        g.instances[2].availability_zone = "eu-west-1b".into();
+        let p = plan(&m, &live(g.clone(), 10), NOW.parse().unwrap(), SignedDuration::from_hours(2), 1);
+        assert_eq!(p.reclaim[0].instance_id, "i-12026-11-30T08:00:00Z", "the fullest zone's oldest, not the group's oldest");
+        let p = plan(&m, &live(g.clone(), 10), NOW.parse().unwrap(), SignedDuration::from_hours(2), 2);
+        let ids: Vec<&str> = p.reclaim.iter().map(|r| r.instance_id.as_str()).collect();
+        assert_eq!(ids, ["i-12026-11-30T08:00:00Z", "i-02026-11-30T07:00:00Z"], "then the zones are even: the oldest");
+        // A spot group of the pool below its desired capacity: spot is short, nothing goes.
+        let mut l = live(g, 10);
+        l.asgs.get_mut("spot-nodes-app-4x.staging.k8s.foo.bar").unwrap().desired_capacity = 2;
+        let p = plan(&m, &l, NOW.parse().unwrap(), SignedDuration::from_hours(2), 2);
+        assert!(p.reclaim.is_empty());
+        assert!(p.left[0].contains("spot group spot-nodes-app-4x.staging.k8s.foo.bar has 0 of its 2 desired instances in service"), "{:?}", p.left);
     }
 
     #[test]

@@ -35,6 +35,8 @@ use super::model::{ExceptionState, ScheduleSpec};
 pub const ACTION_PREFIX: &str = "fleetform-";
 
 const WEEK: usize = 7 * 1440;
+/// Scheduled actions an Auto Scaling group may have (AWS's quota).
+pub const MAX_ACTIONS: usize = 125;
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// A scheduled action as AWS keeps it (times in UTC, `YYYY-MM-DDThh:mm:ssZ`).
@@ -215,7 +217,53 @@ impl Schedule {
                 return Err(err("exceptions", &pair[1].name, format!("exceptions `{}` and `{}` overlap", pair[0].name, pair[1].name), "make them disjoint: one state at a time"));
             }
         }
-        Ok(Some(Schedule { zone_name, zone, windows, exceptions, up }))
+        let s = Schedule { zone_name, zone, windows, exceptions, up };
+        s.check()?;
+        Ok(Some(s))
+    }
+
+    /// What AWS would refuse or run wrongly: more scheduled actions than a group may have (125),
+    /// a window edge the zone's clocks skip (its action would not run that day), an exception
+    /// that begins at the minute a window does the opposite (two actions at one instant).
+    fn check(&self) -> Result<(), ScheduleError> {
+        let n = self.windows.len() * 2 * (self.exceptions.len() + 1) + 2 * self.exceptions.len();
+        if n > MAX_ACTIONS {
+            return Err(err("exceptions", "", format!("this schedule needs up to {n} scheduled actions per group; Auto Scaling allows {MAX_ACTIONS}"), "use fewer windows or exceptions (an exception that has passed can go)"));
+        }
+        // Every day of a year, every edge of every window on the days it applies.
+        let first = jiff::civil::date(2026, 1, 1);
+        for w in &self.windows {
+            for (edge, minute, shift) in [("starts", w.start, 0), ("ends", (w.start + w.length) % 1440, (w.start + w.length) / 1440)] {
+                for k in 0..366 {
+                    let Ok(date) = first.checked_add(jiff::Span::new().days(k)) else { continue };
+                    let starts_on = (date.weekday().to_monday_zero_offset() as usize + 7 - shift % 7) % 7;
+                    if !w.days[starts_on] {
+                        continue;
+                    }
+                    let dt = date.at((minute / 60) as i8, (minute % 60) as i8, 0, 0);
+                    if matches!(self.zone.to_ambiguous_timestamp(dt).offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
+                        return Err(err(
+                            "uptime",
+                            &w.text,
+                            format!("uptime window `{}` {edge} at {}, a time the clocks of {} skip (on {date}): its action would not run that day", w.text, hhmm(minute), self.zone_name),
+                            "move that edge out of the daylight-saving change (e.g. 04:00 rather than 02:30)",
+                        ));
+                    }
+                }
+            }
+        }
+        let events: Vec<usize> = self.windows.iter().flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK])).collect();
+        for e in &self.exceptions {
+            if e.from.as_second() % 60 == 0 && events.contains(&self.week_minute(e.from)) && self.base_up(e.from) != e.up {
+                return Err(err(
+                    "exceptions",
+                    &e.name,
+                    format!("exception `{}` begins at {}, the minute an uptime window {} the group: two actions at one instant, in an order AWS does not promise", e.name, self.local(e.from), if e.up { "scales down" } else { "scales up" }),
+                    "begin it a minute later (or earlier)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `Mon-Fri 07:30-20:00, Sat 10:00-14:00 (Europe/Paris)`.
@@ -278,6 +326,22 @@ impl Schedule {
         candidates.into_iter().find(|c| self.is_up(*c) != up)
     }
 
+    /// The changes of state after `t` within `days`: (instant, up).
+    pub fn changes(&self, t: Timestamp, days: i64) -> Vec<(Timestamp, bool)> {
+        let mut out = Vec::new();
+        let mut at = t;
+        let mut up = self.is_up(t);
+        while let Some(n) = self.next_change(at, up) {
+            if n > t + SignedDuration::from_hours(24 * days) {
+                break;
+            }
+            up = !up;
+            out.push((n, up));
+            at = n;
+        }
+        out
+    }
+
     /// `Mon 2026-11-30 07:30 Europe/Paris`.
     pub fn local(&self, t: Timestamp) -> String {
         let dt = t.to_zoned_datetime(self.zone.clone()).datetime();
@@ -291,15 +355,19 @@ impl Schedule {
         let pending: Vec<&Exception> = self.exceptions.iter().filter(|e| e.to > now).collect();
         // The recurring actions' segments: (name suffix, start, end).
         let mut segments: Vec<(String, Option<Timestamp>, Option<Timestamp>)> = Vec::new();
+        // A segment ends a minute after the next exception begins, so that a window's action
+        // at that very minute runs whether AWS's EndTime is inclusive or not (parse refuses an
+        // exception that begins where a window does the opposite).
+        let minute = SignedDuration::from_mins(1);
         match pending.first() {
             None => segments.push((String::new(), None, None)),
-            Some(first) if first.from > now => segments.push((String::new(), None, Some(first.from))),
+            Some(first) if first.from > now => segments.push((String::new(), None, Some(first.from + minute))),
             Some(_) => {}
         }
         for (i, e) in pending.iter().enumerate() {
             let end = pending.get(i + 1).map(|n| n.from);
             if end != Some(e.to) {
-                segments.push((format!("-after-{}", e.name), Some(e.to), end));
+                segments.push((format!("-after-{}", e.name), Some(e.to), end.map(|t| t + minute)));
             }
         }
         for (n, w) in self.windows.iter().enumerate() {
@@ -309,12 +377,26 @@ impl Schedule {
             for (suffix, from, until) in &segments {
                 for (kind, days, minute, up) in [("up", &start_days, w.start, true), ("down", &end_days, end_at % 1440, false)] {
                     let (mi, ma, de) = sizes(up);
+                    // AWS runs a recurring action at its StartTime, then by its cron: the start is
+                    // the cron's first run in the segment, never the segment's edge.
+                    let start = match from {
+                        Some(f) => match self.first_run_at(minute, days, *f) {
+                            Some(t) => Some(t),
+                            None => continue,
+                        },
+                        None => None,
+                    };
+                    if let (Some(s), Some(u)) = (start, until) {
+                        if s >= *u {
+                            continue; // no run inside the segment
+                        }
+                    }
                     out.insert(
                         format!("{ACTION_PREFIX}{kind}-{}{suffix}", n + 1),
                         ScheduledAction {
                             recurrence: Some(cron(minute, days)),
                             time_zone: Some(self.zone_name.clone()),
-                            start_time: from.map(utc),
+                            start_time: start.map(utc),
                             end_time: until.map(utc),
                             min_size: mi,
                             max_size: ma,
@@ -330,7 +412,9 @@ impl Schedule {
             .flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK]))
             .collect();
         for (i, e) in pending.iter().enumerate() {
-            if e.from > now {
+            // Only where the state changes: an up that begins inside a window would reset the
+            // desired capacity the autoscaler has raised (and terminate nodes undrained).
+            if e.from > now && self.base_up(e.from) != e.up {
                 let (mi, ma, de) = sizes(e.up);
                 out.insert(format!("{ACTION_PREFIX}{}-begin", e.name), one_off(e.from, mi, ma, de));
             }
@@ -352,11 +436,18 @@ impl Schedule {
     pub fn first_run(&self, action: &ScheduledAction) -> Option<String> {
         let from: Timestamp = action.start_time.as_deref()?.parse().ok()?;
         let (minute, days) = parse_cron(action.recurrence.as_deref()?)?;
+        let days: Vec<usize> = days.into_iter().map(|d| d as usize).collect();
+        self.first_run_at(minute, &days, from).map(utc)
+    }
+
+    /// The first instant at or after `from` that is `minute` of the day, on a Monday-zero
+    /// weekday of `days`, on the zone's clock.
+    fn first_run_at(&self, minute: usize, days: &[usize], from: Timestamp) -> Option<Timestamp> {
         let local = from.to_zoned_datetime(self.zone.clone()).datetime();
-        (0..8)
+        (0..9)
             .filter_map(|k| {
                 let date = local.date().checked_add(jiff::Span::new().days(k)).ok()?;
-                if !days.contains(&date.weekday().to_monday_zero_offset()) {
+                if !days.contains(&(date.weekday().to_monday_zero_offset() as usize)) {
                     return None;
                 }
                 let dt = date.at((minute / 60) as i8, (minute % 60) as i8, 0, 0);
@@ -364,7 +455,6 @@ impl Schedule {
                 (t >= from).then_some(t)
             })
             .min()
-            .map(utc)
     }
 }
 
@@ -527,7 +617,7 @@ mod tests {
 
     #[test]
     fn windows_become_recurring_actions_in_the_zone() {
-        let s = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00", "Sat 22:00-02:00"], &[])).unwrap().unwrap();
+        let s = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00", "Sat 22:00-01:00"], &[])).unwrap().unwrap();
         let a = s.actions(2, 6, at("2026-11-28T12:00:00Z"));
         let names: Vec<&str> = a.keys().map(String::as_str).collect();
         assert_eq!(names, ["fleetform-down-1", "fleetform-down-2", "fleetform-up-1", "fleetform-up-2"]);
@@ -535,7 +625,7 @@ mod tests {
         assert_eq!(a["fleetform-down-1"].recurrence.as_deref(), Some("0 20 * * 1-5"));
         // Across midnight: down on the next day (Sunday = 0).
         assert_eq!(a["fleetform-up-2"].recurrence.as_deref(), Some("0 22 * * 6"));
-        assert_eq!(a["fleetform-down-2"].recurrence.as_deref(), Some("0 2 * * 0"));
+        assert_eq!(a["fleetform-down-2"].recurrence.as_deref(), Some("0 1 * * 0"));
         assert_eq!((a["fleetform-up-1"].min_size, a["fleetform-up-1"].max_size, a["fleetform-up-1"].desired_capacity), (2, 6, 2));
         assert_eq!((a["fleetform-down-1"].min_size, a["fleetform-down-1"].max_size), (0, 0));
         assert!(a.values().all(|x| x.time_zone.as_deref() == Some("Europe/Paris") && x.start_time.is_none()));
@@ -549,12 +639,22 @@ mod tests {
         // winter time UTC+1): the Monday up action of the window does the end.
         let s = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00"], &[("christmas", "2026-12-24 00:00", "2026-12-28 07:30", false)])).unwrap().unwrap();
         let a = s.actions(2, 6, at("2026-11-28T12:00:00Z"));
-        assert_eq!(a["fleetform-up-1"].end_time.as_deref(), Some("2026-12-23T23:00:00Z"));
+        // The base actions end a minute after it begins (whether AWS's EndTime is inclusive or
+        // not); the ones after it start at their own first run (AWS runs a recurring action at
+        // its StartTime): Monday 07:30 up, Monday 20:00 down.
+        assert_eq!(a["fleetform-up-1"].end_time.as_deref(), Some("2026-12-23T23:01:00Z"));
         assert_eq!(a["fleetform-up-1-after-christmas"].start_time.as_deref(), Some("2026-12-28T06:30:00Z"));
+        assert_eq!(a["fleetform-down-1-after-christmas"].start_time.as_deref(), Some("2026-12-28T19:00:00Z"));
         assert_eq!(a["fleetform-up-1-after-christmas"].end_time, None);
-        assert_eq!(a["fleetform-christmas-begin"].start_time.as_deref(), Some("2026-12-23T23:00:00Z"));
-        assert_eq!(a["fleetform-christmas-begin"].max_size, 0);
+        // At midnight the group is down already: no action begins it (the Thursday 07:30 up is
+        // past the base actions' end); the window's own up action ends it at 07:30.
+        assert!(!a.contains_key("fleetform-christmas-begin"));
         assert!(!a.contains_key("fleetform-christmas-end"), "the window's own up action runs at 07:30");
+        // A holiday that begins inside a window does need one.
+        let s2 = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00"], &[("christmas", "2026-12-24 12:00", "2026-12-28 07:30", false)])).unwrap().unwrap();
+        let a2 = s2.actions(2, 6, at("2026-11-28T12:00:00Z"));
+        assert_eq!(a2["fleetform-christmas-begin"].start_time.as_deref(), Some("2026-12-24T11:00:00Z"));
+        assert_eq!(a2["fleetform-christmas-begin"].max_size, 0);
         assert!(!s.state_at(at("2026-12-24T10:00:00Z")).up);
         assert_eq!(s.state_at(at("2026-12-24T10:00:00Z")).reason, "exception christmas");
         // A load-test Saturday up: the end puts the group back to zero by a one-off.
@@ -576,6 +676,8 @@ mod tests {
         let s = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00"], &[("christmas", "2026-12-24 00:00", "2026-12-27 12:00", false)])).unwrap().unwrap();
         let a = s.actions(2, 6, at("2026-11-28T12:00:00Z"));
         let want = &a["fleetform-up-1-after-christmas"];
+        // The declared start is the first run already (Sunday noon -> Monday 07:30).
+        assert_eq!(want.start_time.as_deref(), Some("2026-12-28T06:30:00Z"));
         let first = s.first_run(want);
         assert_eq!(first.as_deref(), Some("2026-12-28T06:30:00Z"));
         let live = ScheduledAction { start_time: first.clone(), ..want.clone() };
@@ -599,6 +701,91 @@ mod tests {
         // 02:30 on the last Sunday of March does not exist in Paris.
         assert!(e("Europe/Paris", &["Mon 08:00-12:00"], &[("x", "2027-03-28 02:30", "2027-03-29 08:00", true)]).message.contains("clocks skip"));
         assert_eq!(Schedule::parse(&ScheduleSpec { always_on: Some(true), ..spec("UTC", &[], &[]) }).unwrap(), None);
+    }
+
+    /// What AWS does with the actions, minute by minute: a one-off runs at its StartTime; a
+    /// recurring action runs at its StartTime (when it has one), then at each run of its cron on
+    /// the zone's clock until its EndTime. Replayed from the state apply sets, the group must be
+    /// where `state_at` says at every instant — across daylight-saving changes and exceptions —
+    /// and no two actions may run at one instant with different sizes.
+    fn replay(s: &Schedule, now: Timestamp, days: i64) {
+        let actions = s.actions(2, 6, now);
+        let horizon = now + SignedDuration::from_hours(24 * days);
+        let mut runs: Vec<(Timestamp, bool, String)> = Vec::new();
+        for (name, a) in &actions {
+            let up = a.max_size > 0;
+            let start = a.start_time.as_deref().map(|t| t.parse::<Timestamp>().unwrap());
+            let end = a.end_time.as_deref().map(|t| t.parse::<Timestamp>().unwrap());
+            match &a.recurrence {
+                None => runs.push((start.unwrap(), up, name.clone())),
+                Some(c) => {
+                    let (minute, dows) = parse_cron(c).unwrap();
+                    if let Some(st) = start {
+                        runs.push((st, up, format!("{name} (StartTime)")));
+                    }
+                    let first = now.to_zoned_datetime(s.zone.clone()).date();
+                    for k in 0..=days {
+                        let d = first.checked_add(jiff::Span::new().days(k)).unwrap();
+                        if !dows.contains(&d.weekday().to_monday_zero_offset()) {
+                            continue;
+                        }
+                        let Ok(z) = d.at((minute / 60) as i8, (minute % 60) as i8, 0, 0).to_zoned_datetime(s.zone.clone()) else { continue };
+                        let t = z.timestamp();
+                        if t > now && start.is_none_or(|st| t > st) && end.is_none_or(|e| t <= e) {
+                            runs.push((t, up, name.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        runs.sort();
+        for pair in runs.windows(2) {
+            assert!(!(pair[0].0 == pair[1].0 && pair[0].1 != pair[1].1), "{} and {} run at {} with opposite sizes", pair[0].2, pair[1].2, pair[0].0);
+        }
+        let mut state = s.state_at(now).up;
+        let mut t = now;
+        let mut i = 0;
+        while t < horizon {
+            while i < runs.len() && runs[i].0 <= t {
+                state = runs[i].1;
+                i += 1;
+            }
+            assert_eq!(state, s.state_at(t).up, "at {} ({}): AWS's actions leave the group {}, the schedule says {}", t, s.local(t), if state { "up" } else { "down" }, s.state_at(t).reason);
+            t += SignedDuration::from_mins(5);
+        }
+    }
+
+    #[test]
+    fn aws_running_the_actions_keeps_the_group_where_the_schedule_says() {
+        let paris = |x: &[(&str, &str, &str, bool)]| Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00", "Sat 22:00-01:00"], x)).unwrap().unwrap();
+        // Exceptions of every shape: a holiday that ends where a window starts, a load test
+        // inside the night, an up that begins inside a window, one that ends where a window ends.
+        let x = [
+            ("load-test", "2026-12-12 08:00", "2026-12-12 18:00", true),
+            ("late-friday", "2026-12-18 19:00", "2026-12-18 23:00", true),
+            ("christmas", "2026-12-24 00:00", "2026-12-28 07:30", false),
+            ("new-year", "2026-12-31 12:00", "2027-01-01 20:00", false),
+        ];
+        for now in ["2026-11-28T12:00:00Z", "2026-12-12T10:00:00Z", "2026-12-24T10:00:00Z"] {
+            replay(&paris(&x), now.parse().unwrap(), 42);
+        }
+        // Across the March change (Paris moves to UTC+2 on 2027-03-28) and the October one.
+        replay(&paris(&[]), "2027-03-20T12:00:00Z".parse().unwrap(), 21);
+        replay(&paris(&[("spring", "2027-03-27 10:00", "2027-03-29 09:00", true)]), "2027-03-20T12:00:00Z".parse().unwrap(), 21);
+        replay(&paris(&[]), "2026-10-20T12:00:00Z".parse().unwrap(), 14);
+    }
+
+    #[test]
+    fn what_aws_would_run_wrongly_is_refused() {
+        let e = |w: &[&str], x: &[(&str, &str, &str, bool)]| Schedule::parse(&spec("Europe/Paris", w, x)).unwrap_err();
+        // An up beginning at the minute the window ends: two actions at one instant.
+        assert!(e(&["Mon-Fri 07:30-20:00"], &[("x", "2026-12-18 20:00", "2026-12-18 23:00", true)]).message.contains("begins at Fri 2026-12-18 20:00 Europe/Paris, the minute an uptime window scales down"));
+        // 02:30 is skipped on the last Sunday of March.
+        assert!(e(&["Sun 02:30-06:00"], &[]).message.contains("a time the clocks of Europe/Paris skip"));
+        // More actions than a group may have.
+        let many: Vec<(String, String, String, bool)> = (1..=30).map(|d| (format!("d{d}"), format!("2027-01-{d:02} 01:00"), format!("2027-01-{d:02} 02:00"), true)).collect();
+        let many: Vec<(&str, &str, &str, bool)> = many.iter().map(|(a, b, c, u)| (a.as_str(), b.as_str(), c.as_str(), *u)).collect();
+        assert!(e(&["Mon-Fri 07:30-20:00", "Sat 10:00-14:00"], &many).message.contains("Auto Scaling allows 125"));
     }
 
     #[test]

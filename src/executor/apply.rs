@@ -217,6 +217,22 @@ async fn run_step<C: Cloud>(
             report.deleted.push(format!("eks control plane {name}"));
         }
         Step::PutScheduledAction { group, name, before, after } => {
+            // AWS refuses a start in the past: a saved plan applied late is stale.
+            if let Some(start) = after.start_time.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+                if start <= crate::aws::read::now() {
+                    return Err(AwsError::new(
+                        AwsErrorKind::Other,
+                        format!("scheduled action {name} of {group}"),
+                        format!("it would start at {start}, which is past: the plan is older than its schedule; plan again"),
+                    ));
+                }
+            }
+            // An update may keep a start or an end it no longer names: delete, then put.
+            if let Some(b) = before {
+                if (b.start_time.is_some() && after.start_time.is_none()) || (b.end_time.is_some() && after.end_time.is_none()) || b.recurrence.is_some() != after.recurrence.is_some() {
+                    cloud.delete_scheduled_action(region, group, name).await?;
+                }
+            }
             cloud.put_scheduled_action(region, group, name, after).await?;
             let list = if before.is_some() { &mut report.updated } else { &mut report.created };
             list.push(format!("scheduled action {group}/{name}"));

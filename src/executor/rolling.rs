@@ -14,10 +14,13 @@
 //! killed run) restores those sizes first and goes on from what AWS holds: instances already
 //! replaced are up to date and are not in the schedule any more.
 //!
-//! While a batch surges, the group's AZRebalance is suspended (unless declared so already):
-//! Auto Scaling would otherwise "rebalance" the surge by terminating instances of its choosing —
-//! possibly old ones not yet drained. What the roll suspended is recorded in a second tag
-//! (`fleetform.io/rolling-update-suspended`) before it is suspended, and resumed with the sizes.
+//! While a group rolls, its AZRebalance is suspended (unless declared so already): after our
+//! decremented terminations Auto Scaling would otherwise even out the zones by terminating
+//! instances of its choosing — possibly old ones not yet drained. A group with a schedule also
+//! has its ScheduledActions held (a 20:00 down mid-surge would be undone by our restore); at the
+//! end it is put where its schedule says then. What the roll suspended is recorded in a second
+//! tag (`fleetform.io/rolling-update-suspended`) before it is suspended, and given back at the
+//! end of the group (or by the next run, if this one was killed).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -167,10 +170,59 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
         restore(ctx, name, orig, &spare, &held).await.map_err(Stop::from)?;
         wait_group(ctx, name, orig.desired, &spare.iter().cloned().collect(), SystemTime::now(), "the restored group to settle").await?;
     } else if !held.is_empty() {
-        // Killed after suspending and before raising the sizes.
+        // Killed between batches, or after suspending and before raising the sizes.
         autoscaling::resume_processes(&asg, region, name, &held).await.map_err(Stop::from)?;
         autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await.map_err(Stop::from)?;
     }
+    // Held for the whole roll of the group, recorded before they are suspended: AZRebalance (it
+    // would even out the zones by terminating instances of its choosing — old, undrained ones —
+    // after each of our decremented terminations) and, for a group with a schedule,
+    // ScheduledActions (a 20:00 down landing mid-surge would be undone by our restore; a 07:30
+    // up would reset the desired capacity under us).
+    let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+    let suspended: Vec<&str> = group.suspended_processes().iter().filter_map(|p| p.process_name()).collect();
+    let schedule = ctx.d.groups.get(name).and_then(|x| x.schedule.as_ref());
+    let mut hold: Vec<String> = Vec::new();
+    if g.max_surge > 0 && !suspended.contains(&"AZRebalance") {
+        hold.push("AZRebalance".into());
+    }
+    if schedule.is_some() && !suspended.contains(&"ScheduledActions") {
+        hold.push("ScheduledActions".into());
+    }
+    if !hold.is_empty() {
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, Some(&hold.join(","))).await.map_err(Stop::from)?;
+        let h: Vec<&str> = hold.iter().map(String::as_str).collect();
+        autoscaling::suspend_processes(&asg, region, name, &h).await.map_err(Stop::from)?;
+    }
+    let result = roll_batches(ctx, g, report).await;
+    if !hold.is_empty() {
+        let given_back = async {
+            autoscaling::resume_processes(&asg, region, name, &hold).await?;
+            autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await
+        }
+        .await;
+        if let Err(e) = given_back {
+            return Err(Stop::Failed(format!("{e}; {} of {name} stay suspended until the next run gives them back (tag {TAG_ROLLING_SUSPENDED})", hold.join(", "))));
+        }
+    }
+    // Scheduled actions whose time passed while they were held did not run (AWS skips them):
+    // the group is put where its schedule says now.
+    if let (Some(s), true) = (schedule, hold.iter().any(|h| h == "ScheduledActions")) {
+        let now = crate::aws::read::now();
+        let want = s.up_at(now);
+        if want != s.now.up {
+            let (min, max, desired) = if want { (s.declared_min, s.declared_max, s.declared_min) } else { (0, 0, 0) };
+            autoscaling::set_sizes(&asg, region, name, min, max, desired).await.map_err(Stop::from)?;
+            ctx.progress.note(&format!("{name}: its schedule changed during the roll (its scheduled actions were held): set to {min}/{max}/{desired}, as it says now"));
+        }
+    }
+    result
+}
+
+async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Result<(), Stop> {
+    let region = ctx.d.region.as_str();
+    let asg = ctx.aws.autoscaling(region);
+    let name = g.name.as_str();
     for (bi, batch) in g.batches.iter().enumerate() {
         if ctx.opts.interrupted.load(Ordering::SeqCst) {
             report.left_as_is.push(format!("group {name}: batches {}..{} not started", bi + 1, g.batches.len()));
@@ -184,18 +236,16 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
         }
         let orig = sizes_of(&group);
         let surge = (g.max_surge as usize).min(present.len()) as i32;
-        // AZRebalance is held while the batch surges, unless the group keeps it suspended.
-        let hold: Vec<String> = if surge > 0 && !group.suspended_processes().iter().any(|p| p.process_name() == Some("AZRebalance")) { vec!["AZRebalance".to_string()] } else { Vec::new() };
         let started = SystemTime::now();
         let label = format!("{name} batch {}/{}", bi + 1, g.batches.len());
         ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
         let mut surged = Vec::new();
-        let result = run_batch(ctx, g, &label, &present, orig, surge, &hold, started, report, &mut surged).await;
+        let result = run_batch(ctx, g, &label, &present, orig, surge, started, report, &mut surged).await;
         if surge > 0 {
             // Whatever happened, the group gets its declared sizes back; surged instances not
             // yet balanced by a termination are removed by us, so that no undrained old
             // instance is picked by the group's termination policy.
-            if let Err(e) = restore(ctx, name, orig, &surged, &hold).await {
+            if let Err(e) = restore(ctx, name, orig, &surged, &[]).await {
                 return Err(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})")));
             }
         }
@@ -226,7 +276,6 @@ async fn run_batch(
     present: &[&crate::core::plan::Replacement],
     orig: Sizes,
     surge: i32,
-    hold: &[String],
     started: SystemTime,
     report: &mut RollReport,
     surged: &mut Vec<String>,
@@ -238,12 +287,6 @@ async fn run_batch(
         let raised = orig.desired + surge;
         let before: BTreeSet<String> = member_ids(ctx, name).await?;
         autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::from)?;
-        if !hold.is_empty() {
-            // Recorded before it is suspended: a kill in between leaves a resume that is harmless.
-            autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, Some(&hold.join(","))).await.map_err(Stop::from)?;
-            let h: Vec<&str> = hold.iter().map(String::as_str).collect();
-            autoscaling::suspend_processes(&asg, region, name, &h).await.map_err(Stop::from)?;
-        }
         ctx.progress.start(&format!("{label}: surge to {raised} instances"));
         autoscaling::set_sizes(&asg, region, name, orig.min, orig.max.max(raised), raised).await.map_err(Stop::from)?;
         let waited = wait_group(ctx, name, raised, &BTreeSet::new(), started, &format!("{surge} new instance(s) of {name}")).await;

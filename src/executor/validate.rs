@@ -49,6 +49,16 @@ pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
                 out.push(check(&d.name, format!("group {name}"), true, s.now.describe()));
                 continue;
             }
+            if !s.now.up && live_instances > 0 {
+                let mut c = check(
+                    &d.name,
+                    format!("schedule of group {name}"),
+                    true,
+                    format!("{live_instances} instance(s) running although {}: its down action did not run, or someone scaled it; fleetform apply scales it to zero", s.now.describe()),
+                );
+                c.warning = true;
+                out.push(c);
+            }
             if s.now.up && a.desired_capacity == 0 && s.declared_min > 0 {
                 out.push(check(
                     &d.name,
@@ -139,21 +149,30 @@ pub fn zone_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
 /// The instance type and zone of a launch that failed for capacity, from AWS's message ("We
 /// currently do not have sufficient c5.2xlarge capacity in the Availability Zone you requested
 /// (eu-west-3a)…"); None for other failures.
-pub fn capacity_failure(message: &str) -> Option<(String, String)> {
-    let rest = message.split("do not have sufficient ").nth(1)?;
-    let (ty, rest) = rest.split_once(" capacity")?;
-    let zone = rest.split_once('(').and_then(|(_, r)| r.split_once(')')).map(|(z, _)| z.to_string()).unwrap_or_else(|| "?".into());
-    Some((ty.trim().to_string(), zone))
+pub fn capacity_failure(message: &str, details: &str) -> Option<(String, String)> {
+    // The zone of a spot failure is only in the activity's Details (`{"Availability Zone": …}`).
+    let detail_zone = serde_json::from_str::<serde_json::Value>(details).ok().and_then(|d| d.get("Availability Zone").and_then(|z| z.as_str()).map(str::to_string));
+    if let Some(rest) = message.split("do not have sufficient ").nth(1) {
+        let (ty, rest) = rest.split_once(" capacity")?;
+        let zone = rest.split_once('(').and_then(|(_, r)| r.split_once(')')).map(|(z, _)| z.to_string()).or(detail_zone).unwrap_or_else(|| "?".into());
+        return Some((ty.trim().to_string(), zone));
+    }
+    // Spot: "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot
+    // capacity available that matches your request." (or UnfulfillableCapacity): no type named.
+    if ["InsufficientInstanceCapacity", "UnfulfillableCapacity", "no Spot capacity available"].iter().any(|k| message.contains(k)) {
+        return Some(("spot (the group's types)".into(), detail_zone.unwrap_or_else(|| "?".into())));
+    }
+    None
 }
 
 /// Launches that failed for capacity in the last `hours`, per group, by type and zone (pure):
 /// the write-up's 45-minute scale-ups, and which types to add. A report: never a failure.
-pub fn capacity_checks(cluster: &str, failures: &BTreeMap<String, Vec<(jiff::Timestamp, String)>>, hours: i64) -> Vec<Check> {
+pub fn capacity_checks(cluster: &str, failures: &BTreeMap<String, Vec<(jiff::Timestamp, String, String)>>, hours: i64) -> Vec<Check> {
     let mut out = Vec::new();
     for (group, fs) in failures {
         let mut by: BTreeMap<(String, String), (usize, jiff::Timestamp)> = BTreeMap::new();
-        for (t, m) in fs {
-            if let Some(k) = capacity_failure(m) {
+        for (t, m, details) in fs {
+            if let Some(k) = capacity_failure(m, details) {
                 let e = by.entry(k).or_insert((0, *t));
                 e.0 += 1;
                 e.1 = e.1.max(*t);
@@ -271,7 +290,13 @@ async fn capacity_and_zones(aws: &Aws, d: &DesiredCluster, live: &LiveCluster) -
             Ok(f) => {
                 failures.insert(n, f);
             }
-            Err(e) => out.push(check(&d.name, format!("spot capacity of group {n}"), false, e.to_string())),
+            Err(e) => {
+                // A report, never a failure: say what could not be read (a missing
+                // autoscaling:DescribeScalingActivities permission, say).
+                let mut c = check(&d.name, format!("spot capacity of group {n}"), true, format!("not checked: {e}"));
+                c.warning = true;
+                out.push(c);
+            }
         }
     }
     out.extend(capacity_checks(&d.name, &failures, CAPACITY_HOURS));

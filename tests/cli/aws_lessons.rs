@@ -59,19 +59,21 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let plan = stdout(&o);
-    assert!(plan.contains(&format!("+ scheduled action {ADMIN}/fleetform-christmas-begin")), "{plan}");
+    assert!(plan.contains(&format!("+ scheduled action {ADMIN}/fleetform-load-test-begin")), "{plan}");
     assert!(plan.contains(&format!("~ scheduled action {ADMIN}/fleetform-up-1\n")), "the base actions now end where the first exception begins:\n{plan}");
     assert!(plan.contains("scheduled actions fleetform did not make (ops-friday)"), "{plan}");
     let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = actions(&moto, ADMIN);
     // Dublin is on UTC in winter: the local times are the instants.
-    assert_eq!(a["fleetform-up-1"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", null, "2026-12-12T08:00:00Z", 2, 3, 2]));
-    assert_eq!(a["fleetform-up-1-after-load-test"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", "2026-12-12T18:00:00Z", "2026-12-24T00:00:00Z", 2, 3, 2]));
-    assert_eq!(a["fleetform-down-1-after-christmas"], serde_json::json!(["0 20 * * 1-5", "Europe/Dublin", "2026-12-28T07:30:00Z", null, 0, 0, 0]));
+    // The base actions end a minute after the first exception begins; the later ones start at
+    // their own first run (AWS runs a recurring action at its StartTime, then by its cron).
+    assert_eq!(a["fleetform-up-1"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", null, "2026-12-12T08:01:00Z", 2, 3, 2]));
+    assert_eq!(a["fleetform-up-1-after-load-test"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", "2026-12-14T07:30:00Z", "2026-12-24T00:01:00Z", 2, 3, 2]));
+    assert_eq!(a["fleetform-down-1-after-christmas"], serde_json::json!(["0 20 * * 1-5", "Europe/Dublin", "2026-12-28T20:00:00Z", null, 0, 0, 0]));
     assert_eq!(a["fleetform-load-test-begin"], serde_json::json!([null, null, "2026-12-12T08:00:00Z", null, 2, 3, 2]));
     assert_eq!(a["fleetform-load-test-end"], serde_json::json!([null, null, "2026-12-12T18:00:00Z", null, 0, 0, 0]));
-    assert_eq!(a["fleetform-christmas-begin"], serde_json::json!([null, null, "2026-12-24T00:00:00Z", null, 0, 0, 0]));
+    assert!(a.get("fleetform-christmas-begin").is_none(), "at midnight the group is down already");
     assert!(a.get("fleetform-christmas-end").is_none(), "Monday's 07:30 up action ends it");
     assert!(a.get("ops-friday").is_some(), "someone else's action is left alone");
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
@@ -86,7 +88,7 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = actions(&moto, ADMIN);
     assert_eq!(a.as_object().unwrap().keys().collect::<Vec<_>>(), ["ops-friday"], "fleetform's own actions deleted without --allow-delete");
-    assert_eq!(actions(&moto, "prometheus-nodes.staging.k8s.foo.bar").as_object().unwrap().len(), 9, "two per segment (three), and the exceptions' three one-offs");
+    assert_eq!(actions(&moto, "prometheus-nodes.staging.k8s.foo.bar").as_object().unwrap().len(), 8, "two per segment (three), and the load test's begin and end");
 }
 
 #[test]
@@ -97,6 +99,7 @@ fn at_night_staging_stays_down_and_validate_and_rolling_update_say_why() {
     let at = |args: &[&str]| moto.fleetform(&repo, None).env("FLEETFORM_NOW", SATURDAY).args(args).output().unwrap();
     let o = at(&["plan", "--cluster", STAGING]);
     assert!(stdout(&o).contains("now scaled to zero by its schedule (outside its uptime windows) until Mon 2026-12-07 07:30 Europe/Dublin"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("(at zero by its schedule now)"), "its cost tonight is said to be so: {}", stdout(&o));
     // An apply on a Saturday creates the groups at zero: it does not wake staging.
     let o = at(&["apply", "--cluster", STAGING, "--yes"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -107,6 +110,12 @@ fn at_night_staging_stays_down_and_validate_and_rolling_update_say_why() {
     let o = at(&["rolling-update", "--cluster", STAGING, "--force"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains(&format!("skipped group admin-nodes: scaled to zero by its schedule")), "{}", stdout(&o));
+    // Someone scales a group up on the Saturday: healthy, but said (staging paid for all night).
+    moto.py(&format!("asg('eu-west-1').update_auto_scaling_group(AutoScalingGroupName='{ADMIN}', MinSize=1, MaxSize=3, DesiredCapacity=1)"));
+    let o = at(&["validate", "--cluster", STAGING]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&format!("schedule of group {ADMIN}")) && stdout(&o).contains("1 instance(s) running although scaled to zero by its schedule"), "{}", stdout(&o));
+    moto.py(&format!("asg('eu-west-1').update_auto_scaling_group(AutoScalingGroupName='{ADMIN}', MinSize=0, MaxSize=0, DesiredCapacity=0)"));
 
     // Monday morning, had the up action not run: validate says so and what to do.
     let o = moto.run(&repo, &["validate", "--cluster", STAGING]);
@@ -147,7 +156,11 @@ a.attach_instances(AutoScalingGroupName='{ADMIN}', InstanceIds=ids)
         let m = "We currently do not have sufficient c5.4xlarge capacity in the Availability Zone you requested (eu-west-1b). Our system will be working on provisioning additional capacity. You can currently get c5.4xlarge capacity by not specifying an Availability Zone in your request or choosing eu-west-1a. Launching EC2 instance failed.";
         serde_json::json!({"AutoScalingGroupName": "spot-nodes-app-4x.staging.k8s.foo.bar", "StartTime": when, "StatusCode": "Failed", "StatusMessage": m, "Description": format!("Launching a new EC2 instance.  Status Reason: {m}"), "Progress": 100})
     };
-    moto.report_activities(&serde_json::json!([failed("2026-11-30T09:00:00Z"), failed("2026-11-30T09:05:00Z"), failed("2026-11-28T09:00:00Z")]));
+    // And spot, as AWS words it for a mixed-instances group: no type, the zone in the details.
+    let spot = serde_json::json!({"AutoScalingGroupName": "spot-nodes-app-8x.staging.k8s.foo.bar", "StartTime": "2026-11-30T09:30:00Z", "StatusCode": "Failed",
+        "StatusMessage": "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity available that matches your request. Launching EC2 instance failed.",
+        "Details": {"Subnet ID": "subnet-0123", "Availability Zone": "eu-west-1a"}});
+    moto.report_activities(&serde_json::json!([failed("2026-11-30T09:00:00Z"), failed("2026-11-30T09:05:00Z"), failed("2026-11-28T09:00:00Z"), spot]));
     // By default a warning (a roll leaves zones uneven for a while); `error` fails validate.
     let o = moto.run(&repo, &["validate", "--cluster", STAGING]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
@@ -161,6 +174,7 @@ a.attach_instances(AutoScalingGroupName='{ADMIN}', InstanceIds=ids)
     let out = stdout(&o);
     assert!(out.contains(&format!("zones of group {ADMIN}")) && out.contains("eu-west-1a 3, eu-west-1b 1: the fullest zone holds 2 more than the emptiest (at most 1)"), "{out}");
     assert!(out.contains("c5.4xlarge in eu-west-1b: 2 launch(es) failed, last at 2026-11-30T09:05:00Z"), "the last day only:\n{out}");
+    assert!(out.contains("spot capacity of group spot-nodes-app-8x.staging.k8s.foo.bar") && out.contains("spot (the group's types) in eu-west-1a: 1 launch(es) failed"), "{out}");
     let o = moto.run(&repo, &["validate", "--cluster", STAGING, "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let capacity = v["checks"].as_array().unwrap().iter().find(|c| c["check"] == "spot capacity of group spot-nodes-app-4x.staging.k8s.foo.bar").unwrap();
@@ -187,7 +201,7 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
     let log = std::fs::read_to_string(repo.path().join("hooks.log")).unwrap();
     assert_eq!(log.lines().count(), 2, "{log}");
     for l in log.lines() {
-        assert_eq!(l, "AZRebalance fleetform.io/rolling-update,fleetform.io/rolling-update-suspended", "held while surged, recorded in a tag:\n{log}");
+        assert_eq!(l, "AZRebalance,ScheduledActions fleetform.io/rolling-update,fleetform.io/rolling-update-suspended", "held while it rolls (the schedule's actions too), recorded in a tag:\n{log}");
     }
     let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
     assert_eq!(after.trim(), "[] []", "given back after the roll");
