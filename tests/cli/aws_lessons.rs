@@ -247,6 +247,12 @@ fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "markdown"]);
     assert!(stdout(&o).contains("| $1.00 → $1.25 (+$0.25) |"), "{}", stdout(&o));
 
+    // Spot instances at the spot price AWS reports for the group's types (the emulator answers
+    // 0.00001 for every type it offers): the 4x spot group at a minimum of one.
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "json", "--set", "spot.minSize=1"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let spot = v["clusters"][0]["cost"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == "spot-nodes-app-4x.staging.k8s.foo.bar").unwrap().clone();
+    assert_eq!(spot["after"]["atMin"], serde_json::json!({"instances": 1, "onDemand": 0, "usdPerHour": 0.00001}), "{spot}");
     // (A price neither table has is said, never guessed: src/core/cost.rs and
     // src/commands/plan.rs test that.) Without the repository's table, fleetform's (generated from AWS's price list) prices them.
     std::fs::remove_file(repo.path().join("prices.csv")).unwrap();
