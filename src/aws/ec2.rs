@@ -430,12 +430,12 @@ pub async fn tag_resource(c: &Client, region: &str, id: &str, tags: &std::collec
 }
 
 /// The lowest current spot price of each type across the region's zones (Linux), USD an hour.
-/// Spot prices are only shown in a plan's cost: a region or account where the history cannot be
-/// read gives none (the plan says the spot price is not known), never an error.
-pub async fn spot_prices(c: &Client, types: &[String]) -> std::collections::BTreeMap<String, f64> {
+/// Spot prices are only shown in a plan's cost: when the history cannot be read the plan says
+/// the spot price is not known, and why (the second value), never fails.
+pub async fn spot_prices(c: &Client, region: &str, types: &[String]) -> (std::collections::BTreeMap<String, f64>, Option<String>) {
     let mut out: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
     if types.is_empty() {
-        return out;
+        return (out, None);
     }
     let mut pages = c
         .describe_spot_price_history()
@@ -445,12 +445,16 @@ pub async fn spot_prices(c: &Client, types: &[String]) -> std::collections::BTre
         .max_results(1000)
         .into_paginator()
         .send();
-    while let Some(Ok(page)) = pages.next().await {
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => return (out, Some(AwsError::from_sdk(format!("reading spot prices in {region}"), &e).to_string())),
+        };
         for p in page.spot_price_history() {
             let (Some(t), Some(price)) = (p.instance_type(), p.spot_price().and_then(|s| s.parse::<f64>().ok())) else { continue };
             let e = out.entry(t.as_str().to_string()).or_insert(price);
             *e = e.min(price);
         }
     }
-    out
+    (out, None)
 }

@@ -168,8 +168,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     let mut spot_types: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().flat_map(|g| g.spec().instance_types().into_iter().map(str::to_string).chain(std::iter::once(g.spec().machine_type.clone())))).collect();
     spot_types.sort();
     spot_types.dedup();
-    let spot = ec2::spot_prices(&ec2c, &spot_types);
-    let (spot_prices, read) = tokio::join!(spot, async { tokio::try_join!(
+    let spot = ec2::spot_prices(&ec2c, region, &spot_types);
+    let ((spot_prices, spot_price_error), read) = tokio::join!(spot, async { tokio::try_join!(
         autoscaling::managed_groups(&asgc, region),
         autoscaling::scheduled_actions(&asgc, region),
         ec2::managed_templates(&ec2c, region),
@@ -374,6 +374,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         let mut live = LiveCluster {
             read_at: Some(crate::core::schedule::utc(now())),
             spot_prices: spot_prices.clone(),
+            spot_price_error: spot_price_error.clone(),
             images: images.clone(),
             eks: m.eks_name().and_then(|n| eks_clusters.get(&n).cloned()),
             image_refs: image_refs.clone(),

@@ -173,7 +173,10 @@ pub fn plan_cost(d: &DesiredCluster, live: &LiveCluster, prices: &PriceTable, sp
         after_at_desired: sum(&|g| g.after.as_ref().map(|c| c.at_desired.usd_per_hour)),
         left_out: groups.iter().filter(|g| !g.unknown.is_empty()).map(|g| g.group.clone()).collect(),
         groups,
-        price_source: format!("on-demand: {}; spot: AWS's spot price history of the region (lowest per type)", prices.source),
+        price_source: match &live.spot_price_error {
+            None => format!("on-demand: {}; spot: AWS's spot price history of the region (lowest per type)", prices.source),
+            Some(e) => format!("on-demand: {}; spot: not known ({e})", prices.source),
+        },
     }
 }
 

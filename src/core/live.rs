@@ -69,6 +69,9 @@ pub struct LiveCluster {
     /// plan's cost only; not part of the fingerprint).
     #[serde(default)]
     pub spot_prices: BTreeMap<String, f64>,
+    /// Why the spot prices could not be read, when they could not.
+    #[serde(default)]
+    pub spot_price_error: Option<String>,
 }
 
 /// An EKS cluster, as DescribeCluster reports it.
