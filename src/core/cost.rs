@@ -33,7 +33,10 @@ pub struct PriceTable {
     pub source: String,
 }
 
-fn parse_rows(text: &str) -> Result<Vec<(String, String, f64)>, (usize, String)> {
+/// (region, instance type, USD an hour).
+type PriceRow = (String, String, f64);
+
+fn parse_rows(text: &str) -> Result<Vec<PriceRow>, (usize, String)> {
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let l = l.trim();

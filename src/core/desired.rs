@@ -115,7 +115,7 @@ pub struct GroupSchedule {
 impl GroupSchedule {
     /// Up or down at `t` (within the fortnight the changes cover).
     pub fn up_at(&self, t: jiff::Timestamp) -> bool {
-        self.changes.iter().filter(|(at, _)| at.parse::<jiff::Timestamp>().is_ok_and(|a| a <= t)).last().map_or(self.now.up, |(_, up)| *up)
+        self.changes.iter().rev().find(|(at, _)| at.parse::<jiff::Timestamp>().is_ok_and(|a| a <= t)).map_or(self.now.up, |(_, up)| *up)
     }
 }
 

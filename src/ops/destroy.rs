@@ -81,25 +81,20 @@ pub async fn run(aws: &Aws, req: &DestroyRequest<'_>, ui: &dyn DestroyUi) -> Des
     crate::executor::stop_on_interrupt(interrupted.clone(), "the lock will be released");
     let progress = Progress::new(p.stderr_is_terminal, p.quiet);
     let cp = progress.cluster(&cluster, 0);
-    let info = lock::lock_info(&req.command);
-    let held = match lock::acquire(aws, &cluster, m.cluster.spec.state_store.as_deref(), &info, req.lock_timeout, &cp, &interrupted).await {
-        Ok(h) => h,
-        Err(e) => {
-            report.failed = Some(e);
-            return report;
-        }
+    let (r, stop, prog) = (&mut report, &interrupted, &progress);
+    let body = move || async move {
+        let mut audit = Audit::default();
+        destroy_locked(aws, req, ui, stop, prog, r, &mut audit).await;
+        audit
     };
-    let mut audit = Audit::default();
-    destroy_locked(aws, req, ui, &interrupted, &progress, &mut report, &mut audit).await;
-    if audit.worth_recording() {
-        if let Err(e) = lock::record(&held, req.commit.as_deref(), &audit).await {
-            p.error(&format!("{cluster}: the audit record was not written: {e}"));
-            report.failed.get_or_insert(e);
+    match lock::under_lock(aws, &cluster, m.cluster.spec.state_store.as_deref(), &req.command, req.commit.as_deref(), req.lock_timeout, &cp, &interrupted, body).await {
+        Err(e) => report.failed = Some(e),
+        Ok(errors) => {
+            for e in errors {
+                p.error(&format!("{cluster}: {e}"));
+                report.failed.get_or_insert(e);
+            }
         }
-    }
-    if let Err(e) = lock::release(&held).await {
-        p.error(&format!("{cluster}: {e}"));
-        report.failed.get_or_insert(e);
     }
     report
 }

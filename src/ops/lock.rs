@@ -1,6 +1,7 @@
 //! Taking and releasing a cluster's lock, and writing its audit record.
 //!
-//! Every mutating command (apply, apply --rolling, rolling-update) takes the lock of each
+//! Every mutating command (apply, apply --rolling, rolling-update, destroy, reclaim-on-demand)
+//! takes the lock of each
 //! cluster before it reads AWS, and releases it after the audit record is written. The wait
 //! for a held lock is visible ("waiting for the lock held by …"); a lock that cannot be read is
 //! never mistaken for "no lock".
@@ -131,6 +132,41 @@ pub async fn record(held: &Held, commit: Option<&str>, a: &Audit) -> Result<(), 
         replaced: a.replaced.clone(),
     };
     held.store.record(&rec).await.map_err(|e| e.to_string())
+}
+
+/// One cluster's work under its lock, as the one-cluster commands (destroy, reclaim-on-demand)
+/// do it: take the lock (waiting up to `timeout`), run `body`, write its audit record when it is
+/// worth one, release. Err: the lock was not taken (nothing ran); Ok: what failed after `body`
+/// (the record, the release), one message each.
+#[allow(clippy::too_many_arguments)]
+pub async fn under_lock<F, Fut>(
+    aws: &Aws,
+    cluster: &str,
+    state_store: Option<&str>,
+    command: &str,
+    commit: Option<&str>,
+    timeout: Duration,
+    progress: &ClusterProgress,
+    interrupted: &AtomicBool,
+    body: F,
+) -> Result<Vec<String>, String>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Audit>,
+{
+    let info = lock_info(command);
+    let held = acquire(aws, cluster, state_store, &info, timeout, progress, interrupted).await?;
+    let audit = body().await;
+    let mut errors = Vec::new();
+    if audit.worth_recording() {
+        if let Err(e) = record(&held, commit, &audit).await {
+            errors.push(format!("the audit record was not written: {e}"));
+        }
+    }
+    if let Err(e) = release(&held).await {
+        errors.push(e);
+    }
+    Ok(errors)
 }
 
 /// A new lock identity for this run, unique per host, process and instant: taking the lock is

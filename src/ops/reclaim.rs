@@ -64,61 +64,74 @@ pub async fn run(aws: &Aws, req: &ReclaimRequest<'_>, quiet: bool, terminal: boo
     crate::executor::stop_on_interrupt(interrupted.clone(), "the lock will be released");
     let progress = Progress::new(terminal, quiet);
     let cp = progress.cluster(&cluster, 0);
-    let info = lock::lock_info(&req.command);
-    let held = match lock::acquire(aws, &cluster, m.cluster.spec.state_store.as_deref(), &info, req.lock_timeout, &cp, &interrupted).await {
-        Ok(h) => h,
-        Err(e) => {
-            report.failed = Some(e);
-            return report;
+    let r = &mut report;
+    let (stop, cpr) = (&interrupted, &cp);
+    let work = move || async move {
+        let mut audit = Audit::default();
+        // Under the lock, from a fresh read: nobody else changes the groups meanwhile.
+        match preview(aws, m, req.older_than, req.max).await {
+            Err(e) => r.failed = Some(e),
+            Ok(plan) => reclaim_each(aws, req, &plan, drain.as_ref(), stop, cpr, r, &mut audit).await,
         }
+        audit
     };
-    let mut audit = Audit::default();
-    // Under the lock, from a fresh read: nobody else changes the groups meanwhile.
-    match preview(aws, m, req.older_than, req.max).await {
+    match lock::under_lock(aws, &cluster, m.cluster.spec.state_store.as_deref(), &req.command, req.commit.as_deref(), req.lock_timeout, &cp, &interrupted, work).await {
         Err(e) => report.failed = Some(e),
-        Ok(plan) => {
-            report.left = plan.left;
-            let region = &m.cluster.spec.region;
-            let asg = aws.autoscaling(region);
-            for (n, r) in plan.reclaim.iter().enumerate() {
-                if interrupted.load(Ordering::SeqCst) {
-                    report.interrupted = true;
-                    audit.interrupted = true;
-                    report.left.extend(plan.reclaim[n..].iter().map(|r| format!("{} of {}: not reached (interrupted)", r.instance_id, r.group)));
-                    break;
-                }
-                if let (Some(h), false) = (&drain, req.skip_drain) {
-                    cp.start(&format!("draining {} ({}) of {}", r.instance_id, r.node, r.group));
-                    let env = HookEnv { cluster: &cluster, group: &r.group, instance_id: &r.instance_id, node: &r.node };
-                    if let Err(e) = hooks::run(h, &req.root, &env).await {
-                        let why = format!("drain hook failed for {} (node {}) of {}: {e}; the instance was left running", r.instance_id, r.node, r.group);
-                        audit.failed.push(why.clone());
-                        report.failed = Some(why);
-                        report.left.extend(plan.reclaim[n..].iter().map(|r| format!("{} of {}: not reached", r.instance_id, r.group)));
-                        break;
-                    }
-                }
-                if let Err(e) = autoscaling::terminate_instance(&asg, region, &r.instance_id, true).await {
-                    let why = e.to_string();
-                    audit.failed.push(why.clone());
-                    report.failed = Some(why);
-                    report.left.extend(plan.reclaim[n..].iter().map(|r| format!("{} of {}: not reached", r.instance_id, r.group)));
-                    break;
-                }
-                cp.done(&format!("reclaimed {} of {} (launched {} ago): the autoscaler brings its capacity back on the spot groups of pool {}", r.instance_id, r.group, r.age, r.pool));
-                audit.deleted.push(format!("instance {} of {} (on-demand, {} old; back to spot)", r.instance_id, r.group, r.age));
-                report.reclaimed.push(r.clone());
+        Ok(errors) => {
+            for e in errors {
+                report.failed.get_or_insert(e);
             }
         }
     }
-    if audit.worth_recording() {
-        if let Err(e) = lock::record(&held, req.commit.as_deref(), &audit).await {
-            report.failed.get_or_insert(format!("the audit record was not written: {e}"));
-        }
-    }
-    if let Err(e) = lock::release(&held).await {
-        report.failed.get_or_insert(e);
-    }
     cp.finish(&format!("{cluster}: {} reclaimed", report.reclaimed.len()));
     report
+}
+
+/// Drain and terminate each instance of `plan`, in order; the first failure stops the run.
+#[allow(clippy::too_many_arguments)]
+async fn reclaim_each(
+    aws: &Aws,
+    req: &ReclaimRequest<'_>,
+    plan: &ReclaimPlan,
+    drain: Option<&crate::core::model::Hook>,
+    interrupted: &AtomicBool,
+    cp: &crate::executor::progress::ClusterProgress,
+    report: &mut ReclaimReport,
+    audit: &mut Audit,
+) {
+    let m = req.manifest;
+    let cluster = m.name();
+    report.left = plan.left.clone();
+    let region = &m.cluster.spec.region;
+    let asg = aws.autoscaling(region);
+    let not_reached = |from: usize, why: &str| plan.reclaim[from..].iter().map(|r| format!("{} of {}: not reached ({why})", r.instance_id, r.group)).collect::<Vec<_>>();
+    for (n, r) in plan.reclaim.iter().enumerate() {
+        if interrupted.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            audit.interrupted = true;
+            report.left.extend(not_reached(n, "interrupted"));
+            return;
+        }
+        if let (Some(h), false) = (drain, req.skip_drain) {
+            cp.start(&format!("draining {} ({}) of {}", r.instance_id, r.node, r.group));
+            let env = HookEnv { cluster, group: &r.group, instance_id: &r.instance_id, node: &r.node };
+            if let Err(e) = hooks::run(h, &req.root, &env).await {
+                let why = format!("drain hook failed for {} (node {}) of {}: {e}; the instance was left running", r.instance_id, r.node, r.group);
+                audit.failed.push(why.clone());
+                report.failed = Some(why);
+                report.left.extend(not_reached(n, "stopped at the failure"));
+                return;
+            }
+        }
+        if let Err(e) = autoscaling::terminate_instance(&asg, region, &r.instance_id, true).await {
+            let why = e.to_string();
+            audit.failed.push(why.clone());
+            report.failed = Some(why);
+            report.left.extend(not_reached(n, "stopped at the failure"));
+            return;
+        }
+        cp.done(&format!("reclaimed {} of {} (launched {} ago): the autoscaler brings its capacity back on the spot groups of pool {}", r.instance_id, r.group, r.age, r.pool));
+        audit.deleted.push(format!("instance {} of {} (on-demand, {} old; back to spot)", r.instance_id, r.group, r.age));
+        report.reclaimed.push(r.clone());
+    }
 }
