@@ -275,7 +275,11 @@ pub async fn update_group(c: &Client, region: &str, name: &str, before: &AsgConf
         None => req.launch_template(lt_spec(cfg)),
     };
     req.send().await.map_err(|e| AwsError::from_sdk(format!("updating Auto Scaling group {name} in {region}"), &e))?;
-    set_suspended(c, region, name, &cfg.suspended_processes).await?;
+    // Only when they differ: a rolling update may hold processes that are not the plan's to give
+    // back (it gives them back with the sizes).
+    if before.suspended_processes != cfg.suspended_processes {
+        set_suspended(c, region, name, &cfg.suspended_processes).await?;
+    }
     match (&before.warm_pool, &cfg.warm_pool) {
         (b, Some(w)) if b.as_ref() != Some(w) => put_warm_pool(c, region, name, w).await?,
         (Some(_), None) => {
@@ -503,17 +507,17 @@ pub async fn put_scheduled_action(c: &Client, region: &str, group: &str, name: &
     Ok(())
 }
 
-/// Delete a scheduled action. (A killed apply's next run plans from a fresh read, so an action
-/// already deleted is never deleted twice; AWS's answer for a missing one is a plain
-/// ValidationError, which is not told apart by its text.)
+/// Delete a scheduled action. One gone since the read (a one-off AWS ran and removed) is done:
+/// AWS answers a plain ValidationError for it, so the group's actions are asked, not the
+/// message read.
 pub async fn delete_scheduled_action(c: &Client, region: &str, group: &str, name: &str) -> Result<(), AwsError> {
-    c.delete_scheduled_action()
-        .auto_scaling_group_name(group)
-        .scheduled_action_name(name)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("deleting scheduled action {name} of {group} in {region}"), &e))?;
-    Ok(())
+    let Err(e) = c.delete_scheduled_action().auto_scaling_group_name(group).scheduled_action_name(name).send().await else { return Ok(()) };
+    let err = AwsError::from_sdk(format!("deleting scheduled action {name} of {group} in {region}"), &e);
+    let still = c.describe_scheduled_actions().auto_scaling_group_name(group).scheduled_action_names(name).send().await;
+    match still {
+        Ok(r) if r.scheduled_update_group_actions().is_empty() => Ok(()),
+        _ => Err(err),
+    }
 }
 
 /// Scaling activities of the group that failed since `since`: (start, status message, details).

@@ -463,10 +463,17 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             // A rolling update holds the group's sizes raised and records the declared ones in
             // a tag: the plan compares the declared ones (the roll restores them).
             let mut rolling_hold = None;
-            // Processes a roll holds suspended are the roll's, not a declared change.
-            if let Some(t) = config.tags.remove(crate::core::resources::TAG_ROLLING_SUSPENDED) {
-                let held: Vec<&str> = t.value.split(',').map(str::trim).collect();
-                config.suspended_processes.retain(|p| !held.contains(&p.as_str()));
+            // Processes a roll holds suspended: while it holds the group raised, the roll's (it
+            // gives them back with the sizes); otherwise what a killed roll left, shown as they
+            // are, so that apply gives them back (and drops the tag).
+            let held_processes: Vec<String> = config
+                .tags
+                .get(crate::core::resources::TAG_ROLLING_SUSPENDED)
+                .map(|t| t.value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default();
+            if config.tags.contains_key(TAG_ROLLING) {
+                config.tags.remove(crate::core::resources::TAG_ROLLING_SUSPENDED);
+                config.suspended_processes.retain(|p| !held_processes.contains(p));
             }
             if let Some(held) = config.tags.remove(TAG_ROLLING).and_then(|t| GroupSizes::parse(&t.value)) {
                 config.min_size = held.min;
@@ -482,7 +489,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                     other_scheduled_actions.push(n.clone());
                 }
             }
-            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances, rolling_hold, scheduled_actions, other_scheduled_actions });
+            live.asgs.insert(name.to_string(), LiveAsg { config, desired_capacity, instances, rolling_hold, scheduled_actions, other_scheduled_actions, held_processes });
         }
         for g in &m.groups {
             let n = m.aws_name(g.name());
@@ -492,7 +499,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                 live.foreign_asgs.insert(n.clone(), None);
                 // Not fleetform's at all (kops's `<group>.<cluster>`, say): what adoption takes.
                 let config = autoscaling::config(x);
-                live.adoptable_asgs.insert(n.clone(), LiveAsg { desired_capacity: x.desired_capacity().unwrap_or(0), config, instances: instances_of(x), rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
+                live.adoptable_asgs.insert(n.clone(), LiveAsg { desired_capacity: x.desired_capacity().unwrap_or(0), config, instances: instances_of(x), rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
             }
             if let Some(owner) = owned_lt.get(n.as_str()).copied().flatten().filter(|o| *o != cluster) {
                 live.foreign_launch_templates.insert(n.clone(), Some(owner.to_string()));

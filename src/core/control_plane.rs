@@ -602,7 +602,7 @@ mod tests {
                 launch_time: None,
             })
             .collect();
-        live.asgs.insert(group.into(), LiveAsg { config: AsgConfig::default(), desired_capacity: versions.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
+        live.asgs.insert(group.into(), LiveAsg { config: AsgConfig::default(), desired_capacity: versions.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
         live
     }
 

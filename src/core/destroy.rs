@@ -118,7 +118,7 @@ mod tests {
             kubernetes_version: None,
             launch_time: None,
         };
-        l.asgs.insert("a.c".into(), LiveAsg { config: Default::default(), desired_capacity: 2, instances: vec![inst("i-1", "InService"), inst("i-2", "Terminating")], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
+        l.asgs.insert("a.c".into(), LiveAsg { config: Default::default(), desired_capacity: 2, instances: vec![inst("i-1", "InService"), inst("i-2", "Terminating")], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
         l.launch_templates.insert("a.c".into(), LiveLaunchTemplate { id: "lt-1".into(), default_version: 1, latest_version: 1, versions: Default::default() });
         let rec = |owner: Option<&str>| LiveRecord { data: RecordData { ttl: 60, values: vec!["192.0.2.1".into()] }, owner: owner.map(str::to_string) };
         l.records.insert(RecordKey { name: "api.c.".into(), record_type: "A".into() }, rec(Some("c")));

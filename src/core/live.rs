@@ -180,6 +180,9 @@ pub struct LiveAsg {
     /// Names of its other scheduled actions (someone else's: left alone).
     #[serde(default)]
     pub other_scheduled_actions: Vec<String>,
+    /// Scaling processes a rolling update holds suspended (its tag), when one does.
+    #[serde(default)]
+    pub held_processes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

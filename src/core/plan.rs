@@ -882,6 +882,12 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         // 3. Its scheduled actions: fleetform's own are made to match the schedule; anyone
         // else's are left, and named when they could fight it.
         schedule_steps.extend(plan_scheduled_actions(name, g, live_asg, &mut unchanged));
+        if let Some(a) = live_asg.filter(|a| !a.held_processes.is_empty() && a.rolling_hold.is_none()) {
+            schedule_notes.push(format!(
+                "auto scaling group {name}: an interrupted rolling update left {} suspended (tag {TAG_ROLLING_SUSPENDED}); apply gives them back",
+                a.held_processes.join(", ")
+            ));
+        }
         if let (Some(s), Some(a)) = (&g.schedule, live_asg) {
             if !a.other_scheduled_actions.is_empty() {
                 schedule_notes.push(format!(
@@ -1120,7 +1126,7 @@ pub fn live_of(d: &DesiredCluster) -> LiveCluster {
         let mut config = g.asg.clone();
         config.launch_template_version = "1".into();
         let scheduled_actions = g.schedule.as_ref().map(|s| s.actions.clone()).unwrap_or_default();
-        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None, scheduled_actions, other_scheduled_actions: Vec::new() });
+        live.asgs.insert(name.clone(), LiveAsg { desired_capacity: config.min_size, config, instances: vec![], rolling_hold: None, scheduled_actions, other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
     }
     if let Some(cp) = &d.control_plane {
         let version = cp.version.clone().or_else(|| d.eks.as_ref().map(|e| e.version.clone())).unwrap_or_default();
@@ -1391,7 +1397,7 @@ mod tests {
             e.status = "CREATING".into();
         }
         let mut with_groups = live.clone();
-        with_groups.asgs.insert("old.staging.k8s.foo.bar".into(), LiveAsg { config: AsgConfig::default(), desired_capacity: 1, instances: vec![], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
+        with_groups.asgs.insert("old.staging.k8s.foo.bar".into(), LiveAsg { config: AsgConfig::default(), desired_capacity: 1, instances: vec![], rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
         let d = desired(&m, &with_groups).unwrap();
         assert!(d.groups.is_empty() && d.nodes_deferred.as_deref().is_some_and(|w| w.contains("still being created")), "{d:#?}");
         let p = plan(&d, &with_groups);

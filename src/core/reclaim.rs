@@ -78,7 +78,7 @@ pub fn plan(m: &Manifest, live: &LiveCluster, now: Timestamp, older_than: Signed
         }
         candidates.sort_by_key(|(t, _, i)| (*t, i.id.clone()));
         if spot.is_empty() {
-            out.left.push(format!("pool {pool}: {} on-demand instance(s) stay: the pool has no spot group to take them back", candidates.len()));
+            // An on-demand pool (a dedicated group): nothing to fall back from.
             continue;
         }
         // Spot short right now (a spot group below its desired capacity: launches pending or
@@ -190,6 +190,7 @@ mod tests {
             rolling_hold: None,
             scheduled_actions: Default::default(),
             other_scheduled_actions: Vec::new(),
+            held_processes: Vec::new(),
         }
     }
 

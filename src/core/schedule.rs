@@ -12,9 +12,12 @@
 //!   zone's daylight-saving changes itself;
 //! - AWS cannot skip one occurrence of a recurring action, so exceptions cut the recurring
 //!   actions into segments (StartTime/EndTime): the base ones end where the first exception
-//!   begins, `fleetform-up-N-after-<exception>` start where it ends; one-off actions
+//!   begins, `fleetform-up-N-after-<exception>` start at their own first run after it (AWS runs
+//!   a recurring action at its StartTime, then by its cron); one-off actions
 //!   `fleetform-<exception>-begin` and `-end` set the exception's state and put back the
-//!   schedule's at its end.
+//!   schedule's at its end, where the state changes (or a window's action falls on a segment's
+//!   end, which AWS may or may not run). A unit test replays the actions as AWS runs them, with
+//!   EndTime inclusive and exclusive, and compares with `state_at`.
 //!
 //! Everything here is pure and takes "now" as an argument: what is past is left out (AWS refuses
 //! a start in the past), and what the group should be now is what `apply` sets when it runs
@@ -241,14 +244,17 @@ impl Schedule {
                         continue;
                     }
                     let dt = date.at((minute / 60) as i8, (minute % 60) as i8, 0, 0);
-                    if matches!(self.zone.to_ambiguous_timestamp(dt).offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
-                        return Err(err(
-                            "uptime",
-                            &w.text,
-                            format!("uptime window `{}` {edge} at {}, a time the clocks of {} skip (on {date}): its action would not run that day", w.text, hhmm(minute), self.zone_name),
-                            "move that edge out of the daylight-saving change (e.g. 04:00 rather than 02:30)",
-                        ));
-                    }
+                    let what = match self.zone.to_ambiguous_timestamp(dt).offset() {
+                        jiff::tz::AmbiguousOffset::Gap { .. } => "skip",
+                        jiff::tz::AmbiguousOffset::Fold { .. } => "repeat",
+                        _ => continue,
+                    };
+                    return Err(err(
+                        "uptime",
+                        &w.text,
+                        format!("uptime window `{}` {edge} at {}, a time the clocks of {} {what} (on {date}): AWS does not say when, or whether, its action runs that day", w.text, hhmm(minute), self.zone_name),
+                        "move that edge out of the daylight-saving change (e.g. 04:00 rather than 02:30)",
+                    ));
                 }
             }
         }
@@ -355,19 +361,18 @@ impl Schedule {
         let pending: Vec<&Exception> = self.exceptions.iter().filter(|e| e.to > now).collect();
         // The recurring actions' segments: (name suffix, start, end).
         let mut segments: Vec<(String, Option<Timestamp>, Option<Timestamp>)> = Vec::new();
-        // A segment ends a minute after the next exception begins, so that a window's action
-        // at that very minute runs whether AWS's EndTime is inclusive or not (parse refuses an
-        // exception that begins where a window does the opposite).
-        let minute = SignedDuration::from_mins(1);
+        // A segment ends where the next exception begins. Whether AWS runs a window's action
+        // that falls on its EndTime is not documented, so the exception's own begin action runs
+        // there too (parse refuses an exception that begins where a window does the opposite).
         match pending.first() {
             None => segments.push((String::new(), None, None)),
-            Some(first) if first.from > now => segments.push((String::new(), None, Some(first.from + minute))),
+            Some(first) if first.from > now => segments.push((String::new(), None, Some(first.from))),
             Some(_) => {}
         }
         for (i, e) in pending.iter().enumerate() {
             let end = pending.get(i + 1).map(|n| n.from);
             if end != Some(e.to) {
-                segments.push((format!("-after-{}", e.name), Some(e.to), end.map(|t| t + minute)));
+                segments.push((format!("-after-{}", e.name), Some(e.to), end));
             }
         }
         for (n, w) in self.windows.iter().enumerate() {
@@ -412,9 +417,13 @@ impl Schedule {
             .flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK]))
             .collect();
         for (i, e) in pending.iter().enumerate() {
-            // Only where the state changes: an up that begins inside a window would reset the
-            // desired capacity the autoscaler has raised (and terminate nodes undrained).
-            if e.from > now && self.base_up(e.from) != e.up {
+            // Where the state changes (from the window's, or the previous exception's, state just
+            // before), or where a window's own action falls on the segment's end: an up that
+            // begins inside a window would otherwise reset the desired capacity the autoscaler
+            // has raised (and terminate nodes undrained).
+            let before = self.is_up(e.from - SignedDuration::from_secs(1));
+            let edge = events.contains(&self.week_minute(e.from));
+            if e.from > now && (before != e.up || edge) {
                 let (mi, ma, de) = sizes(e.up);
                 out.insert(format!("{ACTION_PREFIX}{}-begin", e.name), one_off(e.from, mi, ma, de));
             }
@@ -568,6 +577,9 @@ fn parse_window(text: &str) -> Result<Window, ScheduleError> {
 /// skipped by a daylight-saving change is an error; a repeated one is its first occurrence.
 fn local_instant(text: &str, zone: &TimeZone, zone_name: &str) -> Result<Timestamp, String> {
     let dt: DateTime = text.trim().replacen(' ', "T", 1).parse().map_err(|_| format!("`{}` is not a date and time (YYYY-MM-DD HH:MM)", text.escape_debug()))?;
+    if dt.second() != 0 || dt.subsec_nanosecond() != 0 {
+        return Err(format!("`{}` has seconds: scheduled actions run on the minute (YYYY-MM-DD HH:MM)", text.escape_debug()));
+    }
     let amb = zone.to_ambiguous_timestamp(dt);
     if matches!(amb.offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
         return Err(format!("{text} does not exist in {zone_name} (the clocks skip it)"));
@@ -639,10 +651,9 @@ mod tests {
         // winter time UTC+1): the Monday up action of the window does the end.
         let s = Schedule::parse(&spec("Europe/Paris", &["Mon-Fri 07:30-20:00"], &[("christmas", "2026-12-24 00:00", "2026-12-28 07:30", false)])).unwrap().unwrap();
         let a = s.actions(2, 6, at("2026-11-28T12:00:00Z"));
-        // The base actions end a minute after it begins (whether AWS's EndTime is inclusive or
-        // not); the ones after it start at their own first run (AWS runs a recurring action at
-        // its StartTime): Monday 07:30 up, Monday 20:00 down.
-        assert_eq!(a["fleetform-up-1"].end_time.as_deref(), Some("2026-12-23T23:01:00Z"));
+        // The base actions end where it begins; the ones after it start at their own first
+        // run (AWS runs a recurring action at its StartTime): Monday 07:30 up, Monday 20:00 down.
+        assert_eq!(a["fleetform-up-1"].end_time.as_deref(), Some("2026-12-23T23:00:00Z"));
         assert_eq!(a["fleetform-up-1-after-christmas"].start_time.as_deref(), Some("2026-12-28T06:30:00Z"));
         assert_eq!(a["fleetform-down-1-after-christmas"].start_time.as_deref(), Some("2026-12-28T19:00:00Z"));
         assert_eq!(a["fleetform-up-1-after-christmas"].end_time, None);
@@ -709,6 +720,12 @@ mod tests {
     /// where `state_at` says at every instant — across daylight-saving changes and exceptions —
     /// and no two actions may run at one instant with different sizes.
     fn replay(s: &Schedule, now: Timestamp, days: i64) {
+        // AWS does not say whether a recurring action runs at its EndTime: both ways.
+        replay_with(s, now, days, true);
+        replay_with(s, now, days, false);
+    }
+
+    fn replay_with(s: &Schedule, now: Timestamp, days: i64, end_inclusive: bool) {
         let actions = s.actions(2, 6, now);
         let horizon = now + SignedDuration::from_hours(24 * days);
         let mut runs: Vec<(Timestamp, bool, String)> = Vec::new();
@@ -731,7 +748,7 @@ mod tests {
                         }
                         let Ok(z) = d.at((minute / 60) as i8, (minute % 60) as i8, 0, 0).to_zoned_datetime(s.zone.clone()) else { continue };
                         let t = z.timestamp();
-                        if t > now && start.is_none_or(|st| t > st) && end.is_none_or(|e| t <= e) {
+                        if t > now && start.is_none_or(|st| t > st) && end.is_none_or(|e| if end_inclusive { t <= e } else { t < e }) {
                             runs.push((t, up, name.clone()));
                         }
                     }
@@ -742,16 +759,19 @@ mod tests {
         for pair in runs.windows(2) {
             assert!(!(pair[0].0 == pair[1].0 && pair[0].1 != pair[1].1), "{} and {} run at {} with opposite sizes", pair[0].2, pair[1].2, pair[0].0);
         }
+        // Every five minutes, at every run and a second before it.
+        let mut checks: Vec<Timestamp> = (0..days * 24 * 12).map(|k| now + SignedDuration::from_mins(5 * k)).collect();
+        checks.extend(runs.iter().flat_map(|(t, _, _)| [*t, *t - SignedDuration::from_secs(1)]));
+        checks.retain(|t| *t >= now && *t < horizon);
+        checks.sort();
         let mut state = s.state_at(now).up;
-        let mut t = now;
         let mut i = 0;
-        while t < horizon {
+        for t in checks {
             while i < runs.len() && runs[i].0 <= t {
                 state = runs[i].1;
                 i += 1;
             }
-            assert_eq!(state, s.state_at(t).up, "at {} ({}): AWS's actions leave the group {}, the schedule says {}", t, s.local(t), if state { "up" } else { "down" }, s.state_at(t).reason);
-            t += SignedDuration::from_mins(5);
+            assert_eq!(state, s.state_at(t).up, "at {} ({}), EndTime {}: AWS's actions leave the group {}, the schedule says {}", t, s.local(t), if end_inclusive { "inclusive" } else { "exclusive" }, if state { "up" } else { "down" }, s.state_at(t).reason);
         }
     }
 
@@ -769,6 +789,16 @@ mod tests {
         for now in ["2026-11-28T12:00:00Z", "2026-12-12T10:00:00Z", "2026-12-24T10:00:00Z"] {
             replay(&paris(&x), now.parse().unwrap(), 42);
         }
+        // Back to back, of opposite states; one that begins where a window does the same; one
+        // a minute before a window edge of the opposite state.
+        let y = [
+            ("down-thu", "2026-12-03 12:00", "2026-12-04 12:00", false),
+            ("up-fri", "2026-12-04 12:00", "2026-12-04 22:00", true),
+            ("down-at-eight", "2026-12-08 20:00", "2026-12-09 10:00", false),
+            ("holiday", "2026-12-10 07:29", "2026-12-11 12:00", false),
+            ("late", "2026-12-15 19:59", "2026-12-15 22:00", true),
+        ];
+        replay(&paris(&y), "2026-11-28T12:00:00Z".parse().unwrap(), 28);
         // Across the March change (Paris moves to UTC+2 on 2027-03-28) and the October one.
         replay(&paris(&[]), "2027-03-20T12:00:00Z".parse().unwrap(), 21);
         replay(&paris(&[("spring", "2027-03-27 10:00", "2027-03-29 09:00", true)]), "2027-03-20T12:00:00Z".parse().unwrap(), 21);
@@ -782,6 +812,9 @@ mod tests {
         assert!(e(&["Mon-Fri 07:30-20:00"], &[("x", "2026-12-18 20:00", "2026-12-18 23:00", true)]).message.contains("begins at Fri 2026-12-18 20:00 Europe/Paris, the minute an uptime window scales down"));
         // 02:30 is skipped on the last Sunday of March.
         assert!(e(&["Sun 02:30-06:00"], &[]).message.contains("a time the clocks of Europe/Paris skip"));
+        // 01:30 comes twice in New York on the first Sunday of November.
+        assert!(Schedule::parse(&spec("America/New_York", &["Sun 01:30-06:00"], &[])).unwrap_err().message.contains("a time the clocks of America/New_York repeat"));
+        assert!(e(&["Mon 08:00-12:00"], &[("x", "2026-12-05 08:00:30", "2026-12-05 09:00", true)]).message.contains("has seconds"));
         // More actions than a group may have.
         let many: Vec<(String, String, String, bool)> = (1..=30).map(|d| (format!("d{d}"), format!("2027-01-{d:02} 01:00"), format!("2027-01-{d:02} 02:00"), true)).collect();
         let many: Vec<(&str, &str, &str, bool)> = many.iter().map(|(a, b, c, u)| (a.as_str(), b.as_str(), c.as_str(), *u)).collect();

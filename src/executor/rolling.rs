@@ -150,9 +150,28 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     let name = g.name.as_str();
-    // A killed run may have left the group raised: restore its declared sizes first.
     let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} does not exist")))?;
+    // Held for the whole roll of the group, recorded (with what a killed run still holds) before
+    // they are suspended: AZRebalance (after each of our decremented terminations it would even
+    // out the zones by terminating instances of its choosing — old, undrained ones) and, for a
+    // group with a schedule, ScheduledActions (a 20:00 down landing mid-surge would be undone by
+    // our restore; a 07:30 up would reset the desired capacity under us). A killed run's hold is
+    // kept through the recovery below, not given back and taken again.
     let held = held_processes(&group);
+    let suspended: Vec<&str> = group.suspended_processes().iter().filter_map(|p| p.process_name()).collect();
+    let schedule = ctx.d.groups.get(name).and_then(|x| x.schedule.as_ref());
+    let mut hold: Vec<String> = held.clone();
+    for (p, wanted) in [("AZRebalance", g.max_surge > 0), ("ScheduledActions", schedule.is_some())] {
+        if wanted && !hold.iter().any(|h| h == p) && !suspended.contains(&p) {
+            hold.push(p.to_string());
+        }
+    }
+    if !hold.is_empty() {
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, Some(&hold.join(","))).await.map_err(Stop::from)?;
+        let h: Vec<&str> = hold.iter().map(String::as_str).collect();
+        autoscaling::suspend_processes(&asg, region, name, &h).await.map_err(Stop::from)?;
+    }
+    // A killed run may have left the group raised: restore its declared sizes first.
     if let Some(orig) = autoscaling::tag(&group, TAG_ROLLING).and_then(GroupSizes::parse) {
         ctx.progress.start(&format!("{name}: restoring sizes left raised by an interrupted run ({}/{}/{})", orig.min, orig.max, orig.desired));
         // Remove the surplus ourselves, choosing up-to-date instances: left to the group, its
@@ -167,56 +186,46 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Re
             .take(extra)
             .map(str::to_string)
             .collect();
-        restore(ctx, name, orig, &spare, &held).await.map_err(Stop::from)?;
+        restore(ctx, name, orig, &spare).await.map_err(Stop::from)?;
         wait_group(ctx, name, orig.desired, &spare.iter().cloned().collect(), SystemTime::now(), "the restored group to settle").await?;
-    } else if !held.is_empty() {
-        // Killed between batches, or after suspending and before raising the sizes.
-        autoscaling::resume_processes(&asg, region, name, &held).await.map_err(Stop::from)?;
-        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await.map_err(Stop::from)?;
-    }
-    // Held for the whole roll of the group, recorded before they are suspended: AZRebalance (it
-    // would even out the zones by terminating instances of its choosing — old, undrained ones —
-    // after each of our decremented terminations) and, for a group with a schedule,
-    // ScheduledActions (a 20:00 down landing mid-surge would be undone by our restore; a 07:30
-    // up would reset the desired capacity under us).
-    let group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
-    let suspended: Vec<&str> = group.suspended_processes().iter().filter_map(|p| p.process_name()).collect();
-    let schedule = ctx.d.groups.get(name).and_then(|x| x.schedule.as_ref());
-    let mut hold: Vec<String> = Vec::new();
-    if g.max_surge > 0 && !suspended.contains(&"AZRebalance") {
-        hold.push("AZRebalance".into());
-    }
-    if schedule.is_some() && !suspended.contains(&"ScheduledActions") {
-        hold.push("ScheduledActions".into());
-    }
-    if !hold.is_empty() {
-        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, Some(&hold.join(","))).await.map_err(Stop::from)?;
-        let h: Vec<&str> = hold.iter().map(String::as_str).collect();
-        autoscaling::suspend_processes(&asg, region, name, &h).await.map_err(Stop::from)?;
     }
     let result = roll_batches(ctx, g, report).await;
-    if !hold.is_empty() {
-        let given_back = async {
-            autoscaling::resume_processes(&asg, region, name, &hold).await?;
-            autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await
-        }
-        .await;
-        if let Err(e) = given_back {
-            return Err(Stop::Failed(format!("{e}; {} of {name} stay suspended until the next run gives them back (tag {TAG_ROLLING_SUSPENDED})", hold.join(", "))));
-        }
+    if hold.is_empty() {
+        return result;
+    }
+    // While the group is still raised (a batch's restore failed), the hold stays with it: the
+    // next run restores the sizes, then gives the processes back.
+    let now_group = autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+    if autoscaling::tag(&now_group, TAG_ROLLING).is_some() {
+        return result;
     }
     // Scheduled actions whose time passed while they were held did not run (AWS skips them):
-    // the group is put where its schedule says now.
+    // still holding them, the group is put where its schedule says now, from its real sizes.
     if let (Some(s), true) = (schedule, hold.iter().any(|h| h == "ScheduledActions")) {
-        let now = crate::aws::read::now();
-        let want = s.up_at(now);
-        if want != s.now.up {
-            let (min, max, desired) = if want { (s.declared_min, s.declared_max, s.declared_min) } else { (0, 0, 0) };
-            autoscaling::set_sizes(&asg, region, name, min, max, desired).await.map_err(Stop::from)?;
-            ctx.progress.note(&format!("{name}: its schedule changed during the roll (its scheduled actions were held): set to {min}/{max}/{desired}, as it says now"));
+        let want = s.up_at(crate::aws::read::now());
+        let max = now_group.max_size().unwrap_or(0);
+        let set = match (want, max > 0) {
+            (false, true) => Some((0, 0, 0)),
+            (true, false) => Some((s.declared_min, s.declared_max, s.declared_min)),
+            _ => None,
+        };
+        if let Some((min, max, desired)) = set {
+            if let Err(e) = autoscaling::set_sizes(&asg, region, name, min, max, desired).await {
+                return Err(result.err().unwrap_or(Stop::Failed(format!("{e}; {} of {name} stay suspended until the next run (tag {TAG_ROLLING_SUSPENDED})", hold.join(", ")))));
+            }
+            ctx.progress.note(&format!("{name}: its schedule has it {} now (its scheduled actions were held during the roll): set to {min}/{max}/{desired}", if want { "up" } else { "at zero" }));
         }
     }
-    result
+    let given_back = async {
+        autoscaling::resume_processes(&asg, region, name, &hold).await?;
+        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await
+    }
+    .await;
+    match (result, given_back) {
+        (Err(stop), _) => Err(stop),
+        (Ok(()), Err(e)) => Err(Stop::Failed(format!("{e}; {} of {name} stay suspended until the next run or apply gives them back (tag {TAG_ROLLING_SUSPENDED})", hold.join(", ")))),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> Result<(), Stop> {
@@ -245,7 +254,7 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut RollReport) -> 
             // Whatever happened, the group gets its declared sizes back; surged instances not
             // yet balanced by a termination are removed by us, so that no undrained old
             // instance is picked by the group's termination policy.
-            if let Err(e) = restore(ctx, name, orig, &surged, &[]).await {
+            if let Err(e) = restore(ctx, name, orig, &surged).await {
                 return Err(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})")));
             }
         }
@@ -338,19 +347,14 @@ async fn node_names(ctx: &Ctx<'_>, ids: &[String]) -> Vec<(String, String)> {
 }
 
 /// Give the group its declared sizes back: first remove `surplus` (instances we choose, with
-/// the desired count going down with them), then set min/max/desired, resume the processes the
-/// roll held (`resume`), and drop the tags — the sizes' last, so a kill before it repeats all.
-async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String], resume: &[String]) -> Result<(), crate::aws::AwsError> {
+/// the desired count going down with them), then set min/max/desired and drop the sizes' tag.
+async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> Result<(), crate::aws::AwsError> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     for id in surplus {
         autoscaling::terminate_instance(&asg, region, id, true).await?;
     }
     autoscaling::set_sizes(&asg, region, name, orig.min, orig.max, orig.desired).await?;
-    if !resume.is_empty() {
-        autoscaling::resume_processes(&asg, region, name, resume).await?;
-        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING_SUSPENDED, None).await?;
-    }
     autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await
 }
 

@@ -158,9 +158,16 @@ pub fn capacity_failure(message: &str, details: &str) -> Option<(String, String)
         return Some((ty.trim().to_string(), zone));
     }
     // Spot: "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot
-    // capacity available that matches your request." (or UnfulfillableCapacity): no type named.
-    if ["InsufficientInstanceCapacity", "UnfulfillableCapacity", "no Spot capacity available"].iter().any(|k| message.contains(k)) {
-        return Some(("spot (the group's types)".into(), detail_zone.unwrap_or_else(|| "?".into())));
+    // capacity available that matches your request.": no type named.
+    let zone = detail_zone.unwrap_or_else(|| "?".into());
+    if message.contains("UnfulfillableCapacity") {
+        // No type of the request can be offered at all: the group's configuration, not a
+        // passing shortage.
+        return Some(("no type of the request (UnfulfillableCapacity: check the group's types and max price)".into(), zone));
+    }
+    if message.contains("InsufficientInstanceCapacity") || message.contains("no Spot capacity available") {
+        let what = if message.contains("Spot") { "spot (the group's types)" } else { "the group's types" };
+        return Some((what.into(), zone));
     }
     None
 }
@@ -381,7 +388,7 @@ mod tests {
                 launch_time: None,
             })
             .collect();
-        live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new() });
+        live.asgs.insert("g.c".into(), LiveAsg { config: Default::default(), desired_capacity: nodes.len() as i32, instances, rolling_hold: None, scheduled_actions: Default::default(), other_scheduled_actions: Vec::new(), held_processes: Vec::new() });
         (d, live)
     }
 

@@ -171,11 +171,18 @@ async fn destroy_locked(aws: &Aws, req: &DestroyRequest<'_>, ui: &dyn DestroyUi,
         }
         match autoscaling::terminate_instance(&asgc, region, &t.instance_id, true).await {
             Ok(()) => {}
-            // Gone since the read (a killed run terminated it, or the autoscaler did).
-            Err(e) if e.is(crate::aws::AwsErrorKind::NotFound) || e.message.contains("not found") => {}
             Err(e) => {
-                fail(report, audit, e.to_string(), &plan, n);
-                return;
+                // Gone since the read (a killed run terminated it, or the autoscaler did): AWS
+                // answers a plain ValidationError, so the group is asked, not the message read.
+                let gone = match autoscaling::describe_group(&asgc, region, &t.group).await {
+                    Ok(None) => true,
+                    Ok(Some(g)) => !g.instances().iter().any(|i| i.instance_id() == Some(t.instance_id.as_str())),
+                    Err(_) => false,
+                };
+                if !gone {
+                    fail(report, audit, e.to_string(), &plan, n);
+                    return;
+                }
             }
         }
         let what = format!("instance {} of {}", t.instance_id, t.group);

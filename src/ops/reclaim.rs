@@ -83,7 +83,7 @@ pub async fn run(aws: &Aws, req: &ReclaimRequest<'_>, quiet: bool, terminal: boo
             }
         }
     }
-    cp.finish(&format!("{cluster}: {} reclaimed", report.reclaimed.len()));
+    cp.finish(&format!("{} reclaimed", report.reclaimed.len()));
     report
 }
 

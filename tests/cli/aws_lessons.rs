@@ -66,10 +66,10 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = actions(&moto, ADMIN);
     // Dublin is on UTC in winter: the local times are the instants.
-    // The base actions end a minute after the first exception begins; the later ones start at
+    // The base actions end where the first exception begins; the later ones start at
     // their own first run (AWS runs a recurring action at its StartTime, then by its cron).
-    assert_eq!(a["fleetform-up-1"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", null, "2026-12-12T08:01:00Z", 2, 3, 2]));
-    assert_eq!(a["fleetform-up-1-after-load-test"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", "2026-12-14T07:30:00Z", "2026-12-24T00:01:00Z", 2, 3, 2]));
+    assert_eq!(a["fleetform-up-1"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", null, "2026-12-12T08:00:00Z", 2, 3, 2]));
+    assert_eq!(a["fleetform-up-1-after-load-test"], serde_json::json!(["30 7 * * 1-5", "Europe/Dublin", "2026-12-14T07:30:00Z", "2026-12-24T00:00:00Z", 2, 3, 2]));
     assert_eq!(a["fleetform-down-1-after-christmas"], serde_json::json!(["0 20 * * 1-5", "Europe/Dublin", "2026-12-28T20:00:00Z", null, 0, 0, 0]));
     assert_eq!(a["fleetform-load-test-begin"], serde_json::json!([null, null, "2026-12-12T08:00:00Z", null, 2, 3, 2]));
     assert_eq!(a["fleetform-load-test-end"], serde_json::json!([null, null, "2026-12-12T18:00:00Z", null, 0, 0, 0]));
@@ -217,6 +217,19 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
     assert_eq!(after.trim(), "[] []");
+
+    // Killed between two batches (or after the last one): no sizes held, the processes still
+    // suspended. The plan shows it and says why; apply gives them back and drops the tag.
+    moto.py(&format!(
+        "a = asg('eu-west-1')\na.create_or_update_tags(Tags=[{{'ResourceId': '{ADMIN}', 'ResourceType': 'auto-scaling-group', 'Key': 'fleetform.io/rolling-update-suspended', 'Value': 'AZRebalance,ScheduledActions', 'PropagateAtLaunch': False}}])\na.suspend_processes(AutoScalingGroupName='{ADMIN}', ScalingProcesses=['AZRebalance', 'ScheduledActions'])"
+    ));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("auto scaling group {ADMIN}: an interrupted rolling update left AZRebalance, ScheduledActions suspended")), "{}", stdout(&o));
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
+    assert_eq!(after.trim(), "[] []", "given back by apply");
 }
 
 #[test]
