@@ -466,11 +466,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             // Processes a roll holds suspended: while it holds the group raised, the roll's (it
             // gives them back with the sizes); otherwise what a killed roll left, shown as they
             // are, so that apply gives them back (and drops the tag).
-            let held_processes: Vec<String> = config
-                .tags
-                .get(crate::core::resources::TAG_ROLLING_SUSPENDED)
-                .map(|t| t.value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
-                .unwrap_or_default();
+            let held_processes = config.tags.get(crate::core::resources::TAG_ROLLING_SUSPENDED).map(|t| crate::core::resources::held_processes(&t.value)).unwrap_or_default();
             if config.tags.contains_key(TAG_ROLLING) {
                 config.tags.remove(crate::core::resources::TAG_ROLLING_SUSPENDED);
                 config.suspended_processes.retain(|p| !held_processes.contains(p));

@@ -24,6 +24,11 @@ pub const TAG_ROLLING: &str = "fleetform.io/rolling-update";
 /// group runs otherwise (`AZRebalance`: a surge must not be rebalanced away by terminating the
 /// instances it just started): the list, resumed afterwards (or by the next run).
 pub const TAG_ROLLING_SUSPENDED: &str = "fleetform.io/rolling-update-suspended";
+
+/// The processes the `fleetform.io/rolling-update-suspended` tag records (`AZRebalance,ScheduledActions`).
+pub fn held_processes(tag_value: &str) -> Vec<String> {
+    tag_value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
 /// Tag of a group (propagated to its instances) naming the Kubernetes version of its node
 /// image, when fleetform knows it: what the version-skew guard reads back from instances.
 pub const TAG_KUBERNETES_VERSION: &str = "fleetform.io/kubernetes-version";

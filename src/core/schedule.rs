@@ -258,7 +258,7 @@ impl Schedule {
                 }
             }
         }
-        let events: Vec<usize> = self.windows.iter().flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK])).collect();
+        let events = self.events();
         for e in &self.exceptions {
             if e.from.as_second() % 60 == 0 && events.contains(&self.week_minute(e.from)) && self.base_up(e.from) != e.up {
                 return Err(err(
@@ -276,6 +276,11 @@ impl Schedule {
     pub fn summary(&self) -> String {
         let w: Vec<&str> = self.windows.iter().map(|w| w.text.as_str()).collect();
         format!("up {} ({})", w.join(", "), self.zone_name)
+    }
+
+    /// The minutes of the local week at which a window starts or ends: where its actions run.
+    fn events(&self) -> Vec<usize> {
+        self.windows.iter().flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK])).collect()
     }
 
     /// Hours a week outside every window (exceptions apart).
@@ -411,11 +416,7 @@ impl Schedule {
                 }
             }
         }
-        let events: Vec<usize> = self
-            .windows
-            .iter()
-            .flat_map(|w| (0..7).filter(|d| w.days[*d]).flat_map(move |d| [d * 1440 + w.start, (d * 1440 + w.start + w.length) % WEEK]))
-            .collect();
+        let events = self.events();
         for (i, e) in pending.iter().enumerate() {
             // Where the state changes (from the window's, or the previous exception's, state just
             // before), or where a window's own action falls on the segment's end: an up that

@@ -360,7 +360,7 @@ async fn restore(ctx: &Ctx<'_>, name: &str, orig: Sizes, surplus: &[String]) -> 
 
 /// The processes a roll holds suspended, as its tag records them.
 fn held_processes(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Vec<String> {
-    autoscaling::tag(g, TAG_ROLLING_SUSPENDED).map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    autoscaling::tag(g, TAG_ROLLING_SUSPENDED).map(crate::core::resources::held_processes).unwrap_or_default()
 }
 
 async fn member_ids(ctx: &Ctx<'_>, name: &str) -> Result<BTreeSet<String>, Stop> {

@@ -33,6 +33,11 @@ fn check(cluster: &str, name: String, ok: bool, detail: String) -> Check {
     Check { cluster: cluster.to_string(), check: name, ok, detail, warning: false }
 }
 
+/// A finding reported without failing.
+fn warn(cluster: &str, name: String, detail: String) -> Check {
+    Check { cluster: cluster.to_string(), check: name, ok: true, detail, warning: true }
+}
+
 /// The group checks of one cluster, from a live view (pure).
 pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     let mut out = Vec::new();
@@ -50,14 +55,11 @@ pub fn group_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
                 continue;
             }
             if !s.now.up && live_instances > 0 {
-                let mut c = check(
+                out.push(warn(
                     &d.name,
                     format!("schedule of group {name}"),
-                    true,
                     format!("{live_instances} instance(s) running although {}: its down action did not run, or someone scaled it; fleetform apply scales it to zero", s.now.describe()),
-                );
-                c.warning = true;
-                out.push(c);
+                ));
             }
             if s.now.up && a.desired_capacity == 0 && s.declared_min > 0 {
                 out.push(check(
@@ -103,9 +105,7 @@ pub fn zone_checks(d: &DesiredCluster, live: &LiveCluster) -> Vec<Check> {
     let max_skew = cfg.max_skew.unwrap_or(1) as usize;
     let ratio = cfg.max_cluster_ratio.unwrap_or(1.5);
     let finding = |name: String, ok: bool, detail: String| {
-        let mut c = check(&d.name, name, ok || level == RuleLevel::Warning, detail);
-        c.warning = !ok && level == RuleLevel::Warning;
-        c
+        if !ok && level == RuleLevel::Warning { warn(&d.name, name, detail) } else { check(&d.name, name, ok, detail) }
     };
     let show = |counts: &BTreeMap<String, usize>| counts.iter().map(|(z, n)| format!("{z} {n}")).collect::<Vec<_>>().join(", ");
     let mut out = Vec::new();
@@ -189,14 +189,11 @@ pub fn capacity_checks(cluster: &str, failures: &BTreeMap<String, Vec<(jiff::Tim
             continue;
         }
         let parts: Vec<String> = by.iter().map(|((ty, z), (n, last))| format!("{ty} in {z}: {n} launch(es) failed, last at {}", crate::core::schedule::utc(*last))).collect();
-        let mut c = check(
+        out.push(warn(
             cluster,
             format!("spot capacity of group {group}"),
-            true,
             format!("in the last {hours} h, AWS had no capacity for {}; each failure delays a scale-up until the autoscaler gives up on the group (maxNodeProvisionTime): add instance types of the same size, or zones", parts.join("; ")),
-        );
-        c.warning = true;
-        out.push(c);
+        ));
     }
     out
 }
@@ -300,9 +297,7 @@ async fn capacity_and_zones(aws: &Aws, d: &DesiredCluster, live: &LiveCluster) -
             Err(e) => {
                 // A report, never a failure: say what could not be read (a missing
                 // autoscaling:DescribeScalingActivities permission, say).
-                let mut c = check(&d.name, format!("spot capacity of group {n}"), true, format!("not checked: {e}"));
-                c.warning = true;
-                out.push(c);
+                out.push(warn(&d.name, format!("spot capacity of group {n}"), format!("not checked: {e}")));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! update), the zones' balance, launches that failed for capacity, AZRebalance held while a
 //! roll surges, and the cost of a plan. Read back with boto3.
 
-use crate::aws::{python, Moto};
+use crate::aws::{apply_staging, example_setup, python, Moto};
 use crate::common::*;
 
 const STAGING: &str = "staging.k8s.foo.bar";
@@ -24,6 +24,16 @@ print(json.dumps({{a['ScheduledActionName']: [a.get('Recurrence'), a.get('TimeZo
     serde_json::from_str(&out).unwrap()
 }
 
+/// The admin group's suspended processes and rolling-update tags, as boto3 reads them.
+fn rolling_marks(moto: &Moto) -> String {
+    moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"))
+}
+
+/// One group's entry in the cost of a `plan --output json`.
+fn group_cost(plan: &serde_json::Value, group: &str) -> serde_json::Value {
+    plan["clusters"][0]["cost"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == group).unwrap().clone()
+}
+
 fn sizes(moto: &Moto, group: &str) -> (i64, i64, i64) {
     let out = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{group}'])['AutoScalingGroups'][0]\nprint(g['MinSize'], g['MaxSize'], g['DesiredCapacity'])"));
     let n: Vec<i64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
@@ -32,10 +42,8 @@ fn sizes(moto: &Moto, group: &str) -> (i64, i64, i64) {
 
 #[test]
 fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let (moto, repo) = example_setup();
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Each group: up at 07:30 and down at 20:00, Monday to Friday, on Dublin's clock (AWS moves
     // them with its daylight-saving changes), with the declared sizes and zero.
@@ -62,7 +70,7 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
     assert!(plan.contains(&format!("+ scheduled action {ADMIN}/fleetform-load-test-begin")), "{plan}");
     assert!(plan.contains(&format!("~ scheduled action {ADMIN}/fleetform-up-1\n")), "the base actions now end where the first exception begins:\n{plan}");
     assert!(plan.contains("scheduled actions fleetform did not make (ops-friday)"), "{plan}");
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = actions(&moto, ADMIN);
     // Dublin is on UTC in winter: the local times are the instants.
@@ -84,7 +92,7 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
     repo.replace("templates/2_admin-nodes.yaml.tpl", "spec:\n", "spec:\n{%- if admin.schedule %}\n  schedule: {{ admin.schedule | json_encode() }}\n{%- endif %}\n");
     let o = repo.run(&["render"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let a = actions(&moto, ADMIN);
     assert_eq!(a.as_object().unwrap().keys().collect::<Vec<_>>(), ["ops-friday"], "fleetform's own actions deleted without --allow-delete");
@@ -93,9 +101,7 @@ fn staging_nights_off_are_scheduled_actions_aws_runs_in_the_zone() {
 
 #[test]
 fn at_night_staging_stays_down_and_validate_and_rolling_update_say_why() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
+    let (moto, repo) = example_setup();
     let at = |args: &[&str]| moto.fleetform(&repo, None).env("FLEETFORM_NOW", SATURDAY).args(args).output().unwrap();
     let o = at(&["plan", "--cluster", STAGING]);
     assert!(stdout(&o).contains("now scaled to zero by its schedule (outside its uptime windows) until Mon 2026-12-07 07:30 Europe/Dublin"), "{}", stdout(&o));
@@ -122,17 +128,15 @@ fn at_night_staging_stays_down_and_validate_and_rolling_update_say_why() {
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("at zero, but up by its schedule (inside Mon-Fri 07:30-20:00)"), "{}", stdout(&o));
     // The apply of Monday sets the declared sizes (the up action's job, done if it did not run).
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(sizes(&moto, ADMIN), (2, 3, 2));
 }
 
 #[test]
 fn validate_reports_zones_out_of_balance_and_launches_that_failed_for_capacity() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let (moto, repo) = example_setup();
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = moto.run(&repo, &["validate", "--cluster", STAGING]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
@@ -183,9 +187,7 @@ a.attach_instances(AutoScalingGroupName='{ADMIN}', InstanceIds=ids)
 
 #[test]
 fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
+    let (moto, repo) = example_setup();
     // The drain hook runs while the batch is surged: it records what the group suspends then.
     let py = python().display().to_string();
     repo.write(
@@ -194,7 +196,7 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
             "hooks:\n  drain: >-\n    {py} -c \"import boto3, os; g = boto3.client('autoscaling', region_name='eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=[os.environ['FLEETFORM_GROUP']])['AutoScalingGroups'][0];\n    open('hooks.log', 'a').write(','.join(sorted(p['ProcessName'] for p in g['SuspendedProcesses'])) + ' ' + ','.join(sorted(t['Key'] for t in g['Tags'] if 'rolling' in t['Key'])) + chr(10))\"\n  validate: 'true'\nvalidation:\n  interval: 0s\n"
         ),
     );
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--group", "admin-nodes", "--force", "--yes", "--poll-interval", "0.1s"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -203,7 +205,7 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
     for l in log.lines() {
         assert_eq!(l, "AZRebalance,ScheduledActions fleetform.io/rolling-update,fleetform.io/rolling-update-suspended", "held while it rolls (the schedule's actions too), recorded in a tag:\n{log}");
     }
-    let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
+    let after = rolling_marks(&moto);
     assert_eq!(after.trim(), "[] []", "given back after the roll");
 
     // A run killed while surged leaves both tags and the process suspended: plan does not call
@@ -215,7 +217,7 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--group", "admin-nodes", "--yes", "--poll-interval", "0.1s"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
+    let after = rolling_marks(&moto);
     assert_eq!(after.trim(), "[] []");
 
     // Killed between two batches (or after the last one): no sizes held, the processes still
@@ -226,20 +228,18 @@ fn a_roll_holds_az_rebalance_while_it_surges_and_a_killed_one_gives_it_back() {
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode"]);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(stdout(&o).contains(&format!("auto scaling group {ADMIN}: an interrupted rolling update left AZRebalance, ScheduledActions suspended")), "{}", stdout(&o));
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let after = moto.py(&format!("g = asg('eu-west-1').describe_auto_scaling_groups(AutoScalingGroupNames=['{ADMIN}'])['AutoScalingGroups'][0]\nprint(g['SuspendedProcesses'], [t['Key'] for t in g['Tags'] if 'rolling' in t['Key']])"));
+    let after = rolling_marks(&moto);
     assert_eq!(after.trim(), "[] []", "given back by apply");
 }
 
 #[test]
 fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
+    let (moto, repo) = example_setup();
     // A small fixed table (the repository's own prices.csv wins over fleetform's).
     repo.write("prices.csv", "region,instance_type,usd_per_hour\neu-west-1,m5.xlarge,0.25\neu-west-1,r5.2xlarge,0.5\neu-west-1,c5.4xlarge,0.75\neu-west-1,m5.8xlarge,1.5\n");
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     repo.replace("vars/_defaults.yaml", "  minSize: 2\n", "  minSize: 3\n");
     let o = repo.run(&["render"]);
@@ -247,7 +247,7 @@ fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let cost = &v["clusters"][0]["cost"];
-    let admin = cost["groups"].as_array().unwrap().iter().find(|g| g["group"] == ADMIN).unwrap();
+    let admin = group_cost(&v, ADMIN);
     assert_eq!(admin["before"]["atMin"]["usdPerHour"], 0.5, "{admin}");
     assert_eq!(admin["after"]["atMin"]["usdPerHour"], 0.75);
     assert_eq!(admin["after"]["atDesired"]["onDemand"], 3);
@@ -264,14 +264,14 @@ fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
     // 0.00001 for every type it offers): the 4x spot group at a minimum of one.
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "json", "--set", "spot.minSize=1"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let spot = v["clusters"][0]["cost"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == "spot-nodes-app-4x.staging.k8s.foo.bar").unwrap().clone();
+    let spot = group_cost(&v, "spot-nodes-app-4x.staging.k8s.foo.bar");
     assert_eq!(spot["after"]["atMin"], serde_json::json!({"instances": 1, "onDemand": 0, "usdPerHour": 0.00001}), "{spot}");
     // (A price neither table has is said, never guessed: src/core/cost.rs and
     // src/commands/plan.rs test that.) Without the repository's table, fleetform's (generated from AWS's price list) prices them.
     std::fs::remove_file(repo.path().join("prices.csv")).unwrap();
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let admin = v["clusters"][0]["cost"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == ADMIN).unwrap().clone();
+    let admin = group_cost(&v, ADMIN);
     assert_eq!(admin["before"]["atMin"]["usdPerHour"], 0.428, "2 x m5.xlarge in eu-west-1 at 0.214: {admin}");
     // A bad line is an error with its place.
     repo.write("prices.csv", "eu-west-1,m5.xlarge\n");
@@ -282,11 +282,9 @@ fn a_plan_shows_what_the_groups_cost_an_hour_before_and_after() {
 
 #[test]
 fn old_on_demand_fallback_nodes_go_back_to_spot_a_few_at_a_time() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
+    let (moto, repo) = example_setup();
     repo.write("vars/_zz-test.yaml", "hooks:\n  drain: echo \"drain $FLEETFORM_GROUP $FLEETFORM_INSTANCE_ID\" >> hooks.log\n");
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // The autoscaler fell back to on-demand during a peak: three nodes in the 4x fallback.
     const OD: &str = "on-demand-app-4x.staging.k8s.foo.bar";
