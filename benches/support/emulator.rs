@@ -1,5 +1,8 @@
 //! The local AWS emulator and proxy for benchmarks (the same launcher and proxy as the tests).
 
+// Shared by several benchmarks; each uses a part.
+#![allow(dead_code)]
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -98,4 +101,98 @@ pub fn fleetform(repo: &Path, ep: &str, args: &[&str]) -> (std::process::Output,
         .output()
         .unwrap();
     (o, t.elapsed())
+}
+
+/// One run of the binary: its output, wall time, CPU time (user + system) and peak resident
+/// memory, read from the kernel's accounting of the child (wait4), not sampled.
+pub struct Measured {
+    pub out: std::process::Output,
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub max_rss_mib: f64,
+}
+
+/// [`fleetform`], measured. `env` adds variables (FLEETFORM_NOW for a replay, which must ask
+/// what it recorded).
+pub fn fleetform_measured(repo: &Path, ep: &str, args: &[&str], env: &[(&str, &str)]) -> Measured {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
+        .current_dir(repo)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", ep)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        so.read_to_end(&mut v).unwrap();
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        se.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data, and the pid is our own unreaped child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+    assert!(pid > 0, "wait4 failed");
+    let wall = t.elapsed();
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let out = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    };
+    Measured { out, wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mib: ru.ru_maxrss as f64 / 1024.0 }
+}
+
+/// The replay server (benches/support/replay.py): recording in front of `target`, or serving
+/// `files` after `delay_ms`. Returns it, its endpoint and its port.
+pub fn replay_record(target: &str, file: &Path) -> (Kill, String, u16) {
+    replay(&["--record", file.to_str().unwrap(), "--target", target])
+}
+
+pub fn replay_serve(files: &[&Path], delay_ms: u64) -> (Kill, String, u16) {
+    let mut a: Vec<String> = vec!["--delay-ms".into(), delay_ms.to_string()];
+    for f in files {
+        a.push("--replay".into());
+        a.push(f.to_str().unwrap().into());
+    }
+    replay(&a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn replay(extra: &[&str]) -> (Kill, String, u16) {
+    let port = free_port();
+    let child = Command::new(python())
+        .arg(root().join("benches/support/replay.py"))
+        .args(["--port", &port.to_string()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    (Kill(child), format!("http://127.0.0.1:{port}"), port)
+}
+
+/// A control request to the replay server (`/__replay/stats` or `/__replay/save`); POST resets
+/// the stats. Returns its JSON answer.
+pub fn replay_control(port: u16, path: &str, post: bool) -> serde_json::Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let m = if post { "POST" } else { "GET" };
+    std::io::Write::write_all(&mut s, format!("{m} /__replay/{path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    serde_json::from_str(out.rsplit("\r\n\r\n").next().unwrap().trim()).unwrap()
 }

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Record the local AWS emulator's answers once, then serve them from memory at a set latency.
+
+Why: the emulator is one Python process whose own CPU grows with the fleet (a plan of 48
+clusters x 24 groups spends 11 s in moto and 0.1 s in fleetform). A benchmark that goes through
+it measures moto. Served from memory at a fixed latency, the same requests measure what is ours:
+how many requests fleetform makes, how many of them wait on each other, and its own CPU.
+
+  replay.py --port P --record FILE --target URL
+      forward every request to URL (the emulator) and keep its answer; POST /__replay/save
+      writes what was recorded to FILE (JSON lines).
+  replay.py --port P --replay FILE [--replay FILE ...] --delay-ms N
+      answer from the recordings, each after N ms (a region's round trip; 0 for fleetform's
+      own cost). An S3 object written during the replay reads back as written (a lock holds
+      this run's id, not the recorded one's). Requests with the same key are answered in the order they were recorded (the
+      last answer repeats), so a poll replays as it went.
+
+A request's key is what identifies it to AWS: the method, the service and region it was signed
+for, the path and query, and the body, less what varies from run to run without changing the
+answer (idempotency tokens; the body of an S3 PUT; the time in the name of an audit record).
+
+GET /__replay/stats answers JSON: requests, misses (requests not in the recordings: answered
+500, and the benchmark fails on any), and chain: the longest chain of requests each sent after
+the previous one was answered (the dependent round trips on the critical path, as executed).
+POST /__replay/stats resets them. Listens on 127.0.0.1 only.
+"""
+import argparse
+import base64
+import heapq
+import json
+import re
+import threading
+import time
+import urllib.parse
+import http.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+p = argparse.ArgumentParser()
+p.add_argument("--port", type=int, required=True)
+p.add_argument("--record", default=None)
+p.add_argument("--target", default=None)
+p.add_argument("--replay", action="append", default=[])
+p.add_argument("--delay-ms", type=float, default=0)
+args = p.parse_args()
+
+lock = threading.Lock()
+recorded = []  # (key, status, headers, body) in the order answered
+answers = {}  # key -> [(status, headers, body)]
+served = {}  # key -> answers served so far
+spans = []  # (start, end) of each request served
+misses = []
+objects = {}  # S3 path -> body written during this replay (the lock is read back by its id)
+VOLATILE = {"ClientToken", "clientRequestToken", "ClientRequestToken"}
+
+
+def key_of(method, path, headers, body):
+    auth = headers.get("Authorization", "")
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    service, region = (scope[3], scope[2]) if len(scope) >= 4 else ("-", "-")
+    path = re.sub(r"/history/[^?]*", "/history/*", path)
+    ctype = headers.get("Content-Type", "")
+    if service == "s3" and method == "PUT":
+        text = ""
+    elif "x-www-form-urlencoded" in ctype:
+        pairs = [(k, v) for k, v in urllib.parse.parse_qsl(body.decode(), keep_blank_values=True) if k not in VOLATILE]
+        text = urllib.parse.urlencode(sorted(pairs))
+    elif "json" in ctype and body:
+        try:
+            doc = json.loads(body)
+            if isinstance(doc, dict):
+                for v in VOLATILE:
+                    doc.pop(v, None)
+            text = json.dumps(doc, sort_keys=True)
+        except ValueError:
+            text = body.decode("utf-8", "replace")
+    else:
+        text = body.decode("utf-8", "replace")
+    return f"{method} {service} {region} {path} {headers.get('X-Amz-Target', '')} {text}"
+
+
+for f in args.replay:
+    with open(f) as fh:
+        for line in fh:
+            r = json.loads(line)
+            answers.setdefault(r["key"], []).append((r["status"], r["headers"], base64.b64decode(r["body"])))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one write per answer, sent at once
+
+    def log_message(self, *a):
+        pass
+
+    def _send(self, status, headers, data):
+        reason = self.responses.get(status, ("",))[0]
+        head = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers] + [f"Content-Length: {len(data)}"]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+
+    def _control(self):
+        global spans, misses
+        with lock:
+            if self.path == "/__replay/save" and args.record:
+                with open(args.record, "w") as fh:
+                    for k, s, h, b in recorded:
+                        fh.write(json.dumps({"key": k, "status": s, "headers": h, "body": base64.b64encode(b).decode()}) + "\n")
+                out = {"recorded": len(recorded)}
+            else:
+                out = {"requests": len(spans), "misses": len(misses), "missed": misses[:5], "chain": chain(spans)}
+                if self.command == "POST":
+                    spans, misses = [], []
+                    served.clear()
+                    objects.clear()
+        self._send(200, [("Content-Type", "application/json")], json.dumps(out).encode())
+
+    def _handle(self):
+        start = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/__replay/"):
+            return self._control()
+        key = key_of(self.command, self.path, self.headers, body)
+        if args.record:
+            t = urllib.parse.urlparse(args.target)
+            conn = http.client.HTTPConnection(t.hostname, t.port, timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            headers["Host"] = f"{t.hostname}:{t.port}"
+            conn.request(self.command, self.path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            conn.close()
+            hdrs = [(k, v) for k, v in r.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length", "date")]
+            with lock:
+                recorded.append((key, r.status, hdrs, data))
+                spans.append((start, time.monotonic()))
+            return self._send(r.status, hdrs, data)
+        with lock:
+            found = answers.get(key)
+            if found:
+                i = served.get(key, 0)
+                served[key] = i + 1
+                status, hdrs, data = found[min(i, len(found) - 1)]
+            else:
+                misses.append(key[:300])
+            # An S3 object written in this run reads back as written (the lock holds this run's
+            # id, not the recorded run's).
+            if " s3 " in key:
+                if self.command == "PUT":
+                    objects[self.path] = body
+                elif self.command == "DELETE":
+                    objects.pop(self.path, None)
+                elif self.command == "GET" and self.path in objects and found and status == 200:
+                    data = objects[self.path]
+        if args.delay_ms:
+            time.sleep(args.delay_ms / 1000)
+        if not found:
+            status, hdrs, data = 500, [("Content-Type", "text/xml")], b"<ErrorResponse><Error><Code>InternalFailure</Code><Message>not in the recording</Message></Error></ErrorResponse>"
+        with lock:
+            spans.append((start, time.monotonic()))
+        self._send(status, hdrs, data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+
+def chain(spans):
+    """The longest chain of requests each sent after the one before it was answered. In order
+    of sending, a request extends the longest chain among those answered before it was sent."""
+    ended, best, longest = [], 0, 0
+    for s, e in sorted(spans):
+        while ended and ended[0][0] <= s:
+            best = max(best, heapq.heappop(ended)[1])
+        heapq.heappush(ended, (e, best + 1))
+        longest = max(longest, best + 1)
+    return longest
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+
+
+Server(("127.0.0.1", args.port), Handler).serve_forever()
