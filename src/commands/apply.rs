@@ -46,6 +46,19 @@ pub struct ApplyArgs {
     /// fleetform's tags (kops's), as `plan --adopt` showed. A saved plan carries its own.
     #[arg(long)]
     pub adopt: bool,
+    /// AWS changes in flight at once, across all clusters: the groups of a cluster are created
+    /// and updated side by side. Lower it (1: one step at a time) when AWS answers
+    /// RequestLimitExceeded or Throttling because other tools share the account's API limits.
+    #[arg(long, value_name = "N", default_value_t = crate::executor::apply::DEFAULT_CONCURRENCY, value_parser = concurrency)]
+    pub concurrency: usize,
+}
+
+/// `--concurrency`: 1 to 100.
+fn concurrency(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(format!("`{v}` is not a number from 1 to 100 (1: one change at a time)")),
+    }
 }
 
 pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
@@ -86,6 +99,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         wave: args.wave,
         lock_timeout: args.lock_timeout,
         poll: args.poll_interval,
+        concurrency: args.concurrency,
         command: redacted_command(&std::env::args().collect::<Vec<_>>()),
         commit: git_commit(&s.root),
         root: s.root.clone(),

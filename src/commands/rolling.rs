@@ -78,6 +78,7 @@ pub fn run(s: &Settings, args: &RollingArgs) -> anyhow::Result<Status> {
         wave: args.wave,
         lock_timeout: args.lock_timeout,
         poll: args.poll_interval,
+        concurrency: crate::executor::apply::DEFAULT_CONCURRENCY,
         command: redacted_command(&std::env::args().collect::<Vec<_>>()),
         commit: None,
         root: s.root.clone(),

@@ -471,7 +471,85 @@ impl ClusterPlan {
     }
 }
 
+/// What a step may run beside: the executor runs a plan phase by phase, and inside a phase
+/// the steps of different lanes at once (a lane's own steps in order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lane {
+    /// The control plane, its add-ons and access entries: one step at a time, nothing beside
+    /// (EKS takes one change at a time, and most of these wait for it).
+    ControlPlane,
+    /// A node group: its launch template, then the group, then its scheduled actions.
+    Group(String),
+    /// A hosted zone's one batch of record changes (after the groups, as planned).
+    Zone(String),
+    /// A deletion: the group before the template it launched from; after everything else,
+    /// so a renamed group's successor is up before it goes.
+    Delete(String),
+}
+
+impl Lane {
+    /// Steps of one phase: consecutive steps whose lanes are of one kind.
+    pub fn phase(&self) -> u8 {
+        match self {
+            Lane::ControlPlane => 0,
+            Lane::Group(_) => 1,
+            Lane::Zone(_) => 2,
+            Lane::Delete(_) => 3,
+        }
+    }
+}
+
+/// The steps as the executor runs them: phases in plan order (each a maximal run of
+/// consecutive steps whose lanes are of one kind), each phase as its lanes (step indices in
+/// plan order). Lanes of a phase may run at once; a phase starts when the one before is done.
+pub fn phases(steps: &[Step]) -> Vec<Vec<Vec<usize>>> {
+    let mut out: Vec<Vec<Vec<usize>>> = Vec::new();
+    let mut lanes: BTreeMap<Lane, usize> = BTreeMap::new();
+    let mut phase = None;
+    for (i, s) in steps.iter().enumerate() {
+        let lane = s.lane();
+        if phase != Some(lane.phase()) {
+            phase = Some(lane.phase());
+            out.push(Vec::new());
+            lanes.clear();
+        }
+        let current = out.last_mut().expect("a phase was pushed");
+        match lanes.get(&lane) {
+            Some(&l) => current[l].push(i),
+            None => {
+                lanes.insert(lane, current.len());
+                current.push(vec![i]);
+            }
+        }
+    }
+    out
+}
+
 impl Step {
+    /// The lane the step runs in (see [`Lane`]).
+    pub fn lane(&self) -> Lane {
+        match self {
+            Step::CreateControlPlane(_)
+            | Step::UpdateControlPlaneVersion { .. }
+            | Step::UpdateControlPlaneConfig { .. }
+            | Step::TagControlPlane { .. }
+            | Step::CreateAddon { .. }
+            | Step::UpdateAddon { .. }
+            | Step::CreateAccessEntry { .. }
+            | Step::DeleteAccessEntry { .. }
+            | Step::DeleteControlPlane { .. } => Lane::ControlPlane,
+            Step::CreateLaunchTemplate { name, .. }
+            | Step::CreateLaunchTemplateVersion { name, .. }
+            | Step::SetDefaultVersion { name, .. }
+            | Step::AdoptLaunchTemplate { name, .. }
+            | Step::CreateAutoScalingGroup { name, .. } => Lane::Group(name.clone()),
+            Step::UpdateAutoScalingGroup(u) => Lane::Group(u.name.clone()),
+            Step::PutScheduledAction { group, .. } | Step::DeleteScheduledAction { group, .. } => Lane::Group(group.clone()),
+            Step::ChangeRecords { zone, .. } => Lane::Zone(zone.clone()),
+            Step::DeleteAutoScalingGroup { name, .. } | Step::DeleteLaunchTemplate { name } => Lane::Delete(name.clone()),
+        }
+    }
+
     /// One line for progress and reports: "create launch template x".
     pub fn label(&self) -> String {
         match self {

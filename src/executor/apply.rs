@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use serde::Serialize;
 
@@ -17,7 +20,7 @@ use crate::aws::cloud::Cloud;
 use crate::aws::{AwsError, AwsErrorKind};
 use crate::core::control_plane::{auth_mode_rank, minor};
 use crate::core::live::EksCluster;
-use crate::core::plan::{record_writes, Action, ControlPlaneChange, Step};
+use crate::core::plan::{phases, record_writes, Action, ControlPlaneChange, Lane, Step};
 use crate::core::resources::{AsgConfig, AsgTag, TAG_ROLLING};
 
 /// What happened to one cluster.
@@ -48,28 +51,100 @@ impl ClusterReport {
     }
 }
 
+/// AWS calls an apply has in flight at once (`--concurrency`). AWS throttles each account and
+/// region with token buckets: a burst, then a few calls a second. Ten at once keeps a cluster's
+/// worth of groups inside the burst, and the SDK's retries absorb throttling beyond it; lower it
+/// when other tools share the account's limits.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+
+/// What one step did, kept by its index so the report lists steps in plan order whatever
+/// order they finished in.
+enum Outcome {
+    Done(ClusterReport),
+    Failed(String),
+}
+
 /// Carry out `steps` in `region`, recording what was done in `report`. `poll`: how often a
-/// control plane or add-on being changed is looked at.
-pub async fn run_steps<C: Cloud>(cloud: &C, region: &str, steps: &[Step], poll: Duration, interrupted: &AtomicBool, progress: &ClusterProgress, report: &mut ClusterReport) {
+/// control plane or add-on being changed is looked at. `limit`: AWS calls in flight at once,
+/// shared by every cluster of the run.
+///
+/// Steps run phase by phase and, inside a phase, lane by lane at once ([`phases`]): a node
+/// group's template, group and scheduled actions in order, the groups side by side; the control
+/// plane one step at a time. A failure or an interrupt starts no new step anywhere in the
+/// cluster; steps already in flight finish and are reported, the rest are listed as not done.
+/// Kill-safety is the plan's: every step is safe to be cut short, and the next plan reads what
+/// was done.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_steps<C: Cloud>(
+    cloud: &C,
+    region: &str,
+    steps: &[Step],
+    poll: Duration,
+    interrupted: &AtomicBool,
+    limit: &Semaphore,
+    progress: &ClusterProgress,
+    report: &mut ClusterReport,
+) {
     // Versions AWS numbered otherwise than the plan predicted: name → (predicted, created).
-    let mut renumbered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        if interrupted.load(Ordering::SeqCst) {
-            report.interrupted = true;
-            report.not_done = steps[i..].iter().map(Step::label).collect();
-            return;
-        }
-        let label = step.label();
-        progress.start(&label);
-        match run_step(cloud, region, step, poll, progress, &mut renumbered, report).await {
-            Ok(()) => progress.done(&format!("done: {label}")),
-            Err(e) => {
-                progress.done(&format!("FAILED: {label}"));
-                report.failed = Some(e.to_string());
-                report.not_done = steps[i + 1..].iter().map(Step::label).collect();
-                return;
+    let renumbered: Mutex<BTreeMap<String, (i64, i64)>> = Mutex::new(BTreeMap::new());
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(steps.iter().map(|_| None).collect());
+    let stop = AtomicBool::new(false);
+    for phase in phases(steps) {
+        let serial = phase.len() == 1 && steps[phase[0][0]].lane() == Lane::ControlPlane;
+        let (stop, outcomes, renumbered) = (&stop, &outcomes, &renumbered);
+        futures::future::join_all(phase.iter().map(|lane| async move {
+            for &i in lane {
+                if stop.load(Ordering::SeqCst) || interrupted.load(Ordering::SeqCst) {
+                    return;
+                }
+                // Control-plane steps wait minutes for EKS and go one at a time: they hold no
+                // permit (a run creating many control planes would otherwise starve the rest).
+                let _permit = if serial { None } else { Some(limit.acquire().await.expect("the limit is never closed")) };
+                if stop.load(Ordering::SeqCst) || interrupted.load(Ordering::SeqCst) {
+                    return;
+                }
+                let label = steps[i].label();
+                progress.start(&label);
+                let mut done = ClusterReport::default();
+                let outcome = match run_step(cloud, region, &steps[i], poll, progress, renumbered, &mut done).await {
+                    Ok(()) => {
+                        progress.done(&format!("done: {label}"));
+                        Outcome::Done(done)
+                    }
+                    Err(e) => {
+                        progress.done(&format!("FAILED: {label}"));
+                        stop.store(true, Ordering::SeqCst);
+                        Outcome::Failed(e.to_string())
+                    }
+                };
+                outcomes.lock().expect("not poisoned")[i] = Some(outcome);
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
             }
+        }))
+        .await;
+        if stop.load(Ordering::SeqCst) || interrupted.load(Ordering::SeqCst) {
+            break;
         }
+    }
+    let mut failures = Vec::new();
+    for (step, outcome) in steps.iter().zip(outcomes.into_inner().expect("not poisoned")) {
+        match outcome {
+            Some(Outcome::Done(r)) => {
+                report.created.extend(r.created);
+                report.updated.extend(r.updated);
+                report.deleted.extend(r.deleted);
+            }
+            Some(Outcome::Failed(e)) => failures.push((step.label(), e)),
+            None => report.not_done.push(step.label()),
+        }
+    }
+    match failures.len() {
+        0 => report.interrupted = !report.not_done.is_empty(),
+        1 => report.failed = failures.pop().map(|(_, e)| e),
+        // Steps in flight side by side can fail together: each says which it was.
+        _ => report.failed = Some(failures.iter().map(|(l, e)| format!("{l}: {e}")).collect::<Vec<_>>().join("\n")),
     }
 }
 
@@ -122,7 +197,7 @@ async fn run_step<C: Cloud>(
     step: &Step,
     poll: Duration,
     progress: &ClusterProgress,
-    renumbered: &mut BTreeMap<String, (i64, i64)>,
+    renumbered: &Mutex<BTreeMap<String, (i64, i64)>>,
     report: &mut ClusterReport,
 ) -> Result<(), AwsError> {
     match step {
@@ -252,7 +327,7 @@ async fn run_step<C: Cloud>(
         Step::CreateLaunchTemplateVersion { name, version, data, .. } => {
             let v = cloud.create_version(region, name, data).await?;
             if v != *version {
-                renumbered.insert(name.clone(), (*version, v));
+                renumbered.lock().expect("not poisoned").insert(name.clone(), (*version, v));
             }
             cloud.set_default_version(region, name, v).await?;
             report.updated.push(format!("launch template {name} (version {v})"));
@@ -262,7 +337,9 @@ async fn run_step<C: Cloud>(
             report.updated.push(format!("launch template {name} (default version {to})"));
         }
         Step::CreateAutoScalingGroup { name, config, desired_capacity } => {
-            cloud.create_group(region, name, &renumber(config, renumbered), *desired_capacity).await?;
+            // (The guard is dropped before the call: lanes of one task share the map.)
+            let config = renumber(config, &renumbered.lock().expect("not poisoned"));
+            cloud.create_group(region, name, &config, *desired_capacity).await?;
             report.created.push(format!("auto scaling group {name}"));
         }
         Step::UpdateAutoScalingGroup(u) => {
@@ -273,7 +350,8 @@ async fn run_step<C: Cloud>(
                 cloud.set_group_tags(region, &u.name, &tag).await?;
             }
             if u.config_changes() {
-                cloud.update_group(region, &u.name, &u.before, &renumber(&u.after, renumbered), u.sizes_to_send()).await?;
+                let after = renumber(&u.after, &renumbered.lock().expect("not poisoned"));
+                cloud.update_group(region, &u.name, &u.before, &after, u.sizes_to_send()).await?;
             }
             let set = u.tags_to_set();
             if !set.is_empty() {
@@ -332,9 +410,36 @@ mod tests {
         /// The one add-on's installed version.
         addon: RefCell<Option<String>>,
         addon_status: Option<&'static str>,
+        /// Template and group calls wait for other futures to run first, as AWS calls in
+        /// flight do; `in_flight` counts them, `most` is the largest count seen.
+        slow: bool,
+        in_flight: std::cell::Cell<usize>,
+        most: std::cell::Cell<usize>,
     }
 
     impl Fake {
+        async fn pause(&self) {
+            if !self.slow {
+                return;
+            }
+            self.in_flight.set(self.in_flight.get() + 1);
+            self.most.set(self.most.get().max(self.in_flight.get()));
+            for _ in 0..3 {
+                let mut yielded = false;
+                futures::future::poll_fn(|cx| {
+                    if yielded {
+                        std::task::Poll::Ready(())
+                    } else {
+                        yielded = true;
+                        cx.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+            }
+            self.in_flight.set(self.in_flight.get() - 1);
+        }
+
         fn call(&self, c: String) -> Result<(), AwsError> {
             let fail = self.fail_on.is_some_and(|f| c.starts_with(f));
             self.calls.borrow_mut().push(c);
@@ -347,6 +452,7 @@ mod tests {
 
     impl Cloud for Fake {
         async fn create_template(&self, region: &str, name: &str, d: &LaunchTemplateData, _: &BTreeMap<String, String>) -> Result<(), AwsError> {
+            self.pause().await;
             self.call(format!("create_template {region} {name} {}", d.image_id.clone().unwrap_or_default()))
         }
         async fn create_version(&self, _: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, AwsError> {
@@ -357,6 +463,7 @@ mod tests {
             self.call(format!("set_default_version {name} {v}"))
         }
         async fn create_group(&self, _: &str, name: &str, c: &AsgConfig, desired: i32) -> Result<(), AwsError> {
+            self.pause().await;
             self.call(format!("create_group {name} v{} desired {desired}", c.launch_template_version))
         }
         async fn update_group(&self, _: &str, name: &str, _: &AsgConfig, c: &AsgConfig, s: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
@@ -543,7 +650,7 @@ mod tests {
         let cp = progress.cluster("c", steps.len());
         let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
         let flag = AtomicBool::new(interrupted);
-        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &cp, &mut report));
+        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &Semaphore::new(DEFAULT_CONCURRENCY), &cp, &mut report));
         report
     }
 
@@ -555,10 +662,12 @@ mod tests {
         assert_eq!(
             *fake.calls.borrow(),
             vec![
+                // The groups' lanes (each its template, then its group), in plan order of
+                // their first step; the fake answers at once, so each lane runs through.
                 "create_template eu-west-1 b ami-b",
+                "create_group b v1 desired 1",
                 "create_version a ami-new",
                 "set_default_version a 2",
-                "create_group b v1 desired 1",
                 "update_group a v2 (1, 5, None)",
                 "set_group_tags a team=x",
                 "remove_group_tags a old",
@@ -585,16 +694,79 @@ mod tests {
         let fake = Fake { next_version: 2, fail_on: Some("create_group"), ..Default::default() };
         let r = run(&fake, &steps(), false);
         assert!(r.failed.as_deref().unwrap().contains("Throttling"), "{r:?}");
-        assert_eq!(r.not_done.len(), 4, "{r:?}");
-        assert_eq!(r.not_done[0], "update auto scaling group a");
+        // b's group failed after its template; a's lane, the records and the deletions did
+        // not start.
+        assert_eq!(r.created, vec!["launch template b"]);
+        assert_eq!(r.not_done.len(), 5, "{r:?}");
+        assert!(r.not_done[0].contains("launch template a"), "{r:?}");
         assert!(!fake.calls.borrow().iter().any(|c| c.starts_with("update_group")), "nothing after the failure");
+    }
+
+    fn new_groups(n: usize) -> Vec<Step> {
+        let mut steps: Vec<Step> = (0..n).map(|i| Step::CreateLaunchTemplate { name: format!("g{i}"), data: LaunchTemplateData::default(), tags: BTreeMap::new() }).collect();
+        steps.extend((0..n).map(|i| Step::CreateAutoScalingGroup { name: format!("g{i}"), config: group(&format!("g{i}"), "1", 3), desired_capacity: 1 }));
+        steps.push(Step::ChangeRecords { zone: "example.com.".into(), zone_id: "Z1".into(), cluster: "c".into(), changes: vec![] });
+        steps.push(Step::DeleteAutoScalingGroup { name: "old".into(), instances: 0 });
+        steps
+    }
+
+    fn run_slow(slow: &Fake, steps: &[Step], limit: usize) -> ClusterReport {
+        let progress = Progress::new(false, true);
+        let cp = progress.cluster("c", steps.len());
+        let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
+        let flag = AtomicBool::new(false);
+        futures::executor::block_on(run_steps(slow, "r", steps, Duration::ZERO, &flag, &Semaphore::new(limit), &cp, &mut report));
+        report
+    }
+
+    #[test]
+    fn groups_run_side_by_side_within_the_limit_each_template_before_its_group() {
+        let slow = Fake { slow: true, ..Default::default() };
+        let steps = new_groups(6);
+        let r = run_slow(&slow, &steps, 3);
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(slow.most.get(), 3, "three in flight at once, never more");
+        let calls = slow.calls.borrow();
+        for i in 0..6 {
+            let t = calls.iter().position(|c| c == &format!("create_template r g{i} ")).unwrap();
+            let g = calls.iter().position(|c| c.starts_with(&format!("create_group g{i} "))).unwrap();
+            assert!(t < g, "g{i}: template before group: {calls:?}");
+        }
+        // The records after every group, the deletion after the records.
+        let last_group = calls.iter().rposition(|c| c.starts_with("create_group")).unwrap();
+        let records = calls.iter().position(|c| c.starts_with("change_records")).unwrap();
+        assert!(last_group < records && records < calls.iter().position(|c| c == "delete_group old").unwrap(), "{calls:?}");
+        // Reported in plan order, whatever order they finished in.
+        let created: Vec<String> = (0..6).map(|i| format!("launch template g{i}")).chain((0..6).map(|i| format!("auto scaling group g{i}"))).collect();
+        assert_eq!(r.created, created);
+        // One at a time when asked.
+        let slow = Fake { slow: true, ..Default::default() };
+        assert!(run_slow(&slow, &steps, 1).ok());
+        assert_eq!(slow.most.get(), 1);
+    }
+
+    #[test]
+    fn a_failure_beside_other_steps_starts_nothing_new_and_reports_what_was_done() {
+        let slow = Fake { slow: true, fail_on: Some("create_group g1"), ..Default::default() };
+        let steps = new_groups(6);
+        let r = run_slow(&slow, &steps, 2);
+        assert!(r.failed.as_deref().unwrap().contains("Throttling"), "{r:?}");
+        let calls = slow.calls.borrow().clone();
+        let failed_at = calls.iter().position(|c| c.starts_with("create_group g1")).unwrap();
+        // What was in flight finished; nothing started after the failure was known.
+        assert!(calls.len() <= failed_at + 2, "at most the one other call in flight after the failure: {calls:?}");
+        assert!(!calls.iter().any(|c| c.starts_with("change_records") || c.starts_with("delete_group")), "{calls:?}");
+        // Every step is either reported done, the failure, or not done.
+        let done = r.created.len();
+        assert_eq!(done + 1 + r.not_done.len(), steps.len(), "{r:?}");
+        assert_eq!(done, calls.len() - 1, "each call that succeeded is reported: {r:?} {calls:?}");
     }
 
     #[test]
     fn an_interrupt_stops_before_the_next_step() {
         let fake = Fake::default();
         let r = run(&fake, &steps(), true);
-        assert!(r.interrupted && fake.calls.borrow().is_empty());
+        assert!(r.interrupted && fake.calls.borrow().is_empty(), "{r:?}");
         assert_eq!(r.not_done.len(), 7);
     }
 

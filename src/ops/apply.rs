@@ -53,6 +53,8 @@ pub struct Request<'a> {
     pub lock_timeout: Duration,
     /// How often AWS is polled while waiting (control plane, add-ons, instances).
     pub poll: Duration,
+    /// AWS changes in flight at once, across every cluster of the run.
+    pub concurrency: usize,
     /// The command line for the lock and the audit trail (`--set` values redacted).
     pub command: String,
     pub commit: Option<String>,
@@ -311,14 +313,15 @@ impl Runner<'_> {
             self.report.errors += 1;
             return (false, vec![]);
         }
+        let limit = tokio::sync::Semaphore::new(self.req.concurrency.max(1));
         let reports: Vec<ClusterReport> = futures::future::join_all(changed.iter().map(|o| {
             let (plan, _) = o.result.as_ref().expect("changed clusters planned");
-            let (aws, progress, interrupted, poll) = (self.aws, &self.progress, &self.interrupted, self.req.poll);
+            let (aws, progress, interrupted, poll, limit) = (self.aws, &self.progress, &self.interrupted, self.req.poll, &limit);
             async move {
                 let (steps, not_deleted) = plan.executable(allow_delete);
                 let cp = progress.cluster(&plan.cluster, steps.len());
                 let mut report = ClusterReport { cluster: plan.cluster.clone(), not_deleted, ..Default::default() };
-                run_steps(aws, &plan.region, &steps, poll, interrupted, &cp, &mut report).await;
+                run_steps(aws, &plan.region, &steps, poll, interrupted, limit, &cp, &mut report).await;
                 cp.finish(if report.ok() { "done" } else if report.interrupted { "interrupted" } else { "failed" });
                 report
             }

@@ -192,7 +192,8 @@ async fn destroy_locked(aws: &Aws, req: &DestroyRequest<'_>, ui: &dyn DestroyUi,
     }
     // 2. The resources.
     let mut r = ClusterReport { cluster: cluster.to_string(), ..Default::default() };
-    run_steps(aws, region, &plan.steps, req.poll, interrupted, &cp, &mut r).await;
+    let limit = tokio::sync::Semaphore::new(crate::executor::apply::DEFAULT_CONCURRENCY);
+    run_steps(aws, region, &plan.steps, req.poll, interrupted, &limit, &cp, &mut r).await;
     cp.finish(if r.ok() { "destroyed" } else if r.interrupted { "interrupted" } else { "failed" });
     report.deleted.extend(r.deleted.iter().cloned());
     audit.deleted.extend(r.deleted);
