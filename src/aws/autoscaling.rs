@@ -10,12 +10,17 @@ use super::AwsError;
 use crate::core::resources::{AsgConfig, AsgTag, MixedInstances, TAG_CLUSTER};
 use crate::core::schedule::ScheduledAction;
 
-/// Every group carrying the fleetform cluster tag, in one paginated read.
-pub async fn managed_groups(c: &Client, region: &str) -> Result<Vec<AutoScalingGroup>, AwsError> {
+/// The most values one request's filter takes here (a tag filter's values are OR-ed).
+pub const FILTER_VALUES: usize = 5;
+
+/// Every group whose fleetform cluster tag names one of `clusters` (at most [`FILTER_VALUES`]),
+/// in one paginated read. The caller reads shards of a region's clusters side by side: one
+/// region-wide read would page 100 groups at a time, one page after another.
+pub async fn groups_of_clusters(c: &Client, region: &str, clusters: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
     let mut out = Vec::new();
     let mut pages = c
         .describe_auto_scaling_groups()
-        .filters(Filter::builder().name("tag-key").values(TAG_CLUSTER).build())
+        .filters(Filter::builder().name(format!("tag:{TAG_CLUSTER}")).set_values(Some(clusters.to_vec())).build())
         .max_records(100)
         .into_paginator()
         .send();
@@ -358,10 +363,11 @@ pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32,
     Ok(())
 }
 
-/// Groups carrying any of the tag keys (5 keys a request), whoever owns them.
+/// Groups carrying any of the tag keys, whoever owns them ([`FILTER_VALUES`] keys a request;
+/// the caller shards longer lists to read them side by side).
 pub async fn groups_tagged(c: &Client, region: &str, keys: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
     let mut out = Vec::new();
-    for chunk in keys.chunks(5) {
+    for chunk in keys.chunks(FILTER_VALUES) {
         let mut pages = c
             .describe_auto_scaling_groups()
             .filters(Filter::builder().name("tag-key").set_values(Some(chunk.to_vec())).build())

@@ -16,8 +16,8 @@ fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
 /// Every launch template carrying the fleetform cluster tag.
 pub async fn managed_templates(c: &Client, region: &str) -> Result<Vec<LaunchTemplate>, AwsError> {
     let mut out = Vec::new();
-    // No MaxResults: the default page size, followed by NextToken.
-    let mut pages = c.describe_launch_templates().filters(filter("tag-key", [TAG_CLUSTER.to_string()])).into_paginator().send();
+    // The largest page the API gives (200): pages follow one another by NextToken.
+    let mut pages = c.describe_launch_templates().filters(filter("tag-key", [TAG_CLUSTER.to_string()])).max_results(200).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch templates in {region}"), &e))?;
         out.extend(page.launch_templates().iter().cloned());
@@ -41,7 +41,9 @@ pub async fn templates_named(c: &Client, region: &str, names: &[String]) -> Resu
 /// The default version of every launch template of the region, in one paginated call.
 pub async fn default_versions(c: &Client, region: &str) -> Result<Vec<LaunchTemplateVersion>, AwsError> {
     let mut out = Vec::new();
-    let mut pages = c.describe_launch_template_versions().versions("$Default").into_paginator().send();
+    // The largest page the API gives (200); no filter narrows this read to fleetform's
+    // templates, so a region's pages follow one another.
+    let mut pages = c.describe_launch_template_versions().versions("$Default").max_results(200).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch template versions in {region}"), &e))?;
         out.extend(page.launch_template_versions().iter().cloned());
@@ -187,18 +189,17 @@ pub async fn security_groups(c: &Client, region: &str, vpc: Option<&str>, refs: 
 
 /// Subnets by id, and subnets tagged `kubernetes.io/cluster/<cluster>` for the given keys.
 pub async fn subnets(c: &Client, region: &str, ids: &[String], tag_keys: &[String]) -> Result<Vec<Subnet>, AwsError> {
-    let mut out = Vec::new();
-    for (name, values) in [("subnet-id", ids), ("tag-key", tag_keys)] {
-        if values.is_empty() {
-            continue;
-        }
+    // By id and by tag side by side.
+    let reads = [("subnet-id", ids), ("tag-key", tag_keys)].into_iter().filter(|(_, v)| !v.is_empty()).map(|(name, values)| async move {
+        let mut out = Vec::new();
         let mut pages = c.describe_subnets().filters(filter(name, values.iter().cloned())).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(format!("reading subnets in {region}"), &e))?;
             out.extend(page.subnets().iter().cloned());
         }
-    }
-    Ok(out)
+        Ok::<_, AwsError>(out)
+    });
+    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 pub fn template_tag<'a>(t: &'a LaunchTemplate, key: &str) -> Option<&'a str> {

@@ -1,11 +1,17 @@
 //! Reading the live view of many clusters at once.
 //!
-//! Reads are grouped by region, not by cluster or by resource: per region one paginated read
-//! of each kind (managed groups, managed templates, default template versions, managed
-//! instances, images, subnets), all at once; then, only for declared names not found among the
-//! managed resources, one batched read by name to tell "absent" from "taken by someone else".
-//! Route53 zones are read once each, whatever the number of clusters sharing them. Requests
-//! grow with pages, not with groups.
+//! Reads are grouped by region, not by cluster or by resource, and shaped so that the round
+//! trips one waits on do not grow with the fleet. Per region, all at once: the clusters' groups
+//! and the groups carrying their autoscaler discovery tags, by cluster name in shards read side
+//! by side (one region-wide read would page 100 groups at a time, one page after another);
+//! launch templates and their default versions in the largest pages the API gives (no filter
+//! narrows the versions to fleetform's); instances, scheduled actions, images, subnets, spot
+//! prices, EKS control planes. Then one more round, all at once and only for what the first
+//! one named: declared names not found (absent, or taken by someone else?), versions groups
+//! use that are not the default, images behind SSM parameters or names, security groups,
+//! instance profiles, roles, add-on versions, and the groups of orphaned clusters. Route53
+//! zones are read once each, whatever the number of clusters sharing them. Requests grow with
+//! pages and shards, not with groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,6 +146,25 @@ fn records_for(m: &Manifest, zone: Option<&ZoneRecords>, live: &mut LiveCluster)
     }
 }
 
+/// A region's clusters in shards read one request each, side by side: at most
+/// [`autoscaling::FILTER_VALUES`] clusters, and no more declared groups than fit one page with
+/// room for undeclared ones (a shard that holds more still pages, only slower).
+fn shards(ms: &[&Manifest]) -> Vec<Vec<String>> {
+    const GROUPS_PER_SHARD: usize = 60;
+    let mut out: Vec<(Vec<String>, usize)> = Vec::new();
+    for m in ms {
+        let n = m.groups.len();
+        match out.last_mut() {
+            Some((s, count)) if s.len() < autoscaling::FILTER_VALUES && *count + n <= GROUPS_PER_SHARD => {
+                s.push(m.name().to_string());
+                *count += n;
+            }
+            _ => out.push((vec![m.name().to_string()], n)),
+        }
+    }
+    out.into_iter().map(|(s, _)| s).collect()
+}
+
 /// Read one region for all of its clusters.
 async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     let ec2c = aws.ec2(region);
@@ -168,9 +193,17 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     let mut spot_types: Vec<String> = ms.iter().flat_map(|m| m.groups.iter().flat_map(|g| g.spec().instance_types().into_iter().map(str::to_string).chain(std::iter::once(g.spec().machine_type.clone())))).collect();
     spot_types.sort();
     spot_types.dedup();
+    // Groups by their clusters' names, a shard of clusters a request, side by side; groups
+    // of other clusters with the autoscaler discovery tag of these, the same way.
+    let shards = shards(ms);
     let spot = ec2::spot_prices(&ec2c, region, &spot_types);
     let ((spot_prices, spot_price_error), read) = tokio::join!(spot, async { tokio::try_join!(
-        autoscaling::managed_groups(&asgc, region),
+        futures::future::try_join_all(shards.iter().map(|s| autoscaling::groups_of_clusters(&asgc, region, s))),
+        futures::future::try_join_all(shards.iter().map(|s| {
+            let keys: Vec<String> = s.iter().map(|c| format!("k8s.io/cluster-autoscaler/{c}")).collect();
+            let asgc = &asgc;
+            async move { autoscaling::groups_tagged(asgc, region, &keys).await }
+        })),
         autoscaling::scheduled_actions(&asgc, region),
         ec2::managed_templates(&ec2c, region),
         ec2::default_versions(&ec2c, region),
@@ -182,7 +215,9 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             async move { Ok::<_, AwsError>((n.clone(), eks::describe(&c, region, n).await?)) }
         })),
     ) });
-    let (groups, actions, templates, defaults, instances, images, subnets, eks_clusters) = read?;
+    let (groups, discovered, actions, templates, defaults, instances, images, subnets, eks_clusters) = read?;
+    let mut groups: Vec<_> = groups.into_iter().flatten().collect();
+    let discovered: Vec<_> = discovered.into_iter().flatten().collect();
     let eks_clusters: BTreeMap<String, Result<EksCluster, String>> = eks_clusters.into_iter().collect();
     let mut images = images;
 
@@ -237,84 +272,32 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         }
         addon_names.extend(spec.addons.iter().map(|a| a.name.clone()));
     }
-    let (role_arns, addon_versions) = tokio::try_join!(
-        futures::future::try_join_all(roles.iter().map(|r| {
-            let c = iamc.clone();
-            async move { Ok::<_, AwsError>((r.clone(), iam::role(&c, r).await?)) }
-        })),
-        async { if addon_names.is_empty() { Ok(BTreeMap::new()) } else { eks::addon_versions(&eksc, region, &addon_names).await } },
-    )?;
-    let role_arns: BTreeMap<String, Result<String, String>> = role_arns.into_iter().collect();
-    let (params, named_ids, sgs, profile_arns) = tokio::try_join!(
-        async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
-        futures::future::try_join_all(named.iter().map(|(o, n)| {
-            let c = ec2c.clone();
-            async move { Ok::<_, AwsError>((format!("{o}/{n}"), ec2::newest_image_named(&c, region, o, n).await?)) }
-        })),
-        futures::future::try_join_all(sg_refs.iter().map(|(vpc, refs)| {
-            let c = ec2c.clone();
-            let refs: Vec<String> = refs.iter().cloned().collect();
-            async move { ec2::security_groups(&c, region, vpc.as_deref(), &refs).await.map(|m| (vpc.clone(), m)) }
-        })),
-        futures::future::try_join_all(profiles.iter().map(|p| {
-            let c = iamc.clone();
-            async move { Ok::<_, AwsError>((p.clone(), iam::instance_profile(&c, p).await?)) }
-        })),
-    )?;
-    let mut image_refs: BTreeMap<String, Result<String, String>> = BTreeMap::new();
-    for (name, v) in params {
-        image_refs.insert(format!("ssm:{name}"), v.map(|id| id.trim().to_string()).and_then(|id| if id.starts_with("ami-") { Ok(id) } else { Err(format!("holds `{id}`, not an AMI id")) }));
-    }
-    for (key, id) in named_ids {
-        image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
-    }
-    // The images those resolved to, read like the others.
-    // And the images instances run (their names say the Kubernetes version of the node).
-    let more: Vec<String> = image_refs
-        .values()
-        .filter_map(|r| r.as_ref().ok())
-        .cloned()
-        .chain(instances.iter().filter_map(|i| i.image_id()).map(str::to_string))
-        .filter(|id| !image_ids.contains(id))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !more.is_empty() {
-        images.extend(ec2::images(&ec2c, region, &more).await?);
-    }
-    let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
-    let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
 
     // Declared names not among the managed resources of their own cluster: absent, or taken?
-    let owned_asg: BTreeMap<&str, Option<&str>> = groups
-        .iter()
-        .filter_map(|g| Some((g.auto_scaling_group_name()?, autoscaling::tag(g, TAG_CLUSTER))))
-        .collect();
     let owned_lt: BTreeMap<&str, Option<&str>> = templates
         .iter()
         .filter_map(|t| Some((t.launch_template_name()?, ec2::template_tag(t, TAG_CLUSTER))))
         .collect();
     let mut ask_asg = Vec::new();
     let mut ask_lt = Vec::new();
-    for m in ms {
-        for g in &m.groups {
-            let n = m.aws_name(g.name());
-            if !owned_asg.contains_key(n.as_str()) {
-                ask_asg.push(n.clone());
-            }
-            if !owned_lt.contains_key(n.as_str()) {
-                ask_lt.push(n);
+    {
+        let read_groups: BTreeSet<&str> = groups.iter().filter_map(|g| g.auto_scaling_group_name()).collect();
+        for m in ms {
+            for g in &m.groups {
+                let n = m.aws_name(g.name());
+                if !read_groups.contains(n.as_str()) {
+                    ask_asg.push(n.clone());
+                }
+                if !owned_lt.contains_key(n.as_str()) {
+                    ask_lt.push(n);
+                }
             }
         }
     }
-    // Every group carrying a cluster-autoscaler discovery tag of these clusters, ours or not.
-    let discovery_keys: Vec<String> = ms.iter().map(|m| format!("k8s.io/cluster-autoscaler/{}", m.name())).collect();
-    let (named_groups, named_templates, discovered) = tokio::try_join!(
-        async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
-        async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
-        autoscaling::groups_tagged(&asgc, region, &discovery_keys),
-    )?;
-
+    // Clusters that own templates here and are not read: their groups too, to say what they
+    // own (a vars file removed leaves such orphans).
+    let declared_clusters: BTreeSet<&str> = ms.iter().map(|m| m.name()).collect();
+    let orphans: Vec<String> = owned_lt.values().flatten().filter(|c| !declared_clusters.contains(*c)).map(|c| c.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
     // Versions groups use that are not the default (drift, or an interrupted apply).
     let default_of: BTreeMap<&str, i64> =
         defaults.iter().filter_map(|v| Some((v.launch_template_id()?, v.version_number()?))).collect();
@@ -337,12 +320,74 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             }
         }
     }
-    let extra_versions = futures::future::try_join_all(extra.iter().map(|(id, vs)| {
-        let vs: Vec<String> = vs.iter().cloned().collect();
-        let c = ec2c.clone();
-        async move { ec2::template_versions(&c, region, id, &vs).await }
-    }))
-    .await?;
+    // The images instances run (their names say the Kubernetes version of the node).
+    let instance_images: Vec<String> =
+        instances.iter().filter_map(|i| i.image_id()).filter(|id| !image_ids.iter().any(|x| x == id)).map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect();
+
+    // Everything that depends only on the first reads, all at once: one dependent round trip,
+    // and none when nothing needs it.
+    let (role_arns, addon_versions, params, named_ids, sgs, profile_arns, named_groups, named_templates, orphan_groups, extra_versions, instance_images) = tokio::try_join!(
+        futures::future::try_join_all(roles.iter().map(|r| {
+            let c = iamc.clone();
+            async move { Ok::<_, AwsError>((r.clone(), iam::role(&c, r).await?)) }
+        })),
+        async { if addon_names.is_empty() { Ok(BTreeMap::new()) } else { eks::addon_versions(&eksc, region, &addon_names).await } },
+        async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
+        futures::future::try_join_all(named.iter().map(|(o, n)| {
+            let c = ec2c.clone();
+            async move { Ok::<_, AwsError>((format!("{o}/{n}"), ec2::newest_image_named(&c, region, o, n).await?)) }
+        })),
+        futures::future::try_join_all(sg_refs.iter().map(|(vpc, refs)| {
+            let c = ec2c.clone();
+            let refs: Vec<String> = refs.iter().cloned().collect();
+            async move { ec2::security_groups(&c, region, vpc.as_deref(), &refs).await.map(|m| (vpc.clone(), m)) }
+        })),
+        futures::future::try_join_all(profiles.iter().map(|p| {
+            let c = iamc.clone();
+            async move { Ok::<_, AwsError>((p.clone(), iam::instance_profile(&c, p).await?)) }
+        })),
+        async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
+        async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
+        futures::future::try_join_all(orphans.chunks(autoscaling::FILTER_VALUES).map(|s| autoscaling::groups_of_clusters(&asgc, region, s))),
+        futures::future::try_join_all(extra.iter().map(|(id, vs)| {
+            let vs: Vec<String> = vs.iter().cloned().collect();
+            let c = ec2c.clone();
+            async move { ec2::template_versions(&c, region, id, &vs).await }
+        })),
+        ec2::images(&ec2c, region, &instance_images),
+    )?;
+    images.extend(instance_images);
+    let role_arns: BTreeMap<String, Result<String, String>> = role_arns.into_iter().collect();
+    let mut image_refs: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+    for (name, v) in params {
+        image_refs.insert(format!("ssm:{name}"), v.map(|id| id.trim().to_string()).and_then(|id| if id.starts_with("ami-") { Ok(id) } else { Err(format!("holds `{id}`, not an AMI id")) }));
+    }
+    for (key, id) in named_ids {
+        image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
+    }
+    // The images those resolved to, read like the others (the last dependent round trip, and
+    // only for images not read already).
+    let more: Vec<String> = image_refs
+        .values()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|id| !images.iter().any(|i| i.image_id() == Some(id.as_str())))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !more.is_empty() {
+        images.extend(ec2::images(&ec2c, region, &more).await?);
+    }
+    let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
+    let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
+    // Who owns each group name read: by its own tag, whether it was read as a cluster's, by
+    // name, or as an orphan's.
+    groups.extend(orphan_groups.into_iter().flatten());
+    let owned_asg: BTreeMap<&str, Option<&str>> = groups
+        .iter()
+        .chain(named_groups.iter().filter(|g| autoscaling::tag(g, TAG_CLUSTER).is_some()))
+        .filter_map(|g| Some((g.auto_scaling_group_name()?, autoscaling::tag(g, TAG_CLUSTER))))
+        .collect();
 
     // Assemble per cluster.
     let mut versions: BTreeMap<String, BTreeMap<i64, crate::core::resources::LaunchTemplateData>> = BTreeMap::new();
