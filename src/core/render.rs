@@ -247,7 +247,7 @@ fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Re
         let out = render_source(&shared, tpl, Vec::new())
             .map_err(|d| d.with_note(format!("while rendering cluster `{cluster}`")))?;
         let included: Vec<String> = shared.included.lock().unwrap().iter().cloned().collect();
-        outputs.push(TemplateOutput { template: tpl.clone(), output: out, included });
+        outputs.push(TemplateOutput { template: tpl.clone(), lines: line_ranges(&out), output: out, included });
     }
     Ok(outputs)
 }
@@ -353,6 +353,21 @@ struct TemplateOutput {
     template: SourceFile,
     output: String,
     included: Vec<String>,
+    /// Where each line of `output` starts and ends: a group's origin is found without
+    /// splitting the whole output again for every group.
+    lines: Vec<std::ops::Range<usize>>,
+}
+
+/// The byte range of each line of `text`, as `str::lines` splits it.
+fn line_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for l in text.split_inclusive('\n') {
+        let body = l.strip_suffix('\n').map(|b| b.strip_suffix('\r').unwrap_or(b)).unwrap_or(l);
+        out.push(start..start + body.len());
+        start += l.len();
+    }
+    out
 }
 
 /// Render one template or snippet (`stack` holds the snippets being included, for cycles).
@@ -770,9 +785,17 @@ fn parse_documents(outputs: &[TemplateOutput], repo: &RepoFiles, cluster: &str) 
                         .with_help("every document starts with `apiVersion: fleetform.io/v1alpha1` and `kind: Cluster` or `kind: NodeGroup`"))
                 }
             };
+            // The document is parsed once; only a document that does not fit its kind is read
+            // again from the text, for the line and column of what does not fit.
             let parsed = match kind.as_str() {
-                "Cluster" => DocKind::Cluster(Box::new(parse_typed(&text, &locate)?)),
-                "NodeGroup" => DocKind::NodeGroup(Box::new(parse_typed(&text, &locate)?)),
+                "Cluster" => DocKind::Cluster(Box::new(match serde_yaml::from_value(value) {
+                    Ok(c) => c,
+                    Err(_) => parse_typed(&text, &locate)?,
+                })),
+                "NodeGroup" => DocKind::NodeGroup(Box::new(match serde_yaml::from_value(value) {
+                    Ok(g) => g,
+                    Err(_) => parse_typed(&text, &locate)?,
+                })),
                 other => {
                     let line = find_key_line(&text, &["kind"]).unwrap_or(1);
                     let mut d = locate(line, 1, format!("unknown kind `{other}`"));
@@ -849,8 +872,8 @@ fn humanize_type_error(raw: &str) -> String {
 
 /// Locate line `out_line` (1-based) of a template's output in its template or snippets.
 fn locate_output(out: &TemplateOutput, repo: &RepoFiles, cluster: &str, out_line: usize, column: usize, message: String) -> Diagnostic {
-    let lines: Vec<&str> = out.output.lines().collect();
-    let rendered = lines.get(out_line.saturating_sub(1)).copied().unwrap_or("");
+    let line = |i: usize| &out.output[out.lines[i].clone()];
+    let rendered = out.lines.get(out_line.saturating_sub(1)).map_or("", |r| &out.output[r.clone()]);
     let note = format!(
         "line {out_line} of the output of {} for cluster `{cluster}`: `{}`",
         out.template.path.display(),
@@ -866,7 +889,7 @@ fn locate_output(out: &TemplateOutput, repo: &RepoFiles, cluster: &str, out_line
     // rendered occurrence most likely comes from the n-th occurrence in the source.
     let target = rendered.trim();
     let key = yaml_key(target);
-    let ordinal = |pred: &dyn Fn(&str) -> bool| lines[..out_line.saturating_sub(1)].iter().filter(|l| pred(l.trim())).count();
+    let ordinal = |pred: &dyn Fn(&str) -> bool| (0..out_line.saturating_sub(1).min(out.lines.len())).filter(|&i| pred(line(i).trim())).count();
     let exact = |l: &str| l == target;
     let pattern = |l: &str| l.contains("{{") && matches_pattern(l, target);
     let same_key = |l: &str| key.is_some() && yaml_key(l) == key;
@@ -1790,6 +1813,14 @@ mod tests {
     fn find_in_tags_ignores_plain_text() {
         let src = "spotMax: 3\nmaxSize: {{ spotMax }}\n";
         assert_eq!(find_in_tags(src, "spotMax"), Some((2, 13)));
+    }
+
+    #[test]
+    fn line_ranges_split_as_lines_does() {
+        for text in ["", "a", "a\n", "a\nb", "a\r\nb\r\n", "a\r", "\n\n", "x\r\n\ny"] {
+            let by_range: Vec<&str> = line_ranges(text).into_iter().map(|r| &text[r]).collect();
+            assert_eq!(by_range, text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
     }
 
     #[test]
