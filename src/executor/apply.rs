@@ -144,7 +144,7 @@ pub async fn run_steps<C: Cloud>(
         0 => report.interrupted = !report.not_done.is_empty(),
         1 => report.failed = failures.pop().map(|(_, e)| e),
         // Steps in flight side by side can fail together: each says which it was.
-        _ => report.failed = Some(failures.iter().map(|(l, e)| format!("{l}: {e}")).collect::<Vec<_>>().join("\n")),
+        n => report.failed = Some(format!("{n} steps in flight together failed:{}", failures.iter().map(|(l, e)| format!("\n    failed: {l}: {e}")).collect::<String>())),
     }
 }
 

@@ -334,7 +334,13 @@ fn throttled_past_the_retry_budget_stops_the_cluster_and_releases_the_lock() {
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
     assert!(err.contains("AWS error Throttling: Rate exceeded (throttled past the retry budget"), "{err}");
-    assert!(err.contains("not done: update auto scaling group"), "the rest is reported as not done:\n{err}");
+    // The four group updates ran side by side and each failed: each is named; what had not
+    // started (their scheduled actions) is reported as not done.
+    assert!(err.contains("4 steps in flight together failed:"), "{err}");
+    for g in ["on-demand-app-4x", "on-demand-app-8x", "spot-nodes-app-4x", "spot-nodes-app-8x"] {
+        assert!(err.contains(&format!("failed: update auto scaling group {g}.{STAGING}: updating Auto Scaling group")), "{g}:\n{err}");
+    }
+    assert!(err.contains("not done: change scheduled action"), "the rest is reported as not done:\n{err}");
     assert!(err.contains("run the same apply again to finish"), "{err}");
     let lock = moto.py(&format!("print(len(s3.list_objects_v2(Bucket='foo-bar-fleet-state', Prefix='{STAGING}/fleetform/lock').get('Contents', [])))"));
     assert_eq!(lock.trim(), "0", "the lock was released");

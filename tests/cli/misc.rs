@@ -199,3 +199,13 @@ fn cluster_names_complete_after_cluster() {
         assert!(stdout(&repo.run(&["completions", shell])).contains("fleetform completions --clusters"), "{shell}");
     }
 }
+
+#[test]
+fn apply_concurrency_is_a_number_from_1_to_100() {
+    let repo = Repo::example();
+    for bad in ["0", "101", "many"] {
+        let o = repo.run(&["apply", "--all", "--yes", "--concurrency", bad]);
+        assert_eq!(code(&o), 1, "refused before anything runs");
+        assert!(stderr(&o).contains(&format!("`{bad}` is not a number from 1 to 100 (1: one change at a time)")), "{}", stderr(&o));
+    }
+}
