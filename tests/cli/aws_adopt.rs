@@ -90,3 +90,31 @@ fn apply(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
     args.extend_from_slice(extra);
     moto.run(repo, &args)
 }
+
+/// plan reads groups by the names of the clusters it plans; a declared name that another
+/// fleetform cluster (not in the run) holds is read by name, and its own tag says whose it
+/// is: a conflict naming that cluster, never something --adopt takes.
+#[test]
+fn a_name_another_fleetform_cluster_holds_is_never_adopted() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    moto.py(&format!(
+        r#"
+c, a = ec2('eu-west-1'), asg('eu-west-1')
+subnets = [s['SubnetId'] for s in c.describe_subnets(Filters=[{{'Name': 'tag-key', 'Values': ['kubernetes.io/cluster/{STAGING}']}}])['Subnets']]
+theirs = [{{'Key': 'fleetform.io/cluster', 'Value': 'other.k8s.foo.bar'}}]
+c.create_launch_template(LaunchTemplateName='theirs', LaunchTemplateData={{'ImageId': 'ami-760aaa0f', 'InstanceType': 'm5.large'}})
+a.create_auto_scaling_group(AutoScalingGroupName='{ADMIN}', MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=','.join(subnets),
+    LaunchTemplate={{'LaunchTemplateName': 'theirs', 'Version': '1'}},
+    Tags=[dict(t, ResourceId='{ADMIN}', ResourceType='auto-scaling-group', PropagateAtLaunch=False) for t in theirs])
+"#
+    ));
+    let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--adopt"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let out = stdout(&o);
+    // Only the group: its launch template is another name, so the group is not found by any
+    // scan of this cluster's and is read by its name.
+    assert!(out.contains(&format!("! conflict: auto scaling group {ADMIN}")) && out.contains("other.k8s.foo.bar"), "{out}");
+    assert!(!out.contains("# adopted"), "another fleetform cluster's resources are not adoptable:\n{out}");
+}
