@@ -2,7 +2,8 @@
 //!
 //! Run by hand (not in CI): `cargo bench --bench render_lint`. Reports, in one run:
 //! * fleetform's full path — load the repository from disk, render every cluster (Tera,
-//!   includes, values merge, parse, validate) and lint it;
+//!   includes, values merge, parse, validate) as the commands do (templates parsed once,
+//!   clusters side by side) and lint it;
 //! * a baseline measured in the same run: parsing the same rendered manifests with serde_yaml
 //!   alone, the floor any YAML-based tool pays;
 //! * the ratio of the two, and the process's peak resident memory (VmHWM).
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 mod fleet;
 
 use fleetform::core::lint::lint;
-use fleetform::core::render::render_cluster;
+use fleetform::core::render::render_clusters;
 
 const CLUSTERS: usize = 12;
 const GROUPS: usize = 24;
@@ -43,11 +44,13 @@ fn main() {
     let mut rendered_text = Vec::new();
     for run in 0..RUNS {
         let t = Instant::now();
-        let repo = fleetform::repo::load(dir.path()).unwrap();
+        let repo = std::sync::Arc::new(fleetform::repo::load(dir.path()).unwrap());
         let mut groups = 0;
         let mut findings = 0;
-        for c in repo.cluster_names() {
-            let r = render_cluster(&repo, c, &[]).unwrap_or_else(|d| panic!("{d}"));
+        let names: Vec<String> = repo.cluster_names().map(str::to_string).collect();
+        // As the commands do: templates parsed once, clusters side by side.
+        for r in render_clusters(&repo, &names, &[], Duration::from_secs(60)) {
+            let r = r.expect("rendered in time").unwrap_or_else(|d| panic!("{d}"));
             groups += r.manifest.groups.len();
             findings += lint(&r.manifest).len();
             if run == 0 {

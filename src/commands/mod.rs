@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use anyhow::Context;
 use crate::cli::{Cli, Command, Settings, Status};
 use crate::core::diag::Diagnostic;
-use crate::core::render::{render_cluster, Rendered};
+use crate::core::render::Rendered;
 use crate::core::RepoFiles;
 
 pub fn run(cli: &Cli, s: &Settings) -> anyhow::Result<Status> {
@@ -161,22 +161,7 @@ pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<Render
     repo.extra_values = crate::repo::load_values_files(&s.values)?;
     let repo = std::sync::Arc::new(repo);
     let clusters = s.select(&repo, default_all)?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    for (i, c) in clusters.iter().enumerate() {
-        let (repo, sets, c, tx) = (repo.clone(), s.sets.clone(), c.clone(), tx.clone());
-        std::thread::Builder::new().name(format!("render {c}")).stack_size(64 << 20).spawn(move || {
-            let _ = tx.send((i, render_cluster(&repo, &c, &sets)));
-        })?;
-    }
-    drop(tx);
-    let deadline = std::time::Instant::now() + render_timeout();
-    let mut results: Vec<Option<Result<Rendered, Diagnostic>>> = (0..clusters.len()).map(|_| None).collect();
-    while results.iter().any(Option::is_none) {
-        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-            Ok((i, r)) => results[i] = Some(r),
-            Err(_) => break,
-        }
-    }
+    let results = crate::core::render::render_clusters(&repo, &clusters, &s.sets, render_timeout());
     let mut rendered = Vec::new();
     let mut failures = Vec::new();
     for (c, r) in clusters.iter().zip(results) {

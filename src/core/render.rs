@@ -15,6 +15,11 @@
 //! rewritten (`include("x")` → `include(name="x")`, `indent(4` → `indent(width=4`) before it is
 //! parsed; lines do not move, so every location stays right.
 //!
+//! Each template and snippet is parsed once per run ([`Compiled`]) and evaluated for every
+//! cluster; the cluster's own state (values, what was included, the loop budget) is the current
+//! render of the thread, which Tera's filters and functions read ([`Current`]). Clusters render
+//! side by side, one thread each ([`render_clusters`]).
+//!
 //! The output of each template is split into YAML documents, each parsed into a typed kind, then
 //! the whole is validated. Every error is mapped back to the template (or snippet) line that wrote
 //! it, since that is where the fix goes; the rendered line is shown in a note.
@@ -188,9 +193,42 @@ pub fn unknown_cluster(repo: &RepoFiles, cluster: &str) -> Diagnostic {
     d
 }
 
-/// Render one cluster.
+/// Render one cluster (its templates parsed for this call: several clusters of one run share
+/// a [`Compiled`] through [`render_compiled`] or [`render_clusters`]).
 pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Rendered, Diagnostic> {
-    let outputs = template_outputs(repo, cluster, sets)?;
+    render_compiled(&Arc::new(Compiled::new(repo)), repo, cluster, sets)
+}
+
+/// Render the clusters of one run: the templates parsed once, the clusters side by side, each
+/// on a thread of its own (with room for deep templates). A cluster not rendered within
+/// `timeout` is `None`: its thread is left behind, the run goes on without it.
+pub fn render_clusters(repo: &Arc<RepoFiles>, clusters: &[String], sets: &[SetOverride], timeout: std::time::Duration) -> Vec<Option<Result<Rendered, Diagnostic>>> {
+    let compiled = Arc::new(Compiled::new(repo));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut results: Vec<Option<Result<Rendered, Diagnostic>>> = (0..clusters.len()).map(|_| None).collect();
+    for (i, c) in clusters.iter().enumerate() {
+        let (compiled, repo, sets, name, tx) = (compiled.clone(), repo.clone(), sets.to_vec(), c.clone(), tx.clone());
+        let spawned = std::thread::Builder::new().name(format!("render {c}")).stack_size(64 << 20).spawn(move || {
+            let _ = tx.send((i, render_compiled(&compiled, &repo, &name, &sets)));
+        });
+        if let Err(e) = spawned {
+            results[i] = Some(Err(Diagnostic::file("templates", format!("cannot start a thread to render cluster `{c}`: {e}"))));
+        }
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + timeout;
+    while results.iter().any(Option::is_none) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok((i, r)) => results[i] = Some(r),
+            Err(_) => break,
+        }
+    }
+    results
+}
+
+/// Render one cluster with templates already parsed.
+pub fn render_compiled(compiled: &Arc<Compiled>, repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Rendered, Diagnostic> {
+    let outputs = template_outputs(compiled, repo, cluster, sets)?;
     let docs = parse_documents(&outputs, repo, cluster)?;
     let manifest = assemble(docs, &outputs, repo, cluster)?;
     let mut autoscaler = autoscaler::artefacts(&manifest);
@@ -216,10 +254,10 @@ pub fn render_cluster(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> 
 /// What the templates of one cluster output, before any document is read: for tools that hold
 /// the documents to another judge (the JSON Schema parity test).
 pub fn raw_documents(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<String, Diagnostic> {
-    Ok(template_outputs(repo, cluster, sets)?.iter().map(|o| format!("{}\n---\n", o.output)).collect())
+    Ok(template_outputs(&Arc::new(Compiled::new(repo)), repo, cluster, sets)?.iter().map(|o| format!("{}\n---\n", o.output)).collect())
 }
 
-fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Vec<TemplateOutput>, Diagnostic> {
+fn template_outputs(compiled: &Arc<Compiled>, repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Vec<TemplateOutput>, Diagnostic> {
     let merged = cluster_values(repo, cluster, sets)?;
     let own = &repo.cluster_vars[cluster];
     let ctx_value = values::to_context_value(&merged).map_err(|e| {
@@ -233,7 +271,9 @@ fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Re
     }
 
     let shared = Arc::new(Shared {
+        compiled: compiled.clone(),
         snippets: repo.snippets.clone(),
+        files: Mutex::new(Vec::new()),
         context,
         failure: Mutex::new(None),
         included: Mutex::new(BTreeSet::new()),
@@ -244,8 +284,11 @@ fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Re
     let mut outputs = Vec::new();
     for tpl in &repo.templates {
         shared.included.lock().unwrap().clear();
-        let out = render_source(&shared, tpl, Vec::new())
-            .map_err(|d| d.with_note(format!("while rendering cluster `{cluster}`")))?;
+        let out = {
+            let _current = Current::set(shared.clone());
+            render_source(&shared, tpl, None)
+        }
+        .map_err(|d| d.with_note(format!("while rendering cluster `{cluster}`")))?;
         let included: Vec<String> = shared.included.lock().unwrap().iter().cloned().collect();
         outputs.push(TemplateOutput { template: tpl.clone(), lines: line_ranges(&out), output: out, included });
     }
@@ -253,7 +296,11 @@ fn template_outputs(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Re
 }
 
 struct Shared {
+    compiled: Arc<Compiled>,
     snippets: Arc<BTreeMap<String, Snippet>>,
+    /// The files being rendered, outermost first, each with its snippet name (none for the
+    /// template): the last one is the caller of an include; the names find a cycle.
+    files: Mutex<Vec<(Option<String>, SourceFile)>>,
     context: tera::Context,
     /// The located error of a failed include; Tera itself only carries strings.
     failure: Mutex<Option<Diagnostic>>,
@@ -273,9 +320,7 @@ pub const RANGE_BUDGET: usize = 100_000;
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// `range(end=…)` with Tera's arguments (start, end, step_by), bounded by the render's budget.
-struct BoundedRange {
-    shared: Arc<Shared>,
-}
+struct BoundedRange;
 
 impl tera::Function for BoundedRange {
     fn call(&self, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
@@ -292,13 +337,14 @@ impl tera::Function for BoundedRange {
             return Err(tera::Error::msg("range: `step_by` must be 1 or more"));
         }
         let n = if end > start { ((end - start) as u128).div_ceil(step as u128) } else { 0 };
-        let left = self.shared.range_budget.load(std::sync::atomic::Ordering::Relaxed) as u128;
+        let shared = Current::get();
+        let left = shared.range_budget.load(std::sync::atomic::Ordering::Relaxed) as u128;
         if n > left {
             return Err(tera::Error::msg(format!(
                 "range of {n} items goes past fleetform's loop limit ({RANGE_BUDGET} items over a cluster's render); loop over the values instead"
             )));
         }
-        self.shared.range_budget.fetch_sub(n as usize, std::sync::atomic::Ordering::Relaxed);
+        shared.range_budget.fetch_sub(n as usize, std::sync::atomic::Ordering::Relaxed);
         Ok(tera::Value::Array((0..n as i64).map(|i| tera::Value::from(start + i * step)).collect()))
     }
 }
@@ -370,8 +416,27 @@ fn line_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// Render one template or snippet (`stack` holds the snippets being included, for cycles).
-fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) -> Result<String, Diagnostic> {
+/// The templates and snippets of a repository, each parsed once: every cluster of a run
+/// evaluates the same parsed files (parsing them per cluster and per include was most of a
+/// render's time). Each file is a Tera instance of its own, as it always was: a template sees
+/// no other file but through `include`.
+pub struct Compiled {
+    files: HashMap<PathBuf, Result<tera::Tera, Diagnostic>>,
+}
+
+impl Compiled {
+    pub fn new(repo: &RepoFiles) -> Compiled {
+        let snippets = repo.snippets.values().filter_map(|s| match s {
+            Snippet::File(f) => Some(f),
+            Snippet::Escapes { .. } => None,
+        });
+        let files = repo.templates.iter().chain(snippets).map(|f| (f.path.clone(), compile(f))).collect();
+        Compiled { files }
+    }
+}
+
+/// Parse one template or snippet; an error is kept, and reported where the file is used.
+fn compile(file: &SourceFile) -> Result<tera::Tera, Diagnostic> {
     let name = file.path.to_string_lossy().to_string();
     let mut tera = tera::Tera::default();
     // Every `{{ }}` whose result is text goes through yaml_scalar, unless it is structure on
@@ -379,12 +444,12 @@ fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) ->
     // manifest's structure.
     tera.autoescape_on(vec![""]);
     tera.set_escape_fn(yaml_scalar);
-    tera.register_filter("indent", IndentFilter { shared: shared.clone(), newline: false });
-    tera.register_filter("nindent", IndentFilter { shared: shared.clone(), newline: true });
-    tera.register_filter("json_encode", JsonEncode { shared: shared.clone() });
-    tera.register_filter("to_yaml", ToYaml { shared: shared.clone() });
-    tera.register_function("include", IncludeFn { shared: shared.clone(), stack, caller: file.clone() });
-    tera.register_function("range", BoundedRange { shared: shared.clone() });
+    tera.register_filter("indent", IndentFilter { newline: false });
+    tera.register_filter("nindent", IndentFilter { newline: true });
+    tera.register_filter("json_encode", JsonEncode);
+    tera.register_filter("to_yaml", ToYaml);
+    tera.register_function("include", IncludeFn);
+    tera.register_function("range", BoundedRange);
     tera.register_function("get_env", Refused("get_env is not available: templates read only vars/ and --set (a repository from a pull request must not read the environment CI runs in)"));
     tera.register_function("now", Refused("now is not available: the same input must give the same bytes"));
     tera.register_function("get_random", Refused("get_random is not available: the same input must give the same bytes"));
@@ -392,10 +457,53 @@ fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) ->
         return Err(d);
     }
     let src = preprocess(&file.text);
-    if let Err(e) = tera.add_raw_template(&name, &src) {
-        return Err(tera_diag(&e, file));
+    tera.add_raw_template(&name, &src).map_err(|e| tera_diag(&e, file))?;
+    Ok(tera)
+}
+
+thread_local! {
+    /// The render this thread is in: Tera's filters and functions are parsed once per run and
+    /// shared by every cluster, so the cluster's own state is found here, not in them.
+    static CURRENT: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The current render of this thread while alive (see [`CURRENT`]).
+struct Current;
+
+impl Current {
+    fn set(shared: Arc<Shared>) -> Current {
+        CURRENT.with(|c| *c.borrow_mut() = Some(shared));
+        Current
     }
-    match tera.render(&name, &shared.context) {
+
+    fn get() -> Arc<Shared> {
+        CURRENT.with(|c| c.borrow().clone()).expect("a template is evaluated only inside a render")
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Render one template or snippet (`snippet`: its name when it is included).
+fn render_source(shared: &Arc<Shared>, file: &SourceFile, snippet: Option<String>) -> Result<String, Diagnostic> {
+    let name = file.path.to_string_lossy().to_string();
+    let compiled;
+    let tera = match shared.compiled.files.get(&file.path) {
+        Some(Ok(t)) => t,
+        Some(Err(d)) => return Err(d.clone()),
+        // A file the run did not know when it parsed the repository: parsed now.
+        None => {
+            compiled = compile(file)?;
+            &compiled
+        }
+    };
+    shared.files.lock().unwrap().push((snippet, file.clone()));
+    let rendered = tera.render(&name, &shared.context);
+    shared.files.lock().unwrap().pop();
+    match rendered {
         Ok(s) if s.len() > MAX_OUTPUT => Err(Diagnostic::new(&file.path, 0, 0, format!("the output of {name} is {} MiB, past fleetform's limit of {} MiB", s.len() >> 20, MAX_OUTPUT >> 20))
             .with_help("a loop too large? a manifest of hundreds of groups is well under a MiB")),
         Ok(s) => Ok(s),
@@ -408,13 +516,18 @@ fn render_source(shared: &Arc<Shared>, file: &SourceFile, stack: Vec<String>) ->
     }
 }
 
-struct IncludeFn {
+/// `include("name")`: the snippet rendered with the cluster's values, as structure.
+struct IncludeFn;
+
+/// An include of the current render, made from `caller`.
+struct Include {
     shared: Arc<Shared>,
-    stack: Vec<String>,
     caller: SourceFile,
+    /// The snippets being included, outermost first.
+    stack: Vec<String>,
 }
 
-impl IncludeFn {
+impl Include {
     fn fail(&self, d: Diagnostic) -> tera::Error {
         let msg = d.message.clone();
         *self.shared.failure.lock().unwrap() = Some(d);
@@ -429,6 +542,22 @@ impl IncludeFn {
 }
 
 impl tera::Function for IncludeFn {
+    fn call(&self, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+        let shared = Current::get();
+        let (caller, stack) = {
+            let files = shared.files.lock().unwrap();
+            let caller = files.last().map(|(_, f)| f.clone()).expect("an include is called from a file being rendered");
+            (caller, files.iter().filter_map(|(n, _)| n.clone()).collect())
+        };
+        Include { shared, caller, stack }.call(args)
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+impl Include {
     fn call(&self, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
         let name = match args.get("name").and_then(|v| v.as_str()) {
             Some(n) => n.to_string(),
@@ -467,9 +596,7 @@ impl tera::Function for IncludeFn {
             }
         };
         self.shared.included.lock().unwrap().insert(name.clone());
-        let mut stack = self.stack.clone();
-        stack.push(name);
-        match render_source(&self.shared, &file, stack) {
+        match render_source(&self.shared, &file, Some(name)) {
             Ok(mut s) => {
                 if s.ends_with('\n') {
                     s.pop();
@@ -479,23 +606,17 @@ impl tera::Function for IncludeFn {
             Err(d) => Err(self.fail(d)),
         }
     }
-
-    fn is_safe(&self) -> bool {
-        true
-    }
 }
 
 /// `json_encode`: a value as JSON, which YAML reads as one flow node (a list, a map, a quoted
 /// string): structure on purpose, never more than that node.
-struct JsonEncode {
-    shared: Arc<Shared>,
-}
+struct JsonEncode;
 
 impl tera::Filter for JsonEncode {
     fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
         let pretty = args.get("pretty").and_then(|v| v.as_bool()).unwrap_or(false);
         let s = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) }.map_err(tera::Error::json)?;
-        Ok(self.shared.structure(s))
+        Ok(Current::get().structure(s))
     }
 
     fn is_safe(&self) -> bool {
@@ -505,9 +626,7 @@ impl tera::Filter for JsonEncode {
 
 /// `to_yaml`: a map or list of the values as block YAML, for templates that want structure on
 /// purpose: `{{ labels | to_yaml | nindent(4) }}`.
-struct ToYaml {
-    shared: Arc<Shared>,
-}
+struct ToYaml;
 
 impl tera::Filter for ToYaml {
     fn filter(&self, value: &tera::Value, _: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
@@ -515,7 +634,7 @@ impl tera::Filter for ToYaml {
         if s.ends_with('\n') {
             s.pop();
         }
-        Ok(self.shared.structure(s))
+        Ok(Current::get().structure(s))
     }
 
     fn is_safe(&self) -> bool {
@@ -526,22 +645,22 @@ impl tera::Filter for ToYaml {
 /// `indent` / `nindent`: indent structure (include, to_yaml, json_encode); any other text is
 /// first made one scalar, so `{{ value | indent(2) }}` cannot add fields either.
 struct IndentFilter {
-    shared: Arc<Shared>,
     newline: bool,
 }
 
 impl tera::Filter for IndentFilter {
     fn filter(&self, value: &tera::Value, args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
         let which = if self.newline { "nindent" } else { "indent" };
+        let shared = Current::get();
         let text = match value {
-            tera::Value::String(s) if self.shared.is_structure(s) => s.clone(),
+            tera::Value::String(s) if shared.is_structure(s) => s.clone(),
             tera::Value::String(s) => yaml_scalar(s),
             tera::Value::Number(_) | tera::Value::Bool(_) => value.to_string(),
             _ => return Err(tera::Error::msg(format!("{which} applies to text: include a snippet, or format a list or map with to_yaml first"))),
         };
         let (prefix, first, blank) = indent_args(args)?;
         let out = if self.newline { format!("\n{}", indent_text(&text, &prefix, true, blank)) } else { indent_text(&text, &prefix, first, blank) };
-        Ok(self.shared.structure(out))
+        Ok(shared.structure(out))
     }
 
     fn is_safe(&self) -> bool {
