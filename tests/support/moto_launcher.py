@@ -150,6 +150,12 @@ fleetform's code never bends to moto.
    DetachInstances is rebalanced); here nothing moves, which lets a test make a skewed group on
    purpose (AttachInstances keeps an instance in its own zone).
 
+17. (for benchmarks) moto's group instances are InService the moment they are launched; on AWS an
+   instance is Pending for the minute or more it takes to boot and pass its health check, and a
+   rolling update spends most of its time waiting for that. With FLEETFORM_START_DELAY set (seconds,
+   e.g. 5), an instance a group launches is answered Pending (LifecycleState) for that long after
+   its launch, then InService; unset (the tests), instances start at once as in moto.
+
 Usage: moto_launcher.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
 """
 import sys
@@ -172,7 +178,7 @@ from moto.ec2.responses.launch_templates import LaunchTemplates  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 
 
-def _page(self, items):
+def _ec2_page(self, items):  # (its own name: the EKS stand-in below has a _page of its own)
     size = self._get_int_param("MaxResults") or 100
     token = self._get_param("NextToken")
     start = int(token) if token else 0
@@ -186,7 +192,7 @@ def describe_launch_templates(self):
         template_ids=self._get_param("LaunchTemplateIds", []),
         filters=self._filters_from_querystring(),
     )
-    page, token = _page(self, templates)
+    page, token = _ec2_page(self, templates)
     result = {
         "LaunchTemplates": [
             {
@@ -215,7 +221,7 @@ def describe_launch_template_versions(self):
         max_version=self._get_int_param("MaxVersion"),
         max_results=10**6,
     )
-    page, token = _page(self, versions)
+    page, token = _ec2_page(self, versions)
     result = {
         "LaunchTemplateVersions": [
             {
@@ -930,6 +936,30 @@ def set_desired_capacity(self, new_capacity):
 
 FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
 FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
+
+# 17. (for benchmarks) a start delay: Pending for FLEETFORM_START_DELAY seconds after launch.
+import os  # noqa: E402
+import time  # noqa: E402
+
+_START_DELAY = float(os.environ.get("FLEETFORM_START_DELAY") or 0)
+if _START_DELAY > 0:
+    def _get_lifecycle(self):
+        state = self.__dict__.get("_lifecycle", "InService")
+        if state == "InService" and time.monotonic() < self.__dict__.get("_ready_at", 0):
+            return "Pending"
+        return state
+
+    def _set_lifecycle(self, value):
+        self.__dict__["_lifecycle"] = value
+
+    InstanceState.lifecycle_state = property(_get_lifecycle, _set_lifecycle)
+    _joined_init = InstanceState.__init__
+
+    def delayed_init(self, *args, **kwargs):
+        _joined_init(self, *args, **kwargs)
+        self.__dict__["_ready_at"] = time.monotonic() + _START_DELAY
+
+    InstanceState.__init__ = delayed_init
 
 from moto.server import main  # noqa: E402  (after the corrections)
 
