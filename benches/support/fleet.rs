@@ -1,5 +1,7 @@
 //! A generated fleet for benchmarks: `clusters` clusters × `groups` node groups (6 pools of 2
-//! spot + 2 on-demand groups each when groups = 24), lint-clean, in one or two regions.
+//! spot + 2 on-demand groups each when groups = 24), lint-clean (the benchmarks assert it), in
+//! one or two regions. Its nodes bootstrap the kops way (custom user data that reads labels
+//! and taints from elsewhere), so the rule asking for them in the user data is off.
 
 use std::fs;
 use std::path::Path;
@@ -34,7 +36,7 @@ pub fn generate(root: &Path, clusters: usize, groups: usize, aws: bool) {
     };
     fs::write(
         root.join("templates/1_cluster.yaml.tpl"),
-        format!("apiVersion: fleetform.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {{{{ clusterName }}}}\nspec:\n  region: {{{{ region }}}}\n  subnets:\n{{%- for z in zones %}}\n  - {{name: {{{{ z }}}}, zone: {{{{ z }}}}}}\n{{%- endfor %}}\n  clusterAutoscaler: {{expander: priority, maxNodeProvisionTime: 5m}}\n{aws_fields}"),
+        format!("apiVersion: fleetform.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: {{{{ clusterName }}}}\nspec:\n  region: {{{{ region }}}}\n  subnets:\n{{%- for z in zones %}}\n  - {{name: {{{{ z }}}}, zone: {{{{ z }}}}}}\n{{%- endfor %}}\n  clusterAutoscaler: {{expander: priority, maxNodeProvisionTime: 5m}}\n  lint: {{rules: {{custom-bootstrap-labels: off}}}}\n{aws_fields}"),
     )
     .unwrap();
     fs::write(
@@ -54,10 +56,15 @@ spec:
   maxSize: {{ maxSize }}
   subnets: {{ zones | json_encode() }}
   autoscalePriority: {% if kind == "spot" %}50{% else %}10{% endif %}
+  rootVolume: {size: 128, type: gp3, encryption: true}
   nodeLabels: {pool: pool{{ p }}, lifecycle: {{ kind }}}
   taints: [dedicated=pool{{ p }}:NoSchedule]
+{%- if kind == "spot" and n == 1 %}
+  overprovisioning: {replicas: 1, nodeShare: 50%}
+{%- endif %}
 {%- if kind == "spot" %}
   mixedInstancesPolicy:
+    onDemandAboveBase: 0
     spotAllocationStrategy: capacity-optimized
     instances:
     {{ include("spot_4x.yaml") | indent(4) }}

@@ -17,7 +17,8 @@ how many requests fleetform makes, how many of them wait on each other, and its 
 
 A request's key is what identifies it to AWS: the method, the service and region it was signed
 for, the path and query, and the body, less what varies from run to run without changing the
-answer (idempotency tokens; the body of an S3 PUT; the time in the name of an audit record).
+answer (idempotency tokens; the body of an S3 PUT; the time in the name of an audit record; the
+start of a spot price history, asked from the clock).
 
 GET /__replay/stats answers JSON: requests, misses (requests not in the recordings: answered
 500, and the benchmark fails on any), and chain: the longest chain of requests each sent after
@@ -62,7 +63,10 @@ def key_of(method, path, headers, body):
     if service == "s3" and method == "PUT":
         text = ""
     elif "x-www-form-urlencoded" in ctype:
-        pairs = [(k, v) for k, v in urllib.parse.parse_qsl(body.decode(), keep_blank_values=True) if k not in VOLATILE]
+        pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+        # Spot price history is asked from the clock's now, not from FLEETFORM_NOW.
+        volatile = VOLATILE | ({"StartTime", "EndTime"} if ("Action", "DescribeSpotPriceHistory") in pairs else set())
+        pairs = [(k, v) for k, v in pairs if k not in volatile]
         text = urllib.parse.urlencode(sorted(pairs))
     elif "json" in ctype and body:
         try:
@@ -145,12 +149,15 @@ class Handler(BaseHTTPRequestHandler):
             # An S3 object written in this run reads back as written (the lock holds this run's
             # id, not the recorded run's).
             if " s3 " in key:
+                obj = self.path.split("?", 1)[0]  # the SDK adds ?x-id=PutObject, GetObject, ...
                 if self.command == "PUT":
-                    objects[self.path] = body
+                    objects[obj] = body
                 elif self.command == "DELETE":
-                    objects.pop(self.path, None)
-                elif self.command == "GET" and self.path in objects and found and status == 200:
-                    data = objects[self.path]
+                    objects.pop(obj, None)
+                elif self.command == "GET" and obj in objects and found and status == 200:
+                    data = objects[obj]
+                    # The recorded checksums are of the recorded body.
+                    hdrs = [(k, v) for k, v in hdrs if not k.lower().startswith("x-amz-checksum") and k.lower() not in ("etag", "content-md5")]
         if args.delay_ms:
             time.sleep(args.delay_ms / 1000)
         if not found:
