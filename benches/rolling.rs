@@ -1,28 +1,31 @@
-//! Benchmark: a rolling update of 10 groups × 10 instances with surge 2 in the local AWS
-//! emulator (instances start at once there, so what remains is fleetform's own work and the
-//! waits the settings ask for). Reports, in one run:
-//! * the total wall time against the minimum the settings allow (validateCount 2 with a 1 s
-//!   interval: at least 1 s per batch, 50 batches);
-//! * fleetform's own overhead per replaced instance: (total − that minimum) / instances;
-//! * AWS requests per replaced instance, counted by the local proxy.
+//! Benchmark: a rolling update of 10 groups × 6 instances, surge 2, in the local AWS emulator
+//! with a realistic start: every instance a group launches stays Pending for START_DELAY
+//! seconds (the launcher's FLEETFORM_START_DELAY) before it is InService. Rolled twice in the
+//! same run, from the same state: group after group (`--max-groups 1`, as kops does), and all
+//! groups side by side (`--max-groups 10 --max-unavailable 20`). Reports for each:
+//! * the total wall time against the lower bound: the slowest group's batches × (start delay +
+//!   validation), validation being validateCount 2 at a 1 s interval (1 s); group after group,
+//!   the bound is every group's batches;
+//! * AWS requests per replaced instance (counted by the local proxy, which adds no delay);
+//! * fleetform's CPU time (user + system, wait4) per replaced instance.
 //!
 //! Run by hand (not in CI): `cargo bench --bench rolling`. Needs .venv (./scripts/setup-venv).
 
 #[path = "support/emulator.rs"]
 mod emulator;
 
-use emulator::{fleetform, moto, proxy, proxy_count, py};
+use emulator::{fleetform, fleetform_measured, moto_with, proxy, proxy_count, py};
 
 const GROUPS: usize = 10;
-const PER_GROUP: usize = 10;
+const PER_GROUP: usize = 6;
 const SURGE: usize = 2;
 const INTERVAL_S: f64 = 1.0;
+const START_DELAY_S: f64 = 2.0;
 
 /// The release binary, which must succeed.
-fn ok(repo: &std::path::Path, ep: &str, args: &[&str]) -> std::time::Duration {
-    let (o, t) = fleetform(repo, ep, args);
+fn ok(repo: &std::path::Path, ep: &str, args: &[&str]) {
+    let (o, _) = fleetform(repo, ep, args);
     assert!(o.status.success(), "fleetform {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    t
 }
 
 fn main() {
@@ -65,8 +68,9 @@ spec:
     .unwrap();
     std::fs::write(repo.join("vars/bench.k8s.example.com.yaml"), "image: ami-760aaa0f\n").unwrap();
 
-    let (_moto, moto) = moto();
-    let image = py(
+    let delay = START_DELAY_S.to_string();
+    let (_moto, moto) = moto_with(&[("FLEETFORM_START_DELAY", &delay)]);
+    py(
         r#"
 import boto3, os
 ep = os.environ['EP']
@@ -76,29 +80,40 @@ for i, z in enumerate(['eu-west-3a', 'eu-west-3b']):
     c.create_subnet(VpcId=vpc, CidrBlock=f'10.0.{i*64}.0/18', AvailabilityZone=z,
         TagSpecifications=[{'ResourceType': 'subnet', 'Tags': [{'Key': 'kubernetes.io/cluster/bench.k8s.example.com', 'Value': 'shared'}]}])
 boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucket='roll-bench')
-print(c.register_image(Name='node-image-v2', RootDeviceName='/dev/xvda', Architecture='x86_64')['ImageId'])
 "#,
         &moto,
     );
-    ok(repo, &moto, &["apply", "--all", "--yes", "-q"]);
-    let set = format!("image={image}");
-    ok(repo, &moto, &["apply", "--all", "--yes", "-q", "--set", &set]);
-
     let (_proxy, proxy, proxy_port) = proxy(&moto, &[]);
-    proxy_count(proxy_port, true);
-    let t = ok(repo, &proxy, &["rolling-update", "--all", "--yes", "--poll-interval", "0.1s", "--set", &set, "-q"]);
-    let requests = proxy_count(proxy_port, false);
-    let left = py("import boto3, os; print(len([i for r in boto3.client('ec2', endpoint_url=os.environ['EP'], region_name='eu-west-3').describe_instances(Filters=[{'Name': 'image-id', 'Values': ['ami-760aaa0f']}, {'Name': 'instance-state-name', 'Values': ['running']}])['Reservations'] for i in r['Instances']]))", &moto);
-    assert_eq!(left, "0", "every instance replaced");
-
     let n = GROUPS * PER_GROUP;
-    let batches = GROUPS * PER_GROUP.div_ceil(SURGE);
-    let minimum = batches as f64 * INTERVAL_S * 1.0;
-    let total = t.as_secs_f64();
-    println!("rolling update of {GROUPS} groups x {PER_GROUP} instances, surge {SURGE}, validateCount 2 every {INTERVAL_S} s ({batches} batches)");
-    println!("  total                         {total:>7.1} s");
-    println!("  minimum the settings allow    {minimum:>7.1} s  (1 validate interval per batch)");
-    println!("  ratio                         {:>7.2}x the minimum", total / minimum);
-    println!("  fleetform overhead            {:>7.0} ms per replaced instance  ((total - minimum) / {n})", (total - minimum) * 1000.0 / n as f64);
-    println!("  AWS requests                  {:>7.1} per replaced instance  ({requests} in all)", requests as f64 / n as f64);
+    let batches = PER_GROUP.div_ceil(SURGE);
+    let per_batch = START_DELAY_S + INTERVAL_S;
+    println!(
+        "rolling update of {GROUPS} groups x {PER_GROUP} instances, surge {SURGE} ({batches} batches a group); instances Pending {START_DELAY_S} s after launch; validateCount 2 every {INTERVAL_S} s"
+    );
+    for (label, extra, bound_batches) in [
+        ("group after group (--max-groups 1)", &["--max-groups", "1"][..], GROUPS * batches),
+        ("side by side (--max-groups 10 --max-unavailable 20)", &["--max-groups", "10", "--max-unavailable", "20"][..], batches),
+    ] {
+        // A new image for every instance, the same starting point for both runs.
+        let image = py("import boto3, os; print(boto3.client('ec2', endpoint_url=os.environ['EP'], region_name='eu-west-3').register_image(Name='node-image', RootDeviceName='/dev/xvda', Architecture='x86_64')['ImageId'])", &moto);
+        let set = format!("image={image}");
+        ok(repo, &moto, &["apply", "--all", "--yes", "-q", "--set", &set]);
+        std::thread::sleep(std::time::Duration::from_secs_f64(START_DELAY_S + 0.5)); // every instance InService
+        proxy_count(proxy_port, true);
+        let mut args = vec!["rolling-update", "--all", "--yes", "--poll-interval", "0.1s", "--set", &set, "-q"];
+        args.extend_from_slice(extra);
+        let m = fleetform_measured(repo, &proxy, &args, &[]);
+        assert!(m.out.status.success(), "{}", String::from_utf8_lossy(&m.out.stderr));
+        let requests = proxy_count(proxy_port, false);
+        let left = py(&format!("import boto3, os; print(len([i for r in boto3.client('ec2', endpoint_url=os.environ['EP'], region_name='eu-west-3').describe_instances(Filters=[{{'Name': 'instance-state-name', 'Values': ['running']}}])['Reservations'] for i in r['Instances'] if i['ImageId'] != '{image}']))"), &moto);
+        assert_eq!(left, "0", "every instance replaced");
+        let total = m.wall.as_secs_f64();
+        let bound = bound_batches as f64 * per_batch;
+        println!("  {label}");
+        println!("    total                       {total:>7.1} s");
+        println!("    lower bound                 {bound:>7.1} s  ({bound_batches} batches one after another x (start {START_DELAY_S} s + validation {INTERVAL_S} s))");
+        println!("    ratio                       {:>7.2}x the bound", total / bound);
+        println!("    AWS requests                {:>7.1} per replaced instance  ({requests} in all)", requests as f64 / n as f64);
+        println!("    fleetform CPU               {:>7.1} ms per replaced instance  ({:.2} s in all; peak memory {:.1} MiB)", m.cpu.as_secs_f64() * 1000.0 / n as f64, m.cpu.as_secs_f64(), m.max_rss_mib);
+    }
 }

@@ -32,6 +32,12 @@ spec:
   rollingUpdate:
     maxSurge: {{ rollingUpdate.maxSurge }}
     maxUnavailable: {{ rollingUpdate.maxUnavailable }}
+{%- if rollingUpdate.maxConcurrentGroups is defined %}
+    maxConcurrentGroups: {{ rollingUpdate.maxConcurrentGroups }}
+{%- endif %}
+{%- if rollingUpdate.clusterMaxUnavailable is defined %}
+    clusterMaxUnavailable: {{ rollingUpdate.clusterMaxUnavailable }}
+{%- endif %}
   lint:
     minSpotInstanceTypes: {{ lint.minSpotInstanceTypes }}
     maxFallbackMinutes: {{ lint.maxFallbackMinutes }}

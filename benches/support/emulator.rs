@@ -42,10 +42,16 @@ pub fn wait_port(port: u16) {
 
 /// Start the emulator; returns it and its endpoint.
 pub fn moto() -> (Kill, String) {
+    moto_with(&[])
+}
+
+/// [`moto`] with environment variables for the launcher (FLEETFORM_START_DELAY, …).
+pub fn moto_with(env: &[(&str, &str)]) -> (Kill, String) {
     let port = free_port();
     let child = Command::new(python())
         .arg(root().join("tests/support/moto_launcher.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

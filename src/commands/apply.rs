@@ -92,7 +92,7 @@ pub fn run(s: &Settings, args: &ApplyArgs) -> anyhow::Result<Status> {
         }
     }
     let session = Session::start()?;
-    let roll = args.rolling.then(|| RollSettings { groups: vec![], force: false, poll: args.poll_interval });
+    let roll = args.rolling.then(|| RollSettings { groups: vec![], force: false, poll: args.poll_interval, max_groups: None, max_unavailable: None });
     let req = Request {
         manifests: run.rendered.iter().map(|r| &r.manifest).collect(),
         mode: Mode::Apply { allow_delete: args.allow_delete, saved, roll },

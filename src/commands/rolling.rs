@@ -37,6 +37,14 @@ pub struct RollingArgs {
     /// Only the clusters of this wave (`spec.wave`).
     #[arg(long, value_name = "N")]
     pub wave: Option<u32>,
+    /// Node groups rolled at once in a cluster, after its control-plane and critical groups
+    /// (over the cluster's rollingUpdate.maxConcurrentGroups; default 4). 1: group after group.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_groups: Option<u32>,
+    /// Instances out of service at once across the groups rolling side by side (over the
+    /// cluster's rollingUpdate.clusterMaxUnavailable; default 10% of their instances).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_unavailable: Option<u32>,
 }
 
 pub fn run(s: &Settings, args: &RollingArgs) -> anyhow::Result<Status> {
@@ -50,7 +58,7 @@ pub fn run(s: &Settings, args: &RollingArgs) -> anyhow::Result<Status> {
         return Ok(Status::Failure);
     }
     let manifests: Vec<&Manifest> = run.rendered.iter().map(|r| &r.manifest).filter(|m| args.wave.is_none_or(|w| m.cluster.spec.wave.unwrap_or(0) == w)).collect();
-    let settings = RollSettings { groups: args.groups.clone(), force: args.force, poll: args.poll_interval };
+    let settings = RollSettings { groups: args.groups.clone(), force: args.force, poll: args.poll_interval, max_groups: args.max_groups, max_unavailable: args.max_unavailable };
     let session = Session::start()?;
     if !s.yes {
         // The schedule only: read-only, no lock.

@@ -13,7 +13,7 @@ use super::model::{Bootstrap, Hooks, IntOrPercent, Manifest, NodeGroup, Role, Va
 use super::resources::*;
 use super::schedule::{Schedule, ScheduleState, ScheduledAction};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DesiredCluster {
     pub name: String,
@@ -28,6 +28,12 @@ pub struct DesiredCluster {
     pub hooks: Hooks,
     #[serde(default)]
     pub validation: ValidationConfig,
+    /// Groups rolled at once and instances out of service at once across them (the cluster's
+    /// rollingUpdate.maxConcurrentGroups and clusterMaxUnavailable, unresolved).
+    #[serde(default)]
+    pub max_concurrent_groups: Option<u32>,
+    #[serde(default)]
+    pub cluster_max_unavailable: Option<IntOrPercent>,
     #[serde(default)]
     pub wave: u32,
     /// The EKS cluster the nodes join, as it was read.
@@ -301,6 +307,8 @@ pub fn desired(m: &Manifest, live: &LiveCluster) -> Result<DesiredCluster, Vec<S
         state_store: m.cluster.spec.state_store.clone(),
         hooks: m.cluster.spec.hooks.clone().unwrap_or_default(),
         validation: m.cluster.spec.validation.clone().unwrap_or_default(),
+        max_concurrent_groups: m.cluster.spec.rolling_update.as_ref().and_then(|r| r.max_concurrent_groups),
+        cluster_max_unavailable: m.cluster.spec.rolling_update.as_ref().and_then(|r| r.cluster_max_unavailable),
         wave: m.cluster.spec.wave.unwrap_or(0),
         eks: control_plane,
         control_plane: desired_cp,

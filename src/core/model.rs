@@ -401,6 +401,15 @@ pub struct RollingUpdate {
     /// Instances that may be out of service at once: a number or a percentage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrPercent>,
+    /// Cluster only: node groups rolled at once (default 4), after the control-plane and
+    /// critical groups, which roll one at a time. 1 rolls group after group, as kops does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_groups: Option<u32>,
+    /// Cluster only: instances out of service at once across the groups rolling side by side
+    /// (each group's maxSurge and maxUnavailable still hold inside it): a number, or a
+    /// percentage of the instances those groups have (default 10%, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_max_unavailable: Option<IntOrPercent>,
 }
 
 /// Lint thresholds and severities for one cluster. Every field has a default.

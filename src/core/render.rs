@@ -1134,7 +1134,9 @@ fn assemble(docs: Vec<Doc>, outputs: &[TemplateOutput], repo: &RepoFiles, cluste
             Some(n) => (&path[..path.len() - 1], Some(n)),
             None => (path, None),
         };
-        let mut line = find_key_line(&d.text, keys).or_else(|| find_key_line(&d.text, &keys[..1])).unwrap_or(1);
+        // The deepest key of the path the text has on a line of its own (a flow mapping's keys
+        // share their parent's line).
+        let mut line = (1..=keys.len()).rev().find_map(|n| find_key_line(&d.text, &keys[..n])).unwrap_or(1);
         if let Some(n) = needle {
             if let Some(i) = d.text.lines().skip(line).position(|l| l.contains(n)) {
                 line += i + 1;
@@ -1327,6 +1329,10 @@ fn valid_cidr_v4(c: &str) -> bool {
 fn validate_cluster(c: &ClusterManifest, cluster: &str, at: At) -> Result<(), Diagnostic> {
     check_api_version(&c.api_version, at)?;
     let s = &c.spec;
+    if s.rolling_update.as_ref().and_then(|r| r.max_concurrent_groups) == Some(0) {
+        return Err(at(&["spec", "rollingUpdate", "maxConcurrentGroups"], "maxConcurrentGroups is 0: no group would ever roll".into())
+            .with_help("1 rolls group after group (as kops does); more roll side by side"));
+    }
     if c.metadata.name != cluster {
         return Err(at(&["metadata", "name"], format!(
             "the Cluster document is named `{}` but it is rendered for cluster `{cluster}` (vars/{cluster}.yaml)",
@@ -1566,6 +1572,11 @@ fn validate_group(g: &NodeGroupManifest, cs: &ClusterSpec, at: At) -> Result<(),
     check_api_version(&g.api_version, at)?;
     let name = &g.metadata.name;
     let s = &g.spec;
+    if let Some(r) = s.rolling_update.as_ref().filter(|r| r.max_concurrent_groups.is_some() || r.cluster_max_unavailable.is_some()) {
+        let key = if r.max_concurrent_groups.is_some() { "maxConcurrentGroups" } else { "clusterMaxUnavailable" };
+        return Err(at(&["spec", "rollingUpdate", key], format!("`{key}` is a setting of the whole cluster, not of node group `{name}`"))
+            .with_help("move it to the Cluster document's spec.rollingUpdate; a group sets only maxSurge and maxUnavailable"));
+    }
     if !valid_group_name(name) {
         return Err(at(&["metadata", "name"], format!("`{name}` is not a valid node group name"))
             .with_help("use lowercase letters, digits and `-` (at most 63), e.g. spot-nodes-app-a"));

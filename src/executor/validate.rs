@@ -344,6 +344,8 @@ mod tests {
             state_store: None,
             hooks: Default::default(),
             validation: Default::default(),
+            max_concurrent_groups: None,
+            cluster_max_unavailable: None,
             wave: 0,
             eks: None,
             control_plane: Some(DesiredControlPlane {

@@ -358,7 +358,14 @@ impl Runner<'_> {
         };
         self.ui.show_schedule(&rolls, false);
         let events = Events { enabled: self.req.events };
-        let opts = RollOptions { root: self.req.root.clone(), poll: s.poll, interrupted: self.interrupted.clone(), events: events.clone() };
+        let opts = RollOptions {
+            root: self.req.root.clone(),
+            poll: s.poll,
+            interrupted: self.interrupted.clone(),
+            events: events.clone(),
+            max_groups: s.max_groups,
+            max_unavailable: s.max_unavailable,
+        };
         let reports: Vec<RollReport> = futures::future::join_all(rolls.iter().map(|c| roll_cluster(self.aws, &c.desired, &c.groups, &opts, &self.progress))).await;
         let mut ok = true;
         for r in &reports {

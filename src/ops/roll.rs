@@ -23,6 +23,9 @@ pub struct RollSettings {
     pub force: bool,
     /// How often AWS is polled while waiting.
     pub poll: Duration,
+    /// Over the clusters' rollingUpdate.maxConcurrentGroups / clusterMaxUnavailable.
+    pub max_groups: Option<u32>,
+    pub max_unavailable: Option<u32>,
 }
 
 /// One cluster's part of a rolling update.

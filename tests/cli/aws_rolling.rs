@@ -363,3 +363,126 @@ a.update_auto_scaling_group(AutoScalingGroupName='admin-nodes.{STAGING}', MinSiz
     let o = moto.run(&repo, &["plan", "--cluster", STAGING, "--detailed-exitcode", "--set", set]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+/// Events of a roll (`--output json`): at every point, the instances of batches started and
+/// not yet done, and the most seen at once.
+fn in_flight(events: &str) -> (usize, Vec<String>) {
+    let mut now: std::collections::BTreeMap<(String, u64), usize> = Default::default();
+    let (mut most, mut overlapping) = (0, Vec::new());
+    for l in events.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let key = (v["group"].as_str().unwrap_or_default().to_string(), v["batch"].as_u64().unwrap_or(0));
+        match v["event"].as_str() {
+            Some("batch-start") => {
+                now.insert(key, v["instances"].as_array().map_or(0, Vec::len));
+            }
+            Some("batch-done") => {
+                now.remove(&key);
+            }
+            _ => continue,
+        }
+        most = most.max(now.values().sum());
+        let groups: std::collections::BTreeSet<&String> = now.keys().map(|(g, _)| g).collect();
+        if groups.len() > 1 {
+            overlapping = groups.into_iter().cloned().collect();
+        }
+    }
+    (most, overlapping)
+}
+
+/// Three ordinary groups roll side by side after the critical admin group, at most two
+/// instances out of service at once across them, and no group's InService capacity ever goes
+/// below its desired. The validate hook of an ordinary group waits until two of them have
+/// drained an instance: a roll that took the groups one after another would never pass it.
+#[test]
+fn groups_roll_side_by_side_within_the_cluster_budget_never_below_desired() {
+    let (moto, repo) = setup(
+        "rollingUpdate: {maxSurge: 1, maxUnavailable: 0, maxConcurrentGroups: 3, clusterMaxUnavailable: 2}\nonDemand: {minSize: 2, maxSize: 20}\n",
+    );
+    let image = new_image(&moto, "eu-west-1");
+    let set = format!("image={image}");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let py = python().display().to_string();
+    repo.replace(
+        "vars/_zz-test.yaml",
+        "  validate: echo \"validate $FLEETFORM_CLUSTER\" >> hooks.log",
+        &format!(
+            "  validate: >-\n    {py} -c \"import os, time, sys; g = os.environ['FLEETFORM_GROUP'];\n    end = time.time() + 60;\n    two = lambda: len(set(l.split()[1] for l in open('hooks.log') if l.startswith('drain ') and 'admin-nodes' not in l)) >= 2;\n    ok = g.startswith('admin-nodes') or two();\n    [time.sleep(0.05) for _ in iter(lambda: ok or two() or time.time() > end, True)];\n    time.sleep(0.3); sys.exit(0 if g.startswith('admin-nodes') or two() else 1)\""
+        ),
+    );
+    // Sample every group's InService count all through the roll.
+    let ep = moto.endpoint.clone();
+    let sampler = std::process::Command::new(python())
+        .arg("-c")
+        .arg(format!(
+            r#"
+import boto3, json, time
+a = boto3.client('autoscaling', endpoint_url='{ep}', region_name='eu-west-1')
+declared = {{'admin-nodes': 2, 'on-demand-app-4x': 2, 'on-demand-app-8x': 2, 'prometheus-nodes': 1}}
+low, n, end = {{}}, 0, time.time() + 25
+while time.time() < end and not __import__('os').path.exists('{done}'):
+    for g in a.describe_auto_scaling_groups()['AutoScalingGroups']:
+        short = g['AutoScalingGroupName'].split('.')[0]
+        if short in declared:
+            serving = sum(1 for i in g['Instances'] if i['LifecycleState'] == 'InService')
+            low[short] = min(low.get(short, 99), serving - declared[short])
+    n += 1
+print(json.dumps({{'low': low, 'samples': n}}))
+"#,
+            done = repo.path().join("roll.done").display()
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = roll(&moto, &repo, &["--set", &set, "--output", "json"]);
+    std::fs::write(repo.path().join("roll.done"), "").unwrap();
+    assert_eq!(code(&o), 0, "{}\n{}", stderr(&o), hooks_log(&repo));
+    let events = stdout(&o);
+    let (most, overlapping) = in_flight(&events);
+    assert!(most <= 2, "at most clusterMaxUnavailable (2) instances in flight at once, saw {most}:\n{events}");
+    assert!(overlapping.len() >= 2 && !overlapping.iter().any(|g| g.starts_with("admin-nodes")), "ordinary groups' batches overlapped, the critical group's did not: {overlapping:?}");
+    assert!(stderr(&o).contains("3 groups roll side by side: at most 3 at once, at most 2 instance(s) out of service at once"), "{}", stderr(&o));
+    let sampled: serde_json::Value = serde_json::from_slice(&sampler.wait_with_output().unwrap().stdout).unwrap();
+    assert!(sampled["samples"].as_u64().unwrap() > 5, "sampled often enough: {sampled}");
+    for (g, low) in sampled["low"].as_object().unwrap() {
+        assert!(low.as_i64().unwrap() >= 0, "{g}: InService went below its desired capacity: {sampled}");
+    }
+    // Every instance replaced; sizes as declared, no rolling tag left.
+    let s = sizes(&moto);
+    for (g, d) in [("admin-nodes", 2), ("on-demand-app-4x", 2), ("on-demand-app-8x", 2), ("prometheus-nodes", 1)] {
+        assert_eq!(s[format!("{g}.{STAGING}")][2], d, "{g}: {s}");
+        assert_eq!(s[format!("{g}.{STAGING}")][4], serde_json::json!([]), "{g}: {s}");
+    }
+    let o = moto.run(&repo, &["rolling-update", "--cluster", STAGING, "--set", &set, "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "nothing left to roll: {}", stdout(&o));
+}
+
+/// One group failing its gate stops the others from starting a batch: with one instance of
+/// budget, the first ordinary group to take it fails (its validate hook always does), and the
+/// two waiting for the budget start nothing; each says so, and every size is restored.
+#[test]
+fn a_group_that_fails_stops_new_batches_in_every_group() {
+    let (moto, repo) = setup(
+        "rollingUpdate: {maxSurge: 1, maxUnavailable: 0, maxConcurrentGroups: 3, clusterMaxUnavailable: 1}\nonDemand: {minSize: 2, maxSize: 20}\n",
+    );
+    let image = new_image(&moto, "eu-west-1");
+    let set = format!("image={image}");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    repo.replace("vars/_zz-test.yaml", "  validate: echo \"validate $FLEETFORM_CLUSTER\" >> hooks.log", "  validate: case \"$FLEETFORM_GROUP\" in admin-nodes.*) exit 0;; *) echo broken >&2; exit 1;; esac");
+    repo.replace("vars/_zz-test.yaml", "validationTimeout: 2m", "validationTimeout: 2s");
+    let o = roll(&moto, &repo, &["--set", &set]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("health gate failed after") && err.contains("validate hook"), "{err}");
+    let not_started = err.matches("not started (another group failed)").count();
+    assert_eq!(not_started, 2, "the two groups waiting for the budget started nothing:\n{err}");
+    let s = sizes(&moto);
+    for (g, d) in [("admin-nodes", 2), ("on-demand-app-4x", 2), ("on-demand-app-8x", 2), ("prometheus-nodes", 1)] {
+        assert_eq!(s[format!("{g}.{STAGING}")][2], d, "{g}: {s}");
+        assert_eq!(s[format!("{g}.{STAGING}")][4], serde_json::json!([]), "{g}: {s}");
+    }
+}
