@@ -63,12 +63,12 @@ fn replayed(repo: &Path, files: &[&Path], delay: u64, args: &[&str], runs: usize
     all.swap_remove(runs / 2)
 }
 
+/// One line of figures. At 0 ms the chain of dependent requests is not measurable (every
+/// request is answered before the next is sent): it is shown at 50 ms only.
 fn row(label: &str, f: &Figures, latency: u64) {
-    let floor = f.chain as f64 * latency as f64 / 1000.0;
-    println!(
-        "  {label:<30} {:>7.3} s  cpu {:>6.3} s  {:>6.1} MiB  {:>5} requests  {:>3} dependent  floor {:>6.3} s",
-        f.wall, f.cpu, f.rss, f.requests, f.chain, floor
-    );
+    let chain = if latency == 0 { "      -     ".to_string() } else { format!("{:>3} dependent", f.chain) };
+    let floor = if latency == 0 { "-".to_string() } else { format!("{:.3} s", f.chain as f64 * latency as f64 / 1000.0) };
+    println!("  {label:<30} {:>7.3} s  cpu {:>6.3} s  {:>6.1} MiB  {:>5} requests  {chain}  floor {floor}", f.wall, f.cpu, f.rss, f.requests);
 }
 
 fn main() {

@@ -303,3 +303,29 @@ for i, z in enumerate(['eu-west-1a', 'eu-west-1b']):
     assert!(md.contains("<code>c00.k8s.example.com</code>: 12 deletion(s), conflict(s) or warning(s)"), "{md}");
     assert!(stderr(&o).contains("the deletions, conflicts and warnings alone exceed --comment-budget 2500"), "{}", stderr(&o));
 }
+
+/// A region holding more launch templates than a page (200) and more than the emulator's
+/// default page (100): every page is read, so the cluster is in sync, and the templates of a
+/// cluster without a vars file are all counted as its orphans.
+#[test]
+fn more_than_a_page_of_launch_templates_in_a_region() {
+    let moto = Moto::start();
+    moto.example_account();
+    let repo = Repo::example();
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    moto.py(
+        r#"
+c = ec2('eu-west-1')
+for i in range(230):
+    c.create_launch_template(LaunchTemplateName=f'nodes-{i}.old.k8s.foo.bar', LaunchTemplateData={'ImageId': 'ami-760aaa0f'},
+        TagSpecifications=[{'ResourceType': 'launch-template', 'Tags': [{'Key': 'fleetform.io/cluster', 'Value': 'old.k8s.foo.bar'}]}])
+"#,
+    );
+    let o = moto.run(&repo, &["plan", "--all", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    let staging = json["clusters"].as_array().unwrap().iter().find(|c| c["name"] == STAGING).unwrap().clone();
+    assert_eq!(staging["conflicts"], serde_json::json!([]), "{staging}");
+    assert_eq!(staging["steps"], serde_json::json!([]), "in sync: {staging}");
+    assert_eq!(json["orphans"], serde_json::json!([{"cluster": "old.k8s.foo.bar", "region": "eu-west-1", "resources": 230}]));
+}
