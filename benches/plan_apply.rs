@@ -15,7 +15,8 @@
 //! * apply's baseline: the same apply with `--concurrency 1` (steps one after another).
 //!
 //! Run by hand (not in CI): `cargo bench --bench plan_apply`. Needs .venv (./scripts/test or
-//! ./scripts/setup-venv installs it). FLEETFORM_BENCH_SIZES=1,12 runs fewer sizes.
+//! ./scripts/setup-venv installs it). FLEETFORM_BENCH_SIZES=1,12 runs fewer sizes;
+//! FLEETFORM_BENCH_DIR=DIR keeps the repositories and recordings there.
 
 #[path = "support/fleet.rs"]
 mod fleet;
@@ -75,11 +76,13 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("FLEETFORM_BENCH_SIZES")
         .map(|s| s.split(',').map(|n| n.trim().parse().expect("FLEETFORM_BENCH_SIZES: numbers")).collect())
         .unwrap_or_else(|_| vec![1, 12, 48]);
-    let work = tempfile::tempdir().unwrap();
+    // FLEETFORM_BENCH_DIR keeps the repositories and recordings (to profile a replay by hand).
+    let tmp = tempfile::tempdir().unwrap();
+    let work = std::env::var_os("FLEETFORM_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     for &clusters in &sizes {
-        let repo = work.path().join(format!("repo-{clusters}"));
+        let repo = work.join(format!("repo-{clusters}"));
         fleet::generate(&repo, clusters, GROUPS, true);
-        let (apply_rec, plan_rec) = (work.path().join(format!("apply-{clusters}.jsonl")), work.path().join(format!("plan-{clusters}.jsonl")));
+        let (apply_rec, plan_rec) = (work.join(format!("apply-{clusters}.jsonl")), work.join(format!("plan-{clusters}.jsonl")));
 
         // Record: a fresh emulator with the fleet's networks, applied, then planned.
         let (_moto, moto) = moto();

@@ -46,9 +46,10 @@ pub struct ApplyArgs {
     /// fleetform's tags (kops's), as `plan --adopt` showed. A saved plan carries its own.
     #[arg(long)]
     pub adopt: bool,
-    /// AWS changes in flight at once, across all clusters: the groups of a cluster are created
-    /// and updated side by side. Lower it (1: one step at a time) when AWS answers
-    /// RequestLimitExceeded or Throttling because other tools share the account's API limits.
+    /// AWS changes in flight at once per region and service (EC2, Auto Scaling, Route53), shared
+    /// by all clusters: groups are created and updated side by side (default 16). Lower it (1:
+    /// one step at a time) when AWS answers RequestLimitExceeded or Throttling because other
+    /// tools share the account's API limits.
     #[arg(long, value_name = "N", default_value_t = crate::executor::apply::DEFAULT_CONCURRENCY, value_parser = concurrency)]
     pub concurrency: usize,
 }

@@ -480,7 +480,8 @@ pub enum Lane {
     ControlPlane,
     /// A node group: its launch template, then the group, then its scheduled actions.
     Group(String),
-    /// A hosted zone's one batch of record changes (after the groups, as planned).
+    /// A hosted zone's one batch of record changes, beside the groups (records name load
+    /// balancers and addresses, not nodes: nothing waits for the other).
     Zone(String),
     /// A deletion: the group before the template it launched from; after everything else,
     /// so a renamed group's successor is up before it goes.
@@ -492,9 +493,8 @@ impl Lane {
     pub fn phase(&self) -> u8 {
         match self {
             Lane::ControlPlane => 0,
-            Lane::Group(_) => 1,
-            Lane::Zone(_) => 2,
-            Lane::Delete(_) => 3,
+            Lane::Group(_) | Lane::Zone(_) => 1,
+            Lane::Delete(_) => 2,
         }
     }
 }
@@ -992,7 +992,8 @@ pub fn plan(d: &DesiredCluster, live: &LiveCluster) -> ClusterPlan {
         }
     }
     // The control plane first (created, upgraded, its add-ons, the access entries that let
-    // the nodes join); then templates before the groups that use them, DNS after the groups,
+    // the nodes join); then templates before the groups that use them, DNS beside them (apply runs
+    // the records with the groups: they name load balancers, not nodes),
     // deletions last (groups before the templates they launched from, access entries after
     // the groups that used them).
     let cp = d

@@ -51,11 +51,43 @@ impl ClusterReport {
     }
 }
 
-/// AWS calls an apply has in flight at once (`--concurrency`). AWS throttles each account and
-/// region with token buckets: a burst, then a few calls a second. Ten at once keeps a cluster's
-/// worth of groups inside the burst, and the SDK's retries absorb throttling beyond it; lower it
-/// when other tools share the account's limits.
-pub const DEFAULT_CONCURRENCY: usize = 10;
+/// AWS changes an apply has in flight at once per region and service (`--concurrency`). AWS
+/// throttles each account per region and per service (EC2, Auto Scaling, Route53 …) with token
+/// buckets: a burst, then a few calls a second. Sixteen at once keeps a fleet's creates inside
+/// the burst, and the SDK's retries absorb throttling beyond it; lower it when other tools share
+/// the account's limits.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// The changes in flight at once: `n` per region and AWS service, shared by every cluster of
+/// the run (clusters of one region draw on the same limits, as they do on AWS).
+pub struct Limits {
+    n: usize,
+    by: Mutex<BTreeMap<(String, &'static str), std::sync::Arc<Semaphore>>>,
+}
+
+impl Limits {
+    pub fn new(n: usize) -> Limits {
+        Limits { n: n.max(1), by: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn of(&self, region: &str, service: &'static str) -> std::sync::Arc<Semaphore> {
+        let region = if service == "route53" { "global" } else { region };
+        self.by.lock().expect("not poisoned").entry((region.to_string(), service)).or_insert_with(|| std::sync::Arc::new(Semaphore::new(self.n))).clone()
+    }
+}
+
+/// The AWS service a step changes (whose limit it draws on); none for the control plane's
+/// steps, which mostly wait and go one at a time.
+fn service(step: &Step) -> Option<&'static str> {
+    match step.lane() {
+        Lane::ControlPlane => None,
+        Lane::Zone(_) => Some("route53"),
+        _ => Some(match step {
+            Step::CreateLaunchTemplate { .. } | Step::CreateLaunchTemplateVersion { .. } | Step::SetDefaultVersion { .. } | Step::AdoptLaunchTemplate { .. } | Step::DeleteLaunchTemplate { .. } => "ec2",
+            _ => "autoscaling",
+        }),
+    }
+}
 
 /// What one step did, kept by its index so the report lists steps in plan order whatever
 /// order they finished in.
@@ -65,12 +97,12 @@ enum Outcome {
 }
 
 /// Carry out `steps` in `region`, recording what was done in `report`. `poll`: how often a
-/// control plane or add-on being changed is looked at. `limit`: AWS calls in flight at once,
-/// shared by every cluster of the run.
+/// control plane or add-on being changed is looked at. `limits`: AWS changes in flight at once
+/// per region and service, shared by every cluster of the run.
 ///
-/// Steps run phase by phase and, inside a phase, lane by lane at once ([`phases`]): a node
-/// group's template, group and scheduled actions in order, the groups side by side; the control
-/// plane one step at a time. A failure or an interrupt starts no new step anywhere in the
+/// Steps run phase by phase and, inside a phase, lane by lane at once ([`phases`]): the control
+/// plane one step at a time; then a node group's template, group and scheduled actions in
+/// order, the groups and the zones' record batches side by side; then the deletions. A failure or an interrupt starts no new step anywhere in the
 /// cluster; steps already in flight finish and are reported, the rest are listed as not done.
 /// Kill-safety is the plan's: every step is safe to be cut short, and the next plan reads what
 /// was done.
@@ -81,7 +113,7 @@ pub async fn run_steps<C: Cloud>(
     steps: &[Step],
     poll: Duration,
     interrupted: &AtomicBool,
-    limit: &Semaphore,
+    limits: &Limits,
     progress: &ClusterProgress,
     report: &mut ClusterReport,
 ) {
@@ -99,7 +131,11 @@ pub async fn run_steps<C: Cloud>(
                 }
                 // Control-plane steps wait minutes for EKS and go one at a time: they hold no
                 // permit (a run creating many control planes would otherwise starve the rest).
-                let _permit = if serial { None } else { Some(limit.acquire().await.expect("the limit is never closed")) };
+                let limit = service(&steps[i]).filter(|_| !serial).map(|s| limits.of(region, s));
+                let _permit = match &limit {
+                    Some(l) => Some(l.acquire().await.expect("the limit is never closed")),
+                    None => None,
+                };
                 if stop.load(Ordering::SeqCst) || interrupted.load(Ordering::SeqCst) {
                     return;
                 }
@@ -411,19 +447,21 @@ mod tests {
         addon: RefCell<Option<String>>,
         addon_status: Option<&'static str>,
         /// Template and group calls wait for other futures to run first, as AWS calls in
-        /// flight do; `in_flight` counts them, `most` is the largest count seen.
+        /// flight do; `in_flight` counts them per service (0: EC2, 1: Auto Scaling), `most` is the
+        /// largest count seen.
         slow: bool,
-        in_flight: std::cell::Cell<usize>,
-        most: std::cell::Cell<usize>,
+        in_flight: [std::cell::Cell<usize>; 2],
+        most: [std::cell::Cell<usize>; 2],
     }
 
     impl Fake {
-        async fn pause(&self) {
+        async fn pause(&self, service: usize) {
             if !self.slow {
                 return;
             }
-            self.in_flight.set(self.in_flight.get() + 1);
-            self.most.set(self.most.get().max(self.in_flight.get()));
+            let (in_flight, most) = (&self.in_flight[service], &self.most[service]);
+            in_flight.set(in_flight.get() + 1);
+            most.set(most.get().max(in_flight.get()));
             for _ in 0..3 {
                 let mut yielded = false;
                 futures::future::poll_fn(|cx| {
@@ -437,7 +475,7 @@ mod tests {
                 })
                 .await;
             }
-            self.in_flight.set(self.in_flight.get() - 1);
+            in_flight.set(in_flight.get() - 1);
         }
 
         fn call(&self, c: String) -> Result<(), AwsError> {
@@ -452,7 +490,7 @@ mod tests {
 
     impl Cloud for Fake {
         async fn create_template(&self, region: &str, name: &str, d: &LaunchTemplateData, _: &BTreeMap<String, String>) -> Result<(), AwsError> {
-            self.pause().await;
+            self.pause(0).await;
             self.call(format!("create_template {region} {name} {}", d.image_id.clone().unwrap_or_default()))
         }
         async fn create_version(&self, _: &str, name: &str, d: &LaunchTemplateData) -> Result<i64, AwsError> {
@@ -463,7 +501,7 @@ mod tests {
             self.call(format!("set_default_version {name} {v}"))
         }
         async fn create_group(&self, _: &str, name: &str, c: &AsgConfig, desired: i32) -> Result<(), AwsError> {
-            self.pause().await;
+            self.pause(1).await;
             self.call(format!("create_group {name} v{} desired {desired}", c.launch_template_version))
         }
         async fn update_group(&self, _: &str, name: &str, _: &AsgConfig, c: &AsgConfig, s: (i32, i32, Option<i32>)) -> Result<(), AwsError> {
@@ -650,7 +688,7 @@ mod tests {
         let cp = progress.cluster("c", steps.len());
         let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
         let flag = AtomicBool::new(interrupted);
-        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &Semaphore::new(DEFAULT_CONCURRENCY), &cp, &mut report));
+        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &Limits::new(DEFAULT_CONCURRENCY), &cp, &mut report));
         report
     }
 
@@ -715,7 +753,7 @@ mod tests {
         let cp = progress.cluster("c", steps.len());
         let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
         let flag = AtomicBool::new(false);
-        futures::executor::block_on(run_steps(slow, "r", steps, Duration::ZERO, &flag, &Semaphore::new(limit), &cp, &mut report));
+        futures::executor::block_on(run_steps(slow, "r", steps, Duration::ZERO, &flag, &Limits::new(limit), &cp, &mut report));
         report
     }
 
@@ -725,24 +763,23 @@ mod tests {
         let steps = new_groups(6);
         let r = run_slow(&slow, &steps, 3);
         assert!(r.ok(), "{r:?}");
-        assert_eq!(slow.most.get(), 3, "three in flight at once, never more");
+        assert_eq!((slow.most[0].get(), slow.most[1].get()), (3, 3), "three in flight at once per service, never more");
         let calls = slow.calls.borrow();
         for i in 0..6 {
             let t = calls.iter().position(|c| c == &format!("create_template r g{i} ")).unwrap();
             let g = calls.iter().position(|c| c.starts_with(&format!("create_group g{i} "))).unwrap();
             assert!(t < g, "g{i}: template before group: {calls:?}");
         }
-        // The records after every group, the deletion after the records.
-        let last_group = calls.iter().rposition(|c| c.starts_with("create_group")).unwrap();
-        let records = calls.iter().position(|c| c.starts_with("change_records")).unwrap();
-        assert!(last_group < records && records < calls.iter().position(|c| c == "delete_group old").unwrap(), "{calls:?}");
+        // The deletion after every group and the records.
+        let last = calls.iter().rposition(|c| c.starts_with("create_group") || c.starts_with("change_records")).unwrap();
+        assert!(last < calls.iter().position(|c| c == "delete_group old").unwrap(), "{calls:?}");
         // Reported in plan order, whatever order they finished in.
         let created: Vec<String> = (0..6).map(|i| format!("launch template g{i}")).chain((0..6).map(|i| format!("auto scaling group g{i}"))).collect();
         assert_eq!(r.created, created);
         // One at a time when asked.
         let slow = Fake { slow: true, ..Default::default() };
         assert!(run_slow(&slow, &steps, 1).ok());
-        assert_eq!(slow.most.get(), 1);
+        assert_eq!((slow.most[0].get(), slow.most[1].get()), (1, 1));
     }
 
     #[test]
@@ -753,13 +790,16 @@ mod tests {
         assert!(r.failed.as_deref().unwrap().contains("Throttling"), "{r:?}");
         let calls = slow.calls.borrow().clone();
         let failed_at = calls.iter().position(|c| c.starts_with("create_group g1")).unwrap();
-        // What was in flight finished; nothing started after the failure was known.
-        assert!(calls.len() <= failed_at + 2, "at most the one other call in flight after the failure: {calls:?}");
-        assert!(!calls.iter().any(|c| c.starts_with("change_records") || c.starts_with("delete_group")), "{calls:?}");
-        // Every step is either reported done, the failure, or not done.
+        // What was in flight finished (at most the others in flight: two per service, less the
+        // failed one); nothing started after the failure was known, the deletions least of all.
+        assert!(calls.len() <= failed_at + 1 + 3, "at most the calls in flight finish after the failure: {calls:?}");
+        assert!(!calls.iter().any(|c| c.starts_with("delete_group")), "{calls:?}");
+        // Every step is either done, the failure, or not done; each call that succeeded is
+        // reported (the empty record batch, beside the groups, reports no record).
+        let records = usize::from(calls.iter().any(|c| c.starts_with("change_records")));
         let done = r.created.len();
-        assert_eq!(done + 1 + r.not_done.len(), steps.len(), "{r:?}");
-        assert_eq!(done, calls.len() - 1, "each call that succeeded is reported: {r:?} {calls:?}");
+        assert_eq!(done + records + 1 + r.not_done.len(), steps.len(), "{r:?}");
+        assert_eq!(done + records, calls.len() - 1, "{r:?} {calls:?}");
     }
 
     #[test]

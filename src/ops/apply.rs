@@ -125,10 +125,23 @@ impl WaveRunner for Runner<'_> {
     async fn run_wave(&mut self, wave: u32, clusters: &[String]) -> bool {
         let p = self.ui.printer().clone();
         let manifests: Vec<&Manifest> = clusters.iter().filter_map(|c| self.req.manifests.iter().find(|m| m.name() == c).copied()).collect();
-        // Lock, in name order.
+        // Every cluster's lock at once (one round trip, not one per cluster). If another run
+        // holds one, what was taken is given back and the locks are taken one by one in name
+        // order, waiting as asked: two runs wanting the same clusters never each hold a part
+        // while waiting for the other's.
         let quiet = Progress::new(false, p.quiet);
         let mut held: Vec<Held> = Vec::new();
-        for m in &manifests {
+        let first = futures::future::join_all(manifests.iter().map(|m| lock::try_once(self.aws, m.name(), m.cluster.spec.state_store.as_deref(), &self.info))).await;
+        if first.iter().all(|r| matches!(r, Ok(Some(_)))) {
+            held = first.into_iter().filter_map(|r| r.ok().flatten()).collect();
+        } else {
+            let taken: Vec<Held> = first.into_iter().filter_map(|r| r.ok().flatten()).collect();
+            if !self.release(&taken).await {
+                return false;
+            }
+        }
+        let all_held = !held.is_empty();
+        for m in manifests.iter().filter(|_| !all_held) {
             let cp = quiet.cluster(m.name(), 0);
             match lock::acquire(self.aws, m.name(), m.cluster.spec.state_store.as_deref(), &self.info, self.req.lock_timeout, &cp, &self.interrupted).await {
                 Ok(h) => held.push(h),
@@ -142,11 +155,19 @@ impl WaveRunner for Runner<'_> {
         }
         let mut audits: BTreeMap<String, Audit> = BTreeMap::new();
         let ok = self.locked(wave, &manifests, &mut audits).await;
-        // The audit record of every cluster this run changed (failed or interrupted runs too).
+        // The audit record of every cluster this run changed (failed or interrupted runs too),
+        // all clusters at once.
+        let commit = self.req.commit.as_deref();
+        let records = futures::future::join_all(held.iter().map(|h| async {
+            match audits.get(&h.cluster).filter(|a| a.worth_recording()) {
+                Some(a) => lock::record(h, commit, a).await.err(),
+                None => None,
+            }
+        }))
+        .await;
         let mut recorded = true;
-        for h in &held {
-            let Some(a) = audits.get(&h.cluster).filter(|a| a.worth_recording()) else { continue };
-            if let Err(e) = lock::record(h, self.req.commit.as_deref(), a).await {
+        for (h, e) in held.iter().zip(records) {
+            if let Some(e) = e {
                 p.error(&format!("{}: the audit record was not written: {e}", h.cluster));
                 self.report.errors += 1;
                 recorded = false;
@@ -158,10 +179,12 @@ impl WaveRunner for Runner<'_> {
 }
 
 impl Runner<'_> {
+    /// Give every lock back, all at once; errors are reported in name order.
     async fn release(&mut self, held: &[Held]) -> bool {
+        let results = futures::future::join_all(held.iter().map(lock::release)).await;
         let mut ok = true;
-        for h in held {
-            if let Err(e) = lock::release(h).await {
+        for (h, r) in held.iter().zip(results) {
+            if let Err(e) = r {
                 self.ui.printer().error(&format!("{}: {e}", h.cluster));
                 self.report.errors += 1;
                 ok = false;
@@ -313,10 +336,10 @@ impl Runner<'_> {
             self.report.errors += 1;
             return (false, vec![]);
         }
-        let limit = tokio::sync::Semaphore::new(self.req.concurrency.max(1));
+        let limits = crate::executor::apply::Limits::new(self.req.concurrency);
         let reports: Vec<ClusterReport> = futures::future::join_all(changed.iter().map(|o| {
             let (plan, _) = o.result.as_ref().expect("changed clusters planned");
-            let (aws, progress, interrupted, poll, limit) = (self.aws, &self.progress, &self.interrupted, self.req.poll, &limit);
+            let (aws, progress, interrupted, poll, limit) = (self.aws, &self.progress, &self.interrupted, self.req.poll, &limits);
             async move {
                 let (steps, not_deleted) = plan.executable(allow_delete);
                 let cp = progress.cluster(&plan.cluster, steps.len());

@@ -192,8 +192,8 @@ async fn destroy_locked(aws: &Aws, req: &DestroyRequest<'_>, ui: &dyn DestroyUi,
     }
     // 2. The resources.
     let mut r = ClusterReport { cluster: cluster.to_string(), ..Default::default() };
-    let limit = tokio::sync::Semaphore::new(crate::executor::apply::DEFAULT_CONCURRENCY);
-    run_steps(aws, region, &plan.steps, req.poll, interrupted, &limit, &cp, &mut r).await;
+    let limits = crate::executor::apply::Limits::new(crate::executor::apply::DEFAULT_CONCURRENCY);
+    run_steps(aws, region, &plan.steps, req.poll, interrupted, &limits, &cp, &mut r).await;
     cp.finish(if r.ok() { "destroyed" } else if r.interrupted { "interrupted" } else { "failed" });
     report.deleted.extend(r.deleted.iter().cloned());
     audit.deleted.extend(r.deleted);

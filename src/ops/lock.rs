@@ -76,6 +76,16 @@ pub async fn acquire(
     }
 }
 
+/// Take the lock once, without waiting: `None` when someone else holds it.
+pub async fn try_once(aws: &Aws, cluster: &str, state_store: Option<&str>, info: &LockInfo) -> Result<Option<Held>, String> {
+    let url = state_store.ok_or_else(|| format!("cluster {cluster} declares no spec.stateStore: fleetform needs it for the lock and the audit trail"))?;
+    let store = StateStore::open(aws, url).await.map_err(|e| e.to_string())?;
+    Ok(match store.try_lock(info).await.map_err(|e| e.to_string())? {
+        Acquire::Acquired => Some(Held { cluster: cluster.to_string(), store, info: info.clone(), started: timestamp() }),
+        Acquire::Held(_) => None,
+    })
+}
+
 /// Release a lock we hold. An error says how to break it by hand.
 pub async fn release(held: &Held) -> Result<(), String> {
     match held.store.unlock(&held.info.id).await {
