@@ -54,7 +54,7 @@ fn main() {
             groups += r.manifest.groups.len();
             findings += lint(&r.manifest).len();
             if run == 0 {
-                rendered_text.push(r.files[0].content.clone());
+                rendered_text.push(r.files()[0].content.clone());
             }
         }
         full.push(t.elapsed());

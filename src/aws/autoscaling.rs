@@ -363,20 +363,17 @@ pub async fn set_sizes(c: &Client, region: &str, name: &str, min: i32, max: i32,
     Ok(())
 }
 
-/// Groups carrying any of the tag keys, whoever owns them ([`FILTER_VALUES`] keys a request;
-/// the caller shards longer lists to read them side by side).
-pub async fn groups_tagged(c: &Client, region: &str, keys: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
+/// The groups carrying any of the tag keys, whoever owns them, as (group, key) pairs: the tags
+/// alone (DescribeTags), not the groups, whose description is many times larger and which the
+/// caller has mostly read already. [`FILTER_VALUES`] keys a request; the caller shards longer
+/// lists to read them side by side.
+pub async fn names_tagged(c: &Client, region: &str, keys: &[String]) -> Result<Vec<(String, String)>, AwsError> {
     let mut out = Vec::new();
     for chunk in keys.chunks(FILTER_VALUES) {
-        let mut pages = c
-            .describe_auto_scaling_groups()
-            .filters(Filter::builder().name("tag-key").set_values(Some(chunk.to_vec())).build())
-            .max_records(100)
-            .into_paginator()
-            .send();
+        let mut pages = c.describe_tags().filters(Filter::builder().name("key").set_values(Some(chunk.to_vec())).build()).max_records(100).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups by tag in {region}"), &e))?;
-            out.extend(page.auto_scaling_groups().iter().filter(|g| g.status() != Some("Delete in progress")).cloned());
+            let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling group tags in {region}"), &e))?;
+            out.extend(page.tags().iter().filter_map(|t| Some((t.resource_id()?.to_string(), t.key()?.to_string()))));
         }
     }
     Ok(out)

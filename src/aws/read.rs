@@ -202,7 +202,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         futures::future::try_join_all(shards.iter().map(|s| {
             let keys: Vec<String> = s.iter().map(|c| format!("k8s.io/cluster-autoscaler/{c}")).collect();
             let asgc = &asgc;
-            async move { autoscaling::groups_tagged(asgc, region, &keys).await }
+            async move { autoscaling::names_tagged(asgc, region, &keys).await }
         })),
         autoscaling::scheduled_actions(&asgc, region),
         ec2::managed_templates(&ec2c, region),
@@ -562,12 +562,15 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         // Groups that are not this cluster's but carry its autoscaler discovery tag.
         let discovery = format!("k8s.io/cluster-autoscaler/{cluster}");
         let declared: BTreeSet<String> = m.groups.iter().map(|g| m.aws_name(g.name())).collect();
+        // (Whose a group is: its cluster tag as read, if it was read; a group not read is not
+        // this cluster's, whose groups were all read.)
         live.autoscaler_discovered_foreign = discovered
             .iter()
-            .filter(|g| autoscaling::tag(g, &discovery).is_some() && autoscaling::tag(g, TAG_CLUSTER) != Some(cluster))
-            .filter_map(|g| g.auto_scaling_group_name())
-            .filter(|n| !declared.contains(*n))
-            .map(str::to_string)
+            .filter(|(name, key)| *key == discovery && owned_asg.get(name.as_str()).copied().flatten() != Some(cluster))
+            .map(|(name, _)| name.clone())
+            .filter(|n| !declared.contains(n))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         // Subnets: by id when given, else the one subnet of the zone tagged for the cluster.
         let tag_key = format!("kubernetes.io/cluster/{cluster}");

@@ -103,7 +103,7 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
     let mut changes = Vec::new();
     let mut produced = BTreeSet::new();
     for r in &run.rendered {
-        for f in &r.files {
+        for f in &r.files() {
             produced.insert(f.path.clone());
             let old = read_output(&s.root, &f.path)?;
             let status = match &old {
@@ -160,7 +160,7 @@ pub fn run(s: &Settings, args: &RenderArgs) -> anyhow::Result<Status> {
             .iter()
             .map(|r| {
                 let files: Vec<_> = r
-                    .files
+                    .files()
                     .iter()
                     .map(|f| {
                         let st = changes.iter().find(|c| c.path == f.path).map_or(FileStatus::Unchanged, |c| c.status);

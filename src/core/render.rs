@@ -51,7 +51,14 @@ pub struct OutputFile {
 pub struct Rendered {
     pub manifest: Manifest,
     pub autoscaler: AutoscalerArtefacts,
-    pub files: Vec<OutputFile>,
+}
+
+impl Rendered {
+    /// The files `render` writes for the cluster (made when asked: plan and apply have no use
+    /// for the manifest as text).
+    pub fn files(&self) -> Vec<OutputFile> {
+        output_files(&self.manifest, &self.autoscaler)
+    }
 }
 
 /// The header every generated file starts with; `render` only ever deletes files that carry it.
@@ -70,20 +77,32 @@ pub fn autoscaler_path(cluster: &str) -> PathBuf {
 /// Merge the values of `cluster`: shared files, the layers its file names (in order), the
 /// cluster's file, the `--values` files (in order), then `--set`.
 pub fn cluster_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<serde_yaml::Mapping, Diagnostic> {
-    merge_values(repo, cluster, sets, &mut None)
+    merge_values(repo, cluster, sets, &mut None, None)
 }
 
 /// [`cluster_values`], and which file set each value that won (`render -v`).
 pub fn cluster_values_with_origins(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<(serde_yaml::Mapping, values::Origins), Diagnostic> {
     let mut origins = Some(values::Origins::default());
-    let merged = merge_values(repo, cluster, sets, &mut origins)?;
+    let merged = merge_values(repo, cluster, sets, &mut origins, None)?;
     Ok((merged, origins.unwrap_or_default()))
 }
 
 /// The reserved key of a cluster's vars file that names its layers.
 pub const LAYERS_KEY: &str = "layers";
 
-fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: &mut Option<values::Origins>) -> Result<serde_yaml::Mapping, Diagnostic> {
+/// Values files parsed once per run: the shared files and layers every cluster merges.
+type ValuesCache = Mutex<HashMap<PathBuf, Result<serde_yaml::Mapping, Diagnostic>>>;
+
+fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: &mut Option<values::Origins>, cache: Option<&ValuesCache>) -> Result<serde_yaml::Mapping, Diagnostic> {
+    let parsed = |f: &SourceFile| -> Result<serde_yaml::Mapping, Diagnostic> {
+        let Some(cache) = cache else { return values::parse_values(f) };
+        if let Some(r) = cache.lock().unwrap().get(&f.path) {
+            return r.clone();
+        }
+        let r = values::parse_values(f);
+        cache.lock().unwrap().insert(f.path.clone(), r.clone());
+        r
+    };
     let own = repo.cluster_vars.get(cluster).ok_or_else(|| unknown_cluster(repo, cluster))?;
     let mut merged = serde_yaml::Mapping::new();
     let mut add = |merged: &mut serde_yaml::Mapping, f: &SourceFile, v: serde_yaml::Mapping| {
@@ -95,7 +114,7 @@ fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: 
     let layers_key = Value::String(LAYERS_KEY.into());
     for f in repo.shared_vars.iter().chain(repo.layers.values()).chain(repo.extra_values.iter()) {
         // Only a cluster's own file names layers (no layer of layers: the order stays one list).
-        if values::parse_values(f)?.contains_key(&layers_key) {
+        if parsed(f)?.contains_key(&layers_key) {
             let line = find_key_line(&f.text, &[LAYERS_KEY]).unwrap_or(1);
             return Err(Diagnostic::new(&f.path, line, 1, format!("`{LAYERS_KEY}` is set in {}: only a cluster's vars file names its layers", f.path.display()))
                 .with_source(&f.text)
@@ -103,11 +122,11 @@ fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: 
         }
     }
     for f in &repo.shared_vars {
-        add(&mut merged, f, values::parse_values(f)?);
+        add(&mut merged, f, parsed(f)?);
     }
     let mut own_values = values::parse_values(own)?;
     for layer in layers_of(repo, own, own_values.remove(&layers_key))? {
-        add(&mut merged, layer, values::parse_values(layer)?);
+        add(&mut merged, layer, parsed(layer)?);
     }
     let key = Value::String("clusterName".into());
     if let Some(v) = own_values.get(&key) {
@@ -128,7 +147,7 @@ fn merge_values(repo: &RepoFiles, cluster: &str, sets: &[SetOverride], origins: 
     }
     add(&mut merged, own, own_values);
     for f in &repo.extra_values {
-        add(&mut merged, f, values::parse_values(f)?);
+        add(&mut merged, f, parsed(f)?);
     }
     for s in sets {
         values::apply_set(&mut merged, s);
@@ -247,8 +266,7 @@ pub fn render_compiled(compiled: &Arc<Compiled>, repo: &RepoFiles, cluster: &str
                 .with_help("enable spec.clusterAutoscaler, or remove overprovisioning"));
         }
     }
-    let files = output_files(&manifest, &autoscaler);
-    Ok(Rendered { manifest, autoscaler, files })
+    Ok(Rendered { manifest, autoscaler })
 }
 
 /// What the templates of one cluster output, before any document is read: for tools that hold
@@ -258,7 +276,7 @@ pub fn raw_documents(repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> R
 }
 
 fn template_outputs(compiled: &Arc<Compiled>, repo: &RepoFiles, cluster: &str, sets: &[SetOverride]) -> Result<Vec<TemplateOutput>, Diagnostic> {
-    let merged = cluster_values(repo, cluster, sets)?;
+    let merged = merge_values(repo, cluster, sets, &mut None, Some(&compiled.values))?;
     let own = &repo.cluster_vars[cluster];
     let ctx_value = values::to_context_value(&merged).map_err(|e| {
         Diagnostic::file(&own.path, e).with_help("keys of values must be strings or numbers")
@@ -383,7 +401,26 @@ pub fn yaml_scalar(s: &str) -> String {
     }
 }
 
+/// [`plain_scalar_raw`], remembered for short strings: a fleet writes the same names, zones and
+/// types thousands of times, and asking YAML each time was a tenth of a render.
 fn plain_scalar_ok(s: &str) -> bool {
+    static SEEN: std::sync::OnceLock<Mutex<HashMap<String, bool>>> = std::sync::OnceLock::new();
+    if s.len() > 128 {
+        return plain_scalar_raw(s);
+    }
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(&ok) = seen.lock().unwrap().get(s) {
+        return ok;
+    }
+    let ok = plain_scalar_raw(s);
+    let mut seen = seen.lock().unwrap();
+    if seen.len() < 100_000 {
+        seen.insert(s.to_string(), ok);
+    }
+    ok
+}
+
+fn plain_scalar_raw(s: &str) -> bool {
     let first_ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '$' | '(' | '+' | '~'));
     first_ok
         && s.len() <= 1024
@@ -422,6 +459,8 @@ fn line_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
 /// no other file but through `include`.
 pub struct Compiled {
     files: HashMap<PathBuf, Result<tera::Tera, Diagnostic>>,
+    /// The shared values files and layers, parsed by the first cluster that merges them.
+    values: ValuesCache,
 }
 
 impl Compiled {
@@ -431,7 +470,7 @@ impl Compiled {
             Snippet::Escapes { .. } => None,
         });
         let files = repo.templates.iter().chain(snippets).map(|f| (f.path.clone(), compile(f))).collect();
-        Compiled { files }
+        Compiled { files, values: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -2008,7 +2047,7 @@ mod fuzz {
 
     fn structure(r: &Rendered) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for f in &r.files {
+        for f in &r.files() {
             for (i, d) in serde_yaml::Deserializer::from_str(&f.content).enumerate() {
                 let v = Value::deserialize(d).unwrap();
                 keys(&v, format!("{}#{i}", f.path.display()), &mut out);
