@@ -401,19 +401,17 @@ pub fn yaml_scalar(s: &str) -> String {
     }
 }
 
-/// [`plain_scalar_raw`], remembered for short strings: a fleet writes the same names, zones and
-/// types thousands of times, and asking YAML each time was a tenth of a render.
+/// [`plain_scalar_raw`], remembered for short strings through the run (the current render's
+/// [`Compiled`]): a fleet writes the same names, zones and types thousands of times, and asking
+/// YAML each time was a tenth of a render.
 fn plain_scalar_ok(s: &str) -> bool {
-    static SEEN: std::sync::OnceLock<Mutex<HashMap<String, bool>>> = std::sync::OnceLock::new();
-    if s.len() > 128 {
-        return plain_scalar_raw(s);
-    }
-    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(&ok) = seen.lock().unwrap().get(s) {
+    let compiled = CURRENT.with(|c| c.borrow().as_ref().map(|shared| shared.compiled.clone()));
+    let Some(compiled) = compiled.filter(|_| s.len() <= 128) else { return plain_scalar_raw(s) };
+    if let Some(&ok) = compiled.scalars.lock().unwrap().get(s) {
         return ok;
     }
     let ok = plain_scalar_raw(s);
-    let mut seen = seen.lock().unwrap();
+    let mut seen = compiled.scalars.lock().unwrap();
     if seen.len() < 100_000 {
         seen.insert(s.to_string(), ok);
     }
@@ -461,6 +459,8 @@ pub struct Compiled {
     files: HashMap<PathBuf, Result<tera::Tera, Diagnostic>>,
     /// The shared values files and layers, parsed by the first cluster that merges them.
     values: ValuesCache,
+    /// Whether a string may be written as a plain YAML scalar (see [`plain_scalar_ok`]).
+    scalars: Mutex<HashMap<String, bool>>,
 }
 
 impl Compiled {
@@ -470,7 +470,7 @@ impl Compiled {
             Snippet::Escapes { .. } => None,
         });
         let files = repo.templates.iter().chain(snippets).map(|f| (f.path.clone(), compile(f))).collect();
-        Compiled { files, values: Mutex::new(HashMap::new()) }
+        Compiled { files, values: Mutex::new(HashMap::new()), scalars: Mutex::new(HashMap::new()) }
     }
 }
 
