@@ -10,11 +10,17 @@ use super::AwsError;
 use crate::core::resources::{AsgConfig, AsgTag, MixedInstances, TAG_CLUSTER};
 use crate::core::schedule::ScheduledAction;
 
+/// A group being deleted (a destroy, or a deletion apply made) still carries its tags for the
+/// minutes its instances take to go: it is no longer anyone's.
+pub fn deleting(g: &AutoScalingGroup) -> bool {
+    g.status() == Some("Delete in progress")
+}
+
 /// The most values one request's filter takes here (a tag filter's values are OR-ed).
 pub const FILTER_VALUES: usize = 5;
 
 /// Every group whose fleetform cluster tag names one of `clusters` (at most [`FILTER_VALUES`]),
-/// in one paginated read. The caller reads shards of a region's clusters side by side: one
+/// in one paginated read, groups being deleted included (see [`deleting`]). The caller reads shards of a region's clusters side by side: one
 /// region-wide read would page 100 groups at a time, one page after another.
 pub async fn groups_of_clusters(c: &Client, region: &str, clusters: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
     let mut out = Vec::new();
@@ -26,9 +32,7 @@ pub async fn groups_of_clusters(c: &Client, region: &str, clusters: &[String]) -
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk(format!("reading Auto Scaling groups in {region}"), &e))?;
-        // A group being deleted (a destroy, or a deletion apply made) still carries its tags for
-        // the minutes its instances take to go: it is no longer anyone's.
-        out.extend(page.auto_scaling_groups().iter().filter(|g| g.status() != Some("Delete in progress")).cloned());
+        out.extend(page.auto_scaling_groups().iter().cloned());
     }
     Ok(out)
 }

@@ -216,7 +216,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         })),
     ) });
     let (groups, discovered, actions, templates, defaults, instances, images, subnets, eks_clusters) = read?;
-    let mut groups: Vec<_> = groups.into_iter().flatten().collect();
+    let (deleting, mut groups): (Vec<_>, Vec<_>) = groups.into_iter().flatten().partition(autoscaling::deleting);
+    let deleting: BTreeSet<String> = deleting.iter().filter_map(|g| g.auto_scaling_group_name()).map(str::to_string).collect();
     let discovered: Vec<_> = discovered.into_iter().flatten().collect();
     let eks_clusters: BTreeMap<String, Result<EksCluster, String>> = eks_clusters.into_iter().collect();
     let mut images = images;
@@ -382,7 +383,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
     // Who owns each group name read: by its own tag, whether it was read as a cluster's, by
     // name, or as an orphan's.
-    groups.extend(orphan_groups.into_iter().flatten());
+    groups.extend(orphan_groups.into_iter().flatten().filter(|g| !autoscaling::deleting(g)));
     let owned_asg: BTreeMap<&str, Option<&str>> = groups
         .iter()
         .chain(named_groups.iter().filter(|g| autoscaling::tag(g, TAG_CLUSTER).is_some()))
@@ -566,7 +567,7 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         // this cluster's, whose groups were all read.)
         live.autoscaler_discovered_foreign = discovered
             .iter()
-            .filter(|(name, key)| *key == discovery && owned_asg.get(name.as_str()).copied().flatten() != Some(cluster))
+            .filter(|(name, key)| *key == discovery && !deleting.contains(name) && owned_asg.get(name.as_str()).copied().flatten() != Some(cluster))
             .map(|(name, _)| name.clone())
             .filter(|n| !declared.contains(n))
             .collect::<BTreeSet<_>>()

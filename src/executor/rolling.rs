@@ -51,7 +51,7 @@ use tokio::sync::Semaphore;
 
 use super::hooks::{self, HookEnv};
 use super::progress::{ClusterProgress, Progress};
-use crate::aws::{autoscaling, ec2, Aws, AwsError};
+use crate::aws::{autoscaling, ec2, Aws, AwsError, AwsErrorKind};
 use crate::core::desired::DesiredCluster;
 use crate::core::duration;
 use crate::core::model::{IntOrPercent, Role};
@@ -453,8 +453,6 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
     let asg = ctx.aws.autoscaling(region);
     let name = g.name.as_str();
     let mut last = None;
-    // The declared sizes: what the tag holds when a killed run left one, else the group's own.
-    let orig = declared_or(&group);
     for (bi, batch) in g.batches.iter().enumerate() {
         let present: Vec<_> = {
             let m = members(&group);
@@ -467,6 +465,15 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         // gate passes. (A group may fail, or an interrupt come, while the batch waits for it.)
         let permits = present.len().min(ctx.max_unavailable) as u32;
         let _permits = ctx.budget.acquire_many(permits).await.expect("the budget is never closed");
+        // Read the group again now: the wait for the budget, and the previous gate's validate
+        // hook, can be long, and the autoscaler or a spot reclaim may have moved it meanwhile.
+        // Its sizes now are the ones to give back; its members now are the batch.
+        group = ctx.reads.group(name, Instant::now()).await.map_err(|e| ctx.halt(Stop::from(e)))?.ok_or_else(|| ctx.halt(Stop::Failed(format!("group {name} disappeared"))))?;
+        let orig = sizes_of(&group);
+        let present: Vec<_> = {
+            let m = members(&group);
+            present.into_iter().filter(|r| m.contains(&r.instance_id)).collect()
+        };
         let stopped = if ctx.opts.interrupted.load(Ordering::SeqCst) {
             Some(Stop::Interrupted)
         } else if ctx.stop.load(Ordering::SeqCst) {
@@ -481,6 +488,9 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
                 let _ = autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await;
             }
             return Err(stop);
+        }
+        if present.is_empty() {
+            continue;
         }
         let surge = (g.max_surge as usize).min(present.len()) as i32;
         let started = SystemTime::now();
@@ -558,7 +568,9 @@ async fn run_batch(
     if surge > 0 {
         let raised = orig.desired + surge;
         let before = members(group);
-        if !*tagged {
+        // The tag holds the sizes to give back: written before any raise, and again when the
+        // group moved since it was written (the autoscaler changes desired counts all day).
+        if !*tagged || autoscaling::tag(group, TAG_ROLLING).and_then(GroupSizes::parse) != Some(orig) {
             autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, Some(&orig.to_string())).await.map_err(Stop::from)?;
             *tagged = true;
         }
@@ -654,7 +666,19 @@ async fn wait_group(ctx: &Ctx<'_>, name: &str, target: i32, gone: &BTreeSet<Stri
     let start = Instant::now();
     let mut after = after;
     loop {
-        let g = ctx.reads.group(name, after).await.map_err(Stop::from)?.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
+        // A read shared by the groups in flight that failed (throttled past the retries, the
+        // endpoint briefly gone) is looked at again at the next tick, until the timeout: one
+        // failed read must not stop every group that joined it.
+        let g = match ctx.reads.group(name, after).await {
+            Ok(g) => g,
+            Err(e) if matches!(e.kind, AwsErrorKind::Throttled | AwsErrorKind::Unreachable) && start.elapsed() < ctx.timeout => {
+                ctx.progress.note(&format!("{name}: reading the group failed ({e}); trying again"));
+                after = ctx.reads.tick().await;
+                continue;
+            }
+            Err(e) => return Err(Stop::from(e)),
+        };
+        let g = g.ok_or_else(|| Stop::Failed(format!("group {name} disappeared")))?;
         let healthy = g
             .instances()
             .iter()

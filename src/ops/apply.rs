@@ -135,6 +135,9 @@ impl WaveRunner for Runner<'_> {
         if first.iter().all(|r| matches!(r, Ok(Some(_)))) {
             held = first.into_iter().filter_map(|r| r.ok().flatten()).collect();
         } else {
+            // A try that answered an error may still have written its lock: give those back too.
+            let unsure = manifests.iter().zip(&first).filter(|(_, r)| r.is_err()).map(|(m, _)| lock::release_if_ours(self.aws, m.cluster.spec.state_store.as_deref(), &self.info));
+            futures::future::join_all(unsure).await;
             let taken: Vec<Held> = first.into_iter().filter_map(|r| r.ok().flatten()).collect();
             if !self.release(&taken).await {
                 return false;

@@ -86,6 +86,16 @@ pub async fn try_once(aws: &Aws, cluster: &str, state_store: Option<&str>, info:
     })
 }
 
+/// Give back a lock this run may hold without knowing it (a try whose write landed but whose
+/// answer was an error): deleted only if it holds our id. Errors are ignored: the run goes on
+/// to take the locks one by one, and reports what it cannot do there.
+pub async fn release_if_ours(aws: &Aws, state_store: Option<&str>, info: &LockInfo) {
+    let Some(url) = state_store else { return };
+    if let Ok(store) = StateStore::open(aws, url).await {
+        let _ = store.unlock(&info.id).await;
+    }
+}
+
 /// Release a lock we hold. An error says how to break it by hand.
 pub async fn release(held: &Held) -> Result<(), String> {
     match held.store.unlock(&held.info.id).await {
