@@ -590,30 +590,49 @@ async fn run_batch(
     }
     let ids: Vec<String> = present.iter().map(|r| r.instance_id.clone()).collect();
     let nodes = node_names(ctx, &ids).await;
-    let mut gone = BTreeSet::new();
-    for (i, r) in present.iter().enumerate() {
-        if ctx.opts.interrupted.load(Ordering::SeqCst) {
-            return Err(Stop::Interrupted);
-        }
+    if ctx.opts.interrupted.load(Ordering::SeqCst) {
+        return Err(Stop::Interrupted);
+    }
+    // The batch's instances are drained and terminated side by side: the batch is the unit the
+    // settings allow out of service at once. The first `surge` terminations each balance one
+    // surged instance (the desired count goes down with them); the others are replaced.
+    let done = futures::future::join_all(present.iter().enumerate().map(|(i, r)| {
+        let asg = &asg;
         let node = nodes.iter().find(|(id, _)| *id == r.instance_id).map(|(_, n)| n.clone()).unwrap_or_default();
-        if let Some(h) = &ctx.d.hooks.drain {
-            ctx.progress.start(&format!("{label}: draining {} ({node})", r.instance_id));
-            let env = HookEnv { cluster: &ctx.d.name, group: name, instance_id: &r.instance_id, node: &node };
-            hooks::run(h, &ctx.opts.root, &env).await.map_err(|e| {
-                Stop::Failed(format!("drain hook failed for {} (node {node}) of {name}: {e}; the instance was left running", r.instance_id))
-            })?;
-            ctx.opts.events.emit(json!({"event": "drained", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "node": node}));
+        async move {
+            if let Some(h) = &ctx.d.hooks.drain {
+                ctx.progress.start(&format!("{label}: draining {} ({node})", r.instance_id));
+                let env = HookEnv { cluster: &ctx.d.name, group: name, instance_id: &r.instance_id, node: &node };
+                hooks::run(h, &ctx.opts.root, &env).await.map_err(|e| {
+                    Stop::Failed(format!("drain hook failed for {} (node {node}) of {name}: {e}; the instance was left running", r.instance_id))
+                })?;
+                ctx.opts.events.emit(json!({"event": "drained", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "node": node}));
+            }
+            let decrement = (i as i32) < surge;
+            autoscaling::terminate_instance(asg, region, &r.instance_id, decrement).await.map_err(Stop::from)?;
+            ctx.opts.events.emit(json!({"event": "terminated", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "why": r.reasons}));
+            ctx.progress.done(&format!("{label}: replaced {} ({})", r.instance_id, r.reasons.join("; ")));
+            Ok::<bool, Stop>(decrement)
         }
-        let decrement = (i as i32) < surge;
-        autoscaling::terminate_instance(&asg, region, &r.instance_id, decrement).await.map_err(Stop::from)?;
-        if decrement {
-            // This termination balances one surged instance: it stays.
-            surged.pop();
+    }))
+    .await;
+    let mut gone = BTreeSet::new();
+    let mut failed = None;
+    for (r, d) in present.iter().zip(done) {
+        match d {
+            Ok(decremented) => {
+                if decremented {
+                    // This termination balances one surged instance: it stays.
+                    surged.pop();
+                }
+                report.replaced.push(r.instance_id.clone());
+                gone.insert(r.instance_id.clone());
+            }
+            Err(e) => failed = failed.or(Some(e)),
         }
-        ctx.opts.events.emit(json!({"event": "terminated", "cluster": ctx.d.name, "group": name, "instanceId": r.instance_id, "why": r.reasons}));
-        ctx.progress.done(&format!("{label}: replaced {} ({})", r.instance_id, r.reasons.join("; ")));
-        report.replaced.push(r.instance_id.clone());
-        gone.insert(r.instance_id.clone());
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     wait_group(ctx, name, orig.desired, &gone, started, Instant::now(), &format!("{name} to replace the batch")).await.map(|_| ())
 }
