@@ -95,18 +95,8 @@ pub fn py(code: &str, ep: &str) -> String {
 
 /// The release binary under benchmark, pointed at `ep`.
 pub fn fleetform(repo: &Path, ep: &str, args: &[&str]) -> (std::process::Output, Duration) {
-    let t = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_fleetform"))
-        .current_dir(repo)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", ep)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (o, t.elapsed())
+    let m = fleetform_measured(repo, ep, args, &[]);
+    (m.out, m.wall)
 }
 
 /// One run of the binary: its output, wall time, CPU time (user + system) and peak resident
@@ -123,6 +113,8 @@ pub struct Measured {
 pub fn fleetform_measured(repo: &Path, ep: &str, args: &[&str], env: &[(&str, &str)]) -> Measured {
     use std::os::unix::process::ExitStatusExt;
     let t = Instant::now();
+    // Reaped by wait4 below (std's wait would not give the rusage).
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetform"))
         .current_dir(repo)
         .args(args)

@@ -270,7 +270,7 @@ pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], o
         max_unavailable,
         reads: Reads::new(aws, &d.region, opts.poll),
     };
-    let mut outcomes: Vec<Option<(GroupReport, Result<(), Stop>)>> = groups.iter().map(|_| None).collect();
+    let mut outcomes: Vec<Option<Outcome>> = groups.iter().map(|_| None).collect();
     // The control-plane and critical groups, one at a time.
     for (i, g) in groups[..side_from].iter().enumerate() {
         outcomes[i] = roll_one(&run, g, progress).await;
@@ -287,7 +287,7 @@ pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], o
             ));
         }
         let run = &run;
-        let done: Vec<(usize, Option<(GroupReport, Result<(), Stop>)>)> = futures::stream::iter(groups.iter().enumerate().skip(side_from))
+        let done: Vec<(usize, Option<Outcome>)> = futures::stream::iter(groups.iter().enumerate().skip(side_from))
             .map(|(i, g)| async move { (i, roll_one(run, g, progress).await) })
             .buffer_unordered(max_groups)
             .collect()
@@ -326,8 +326,11 @@ pub async fn roll_cluster(aws: &Aws, d: &DesiredCluster, groups: &[GroupRoll], o
     report
 }
 
+/// What one group's roll did, and how it ended.
+type Outcome = (GroupReport, Result<(), Stop>);
+
 /// Roll one group; `None` when it was not started (a group failed, or an interrupt came first).
-async fn roll_one(run: &Run<'_>, g: &GroupRoll, progress: &Progress) -> Option<(GroupReport, Result<(), Stop>)> {
+async fn roll_one(run: &Run<'_>, g: &GroupRoll, progress: &Progress) -> Option<Outcome> {
     if run.stop.load(Ordering::SeqCst) || run.opts.interrupted.load(Ordering::SeqCst) {
         return None;
     }

@@ -390,19 +390,27 @@ fn in_flight(events: &str) -> (usize, Vec<String>) {
     (most, overlapping)
 }
 
+/// Staging with two on-demand groups of 2 beside prometheus (1) and the critical admin group (2),
+/// rolling side by side (3 groups at once, `budget` instances out of service at once), and a new
+/// image applied: every instance is to be replaced. Returns the `--set` of that image.
+fn side_by_side(budget: u32) -> (Moto, Repo, String) {
+    let (moto, repo) = setup(&format!(
+        "rollingUpdate: {{maxSurge: 1, maxUnavailable: 0, maxConcurrentGroups: 3, clusterMaxUnavailable: {budget}}}\nonDemand: {{minSize: 2, maxSize: 20}}\n"
+    ));
+    let image = new_image(&moto, "eu-west-1");
+    let set = format!("image={image}");
+    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    (moto, repo, set)
+}
+
 /// Three ordinary groups roll side by side after the critical admin group, at most two
 /// instances out of service at once across them, and no group's InService capacity ever goes
 /// below its desired. The validate hook of an ordinary group waits until two of them have
 /// drained an instance: a roll that took the groups one after another would never pass it.
 #[test]
 fn groups_roll_side_by_side_within_the_cluster_budget_never_below_desired() {
-    let (moto, repo) = setup(
-        "rollingUpdate: {maxSurge: 1, maxUnavailable: 0, maxConcurrentGroups: 3, clusterMaxUnavailable: 2}\nonDemand: {minSize: 2, maxSize: 20}\n",
-    );
-    let image = new_image(&moto, "eu-west-1");
-    let set = format!("image={image}");
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (moto, repo, set) = side_by_side(2);
     let py = python().display().to_string();
     repo.replace(
         "vars/_zz-test.yaml",
@@ -465,13 +473,7 @@ print(json.dumps({{'low': low, 'samples': n}}))
 /// two waiting for the budget start nothing; each says so, and every size is restored.
 #[test]
 fn a_group_that_fails_stops_new_batches_in_every_group() {
-    let (moto, repo) = setup(
-        "rollingUpdate: {maxSurge: 1, maxUnavailable: 0, maxConcurrentGroups: 3, clusterMaxUnavailable: 1}\nonDemand: {minSize: 2, maxSize: 20}\n",
-    );
-    let image = new_image(&moto, "eu-west-1");
-    let set = format!("image={image}");
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", &set]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (moto, repo, set) = side_by_side(1);
     repo.replace("vars/_zz-test.yaml", "  validate: echo \"validate $FLEETFORM_CLUSTER\" >> hooks.log", "  validate: case \"$FLEETFORM_GROUP\" in admin-nodes.*) exit 0;; *) echo broken >&2; exit 1;; esac");
     repo.replace("vars/_zz-test.yaml", "validationTimeout: 2m", "validationTimeout: 2s");
     let o = roll(&moto, &repo, &["--set", &set]);
