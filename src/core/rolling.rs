@@ -28,6 +28,11 @@ pub struct GroupRoll {
     pub max_surge: u32,
     pub max_unavailable: u32,
     pub batches: Vec<Vec<Replacement>>,
+    /// The node name (private DNS name) of each instance to replace, as the live read saw it:
+    /// the drain hook's FLEETFORM_NODE without a request per batch. Not part of the schedule's
+    /// JSON.
+    #[serde(skip)]
+    pub nodes: std::collections::BTreeMap<String, String>,
 }
 
 impl GroupRoll {
@@ -80,7 +85,14 @@ pub fn schedule(plan: &ClusterPlan, d: &DesiredCluster, live: &LiveCluster, forc
         todo.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         let (surge, unavailable) = batch_params(g.role, a.desired_capacity, g.max_surge, g.max_unavailable);
         let size = (surge + unavailable).max(1) as usize;
+        let nodes = a
+            .instances
+            .iter()
+            .filter(|i| todo.iter().any(|r| r.instance_id == i.id))
+            .filter_map(|i| Some((i.id.clone(), i.private_dns_name.clone()?)))
+            .collect();
         out.push(GroupRoll {
+            nodes,
             name: name.clone(),
             role: g.role,
             critical: g.critical,

@@ -402,7 +402,9 @@ async fn roll_group(ctx: &Ctx<'_>, g: &GroupRoll, report: &mut GroupReport) -> R
     // them there); each batch gives the sizes back, the last one the tag too.
     let result = roll_batches(ctx, g, group, false, report).await;
     let raised = match &result {
-        Ok(last) => last.as_ref().is_some_and(|l| autoscaling::tag(l, TAG_ROLLING).is_some()),
+        // Every batch gave the sizes back, and the last one (or the end of the loop) dropped
+        // their tag: a read taken before that (the gate's) would still show it.
+        Ok(_) => false,
         Err(_) => autoscaling::describe_group(&asg, region, name).await.map_err(Stop::from)?.is_some_and(|l| sizes_of(&l) != declared_or(&l)),
     };
     let result = result.map(|_| ());
@@ -501,6 +503,9 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
         let mut surged = Vec::new();
         let result = run_batch(ctx, g, &label, &present, &group, orig, surge, &mut tagged, started, report, &mut surged).await;
+        // The batch's last read holds for the gate when giving the sizes back removed no
+        // instance (it only lowers the max): no read again of what was just read.
+        let settled = result.as_ref().ok().filter(|_| surged.is_empty()).cloned();
         if surge > 0 {
             // Whatever happened, the group gets its declared sizes back; surged instances not
             // yet balanced by a termination are removed by us, so that no undrained old
@@ -529,7 +534,7 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
             left(report);
             return Err(ctx.halt(stop));
         }
-        group = match gate(ctx, name, orig.desired, started, &label).await {
+        group = match gate(ctx, name, orig.desired, started, &label, settled).await {
             Ok(g) => g,
             Err(stop) => {
                 let stop = ctx.halt(stop);
@@ -564,7 +569,7 @@ async fn run_batch(
     started: SystemTime,
     report: &mut GroupReport,
     surged: &mut Vec<String>,
-) -> Result<(), Stop> {
+) -> Result<AutoScalingGroup, Stop> {
     let region = ctx.d.region.as_str();
     let asg = ctx.aws.autoscaling(region);
     let name = g.name.as_str();
@@ -592,7 +597,12 @@ async fn run_batch(
         waited?;
     }
     let ids: Vec<String> = present.iter().map(|r| r.instance_id.clone()).collect();
-    let nodes = node_names(ctx, &ids).await;
+    // Node names as the live read saw them; asked of EC2 only for instances it did not name.
+    let unknown: Vec<String> = ids.iter().filter(|id| !g.nodes.contains_key(*id)).cloned().collect();
+    let mut nodes: Vec<(String, String)> = g.nodes.iter().filter(|(id, _)| ids.contains(id)).map(|(i, n)| (i.clone(), n.clone())).collect();
+    if !unknown.is_empty() {
+        nodes.extend(node_names(ctx, &unknown).await);
+    }
     if ctx.opts.interrupted.load(Ordering::SeqCst) {
         return Err(Stop::Interrupted);
     }
@@ -637,7 +647,7 @@ async fn run_batch(
     if let Some(e) = failed {
         return Err(e);
     }
-    wait_group(ctx, name, orig.desired, &gone, started, Instant::now(), &format!("{name} to replace the batch")).await.map(|_| ())
+    wait_group(ctx, name, orig.desired, &gone, started, Instant::now(), &format!("{name} to replace the batch")).await
 }
 
 /// Private DNS names (the Kubernetes node names on AWS) of instances.
@@ -732,12 +742,16 @@ async fn wait_group(ctx: &Ctx<'_>, name: &str, target: i32, gone: &BTreeSet<Stri
 }
 
 /// The health gate after a batch; returns the group as last read.
-async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label: &str) -> Result<AutoScalingGroup, Stop> {
+/// `settled`: the group as just read at its desired capacity, if nothing changed it since.
+async fn gate(ctx: &Ctx<'_>, name: &str, desired: i32, since: SystemTime, label: &str, settled: Option<AutoScalingGroup>) -> Result<AutoScalingGroup, Stop> {
     let fail = |which: &str, e: String| Stop::Failed(format!("health gate failed after {label}: {which}: {e}"));
-    let mut group = wait_group(ctx, name, desired, &BTreeSet::new(), since, Instant::now(), "the group at its desired capacity").await.map_err(|s| match s {
-        Stop::Failed(e) => fail("group capacity", e),
-        i => i,
-    })?;
+    let mut group = match settled {
+        Some(g) => g,
+        None => wait_group(ctx, name, desired, &BTreeSet::new(), since, Instant::now(), "the group at its desired capacity").await.map_err(|s| match s {
+            Stop::Failed(e) => fail("group capacity", e),
+            i => i,
+        })?,
+    };
     let start = Instant::now();
     // EC2 status checks of every member.
     loop {
@@ -800,7 +814,7 @@ mod tests {
     use crate::core::desired::DesiredCluster;
 
     fn group(desired: i32) -> GroupRoll {
-        GroupRoll { name: "g".into(), role: Role::Node, critical: false, desired_capacity: desired, max_surge: 1, max_unavailable: 0, batches: vec![] }
+        GroupRoll { name: "g".into(), role: Role::Node, critical: false, desired_capacity: desired, max_surge: 1, max_unavailable: 0, batches: vec![], nodes: Default::default() }
     }
 
     fn opts(max_groups: Option<u32>, max_unavailable: Option<u32>) -> RollOptions {
