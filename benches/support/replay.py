@@ -34,7 +34,11 @@ import threading
 import time
 import urllib.parse
 import http.client
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "support"))
+from local_http import Handler as Base, Server  # noqa: E402  (shared with the test proxy)
 
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int, required=True)
@@ -89,18 +93,7 @@ for f in args.replay:
             answers.setdefault(r["key"], []).append((r["status"], r["headers"], base64.b64decode(r["body"])))
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # one write per answer, sent at once
-
-    def log_message(self, *a):
-        pass
-
-    def _send(self, status, headers, data):
-        reason = self.responses.get(status, ("",))[0]
-        head = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers] + [f"Content-Length: {len(data)}"]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
-
+class Handler(Base):
     def _control(self):
         global spans, misses
         with lock:
@@ -179,11 +172,6 @@ def chain(spans):
         heapq.heappush(ended, (e, best + 1))
         longest = max(longest, best + 1)
     return longest
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512
 
 
 Server(("127.0.0.1", args.port), Handler).serve_forever()

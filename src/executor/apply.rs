@@ -684,11 +684,16 @@ mod tests {
     }
 
     fn run(fake: &Fake, steps: &[Step], interrupted: bool) -> ClusterReport {
+        run_in(fake, "eu-west-1", steps, interrupted, DEFAULT_CONCURRENCY)
+    }
+
+    /// The steps in `region`, `limit` changes at once per service.
+    fn run_in(fake: &Fake, region: &str, steps: &[Step], interrupted: bool, limit: usize) -> ClusterReport {
         let progress = Progress::new(false, true);
         let cp = progress.cluster("c", steps.len());
         let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
         let flag = AtomicBool::new(interrupted);
-        futures::executor::block_on(run_steps(fake, "eu-west-1", steps, Duration::ZERO, &flag, &Limits::new(DEFAULT_CONCURRENCY), &cp, &mut report));
+        futures::executor::block_on(run_steps(fake, region, steps, Duration::ZERO, &flag, &Limits::new(limit), &cp, &mut report));
         report
     }
 
@@ -749,12 +754,7 @@ mod tests {
     }
 
     fn run_slow(slow: &Fake, steps: &[Step], limit: usize) -> ClusterReport {
-        let progress = Progress::new(false, true);
-        let cp = progress.cluster("c", steps.len());
-        let mut report = ClusterReport { cluster: "c".into(), ..Default::default() };
-        let flag = AtomicBool::new(false);
-        futures::executor::block_on(run_steps(slow, "r", steps, Duration::ZERO, &flag, &Limits::new(limit), &cp, &mut report));
-        report
+        run_in(slow, "r", steps, false, limit)
     }
 
     #[test]

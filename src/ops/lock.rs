@@ -40,8 +40,7 @@ pub async fn acquire(
     progress: &ClusterProgress,
     interrupted: &AtomicBool,
 ) -> Result<Held, String> {
-    let url = state_store.ok_or_else(|| format!("cluster {cluster} declares no spec.stateStore: fleetform needs it for the lock and the audit trail"))?;
-    let store = StateStore::open(aws, url).await.map_err(|e| e.to_string())?;
+    let store = open(aws, cluster, state_store).await?;
     let start = Instant::now();
     let mut wait = Duration::from_millis(250);
     let mut announced = String::new();
@@ -76,10 +75,15 @@ pub async fn acquire(
     }
 }
 
+/// The cluster's state store, where its lock and audit trail live.
+async fn open(aws: &Aws, cluster: &str, state_store: Option<&str>) -> Result<StateStore, String> {
+    let url = state_store.ok_or_else(|| format!("cluster {cluster} declares no spec.stateStore: fleetform needs it for the lock and the audit trail"))?;
+    StateStore::open(aws, url).await.map_err(|e| e.to_string())
+}
+
 /// Take the lock once, without waiting: `None` when someone else holds it.
 pub async fn try_once(aws: &Aws, cluster: &str, state_store: Option<&str>, info: &LockInfo) -> Result<Option<Held>, String> {
-    let url = state_store.ok_or_else(|| format!("cluster {cluster} declares no spec.stateStore: fleetform needs it for the lock and the audit trail"))?;
-    let store = StateStore::open(aws, url).await.map_err(|e| e.to_string())?;
+    let store = open(aws, cluster, state_store).await?;
     Ok(match store.try_lock(info).await.map_err(|e| e.to_string())? {
         Acquire::Acquired => Some(Held { cluster: cluster.to_string(), store, info: info.clone(), started: timestamp() }),
         Acquire::Held(_) => None,

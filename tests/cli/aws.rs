@@ -142,21 +142,25 @@ impl Moto {
         format!("http://127.0.0.1:{port}")
     }
 
-    /// Run Python with boto3 against the emulator; `ec2(region)`, `asg(region)`, `r53`, `s3`
-    /// are ready. Returns stdout; panics with stderr on failure.
-    pub fn py(&self, code: &str) -> String {
+    /// Python with boto3 against the emulator; `ec2(region)`, `asg(region)`, `eks(region)`,
+    /// `iam`, `r53`, `s3` are ready. For a sampler run beside a command: spawn it.
+    pub fn py_command(&self, code: &str) -> Command {
         let prelude = format!(
             "import boto3, json, os\nEP='{}'\ndef ec2(r): return boto3.client('ec2', endpoint_url=EP, region_name=r)\ndef asg(r): return boto3.client('autoscaling', endpoint_url=EP, region_name=r)\ndef eks(r): return boto3.client('eks', endpoint_url=EP, region_name=r)\niam = boto3.client('iam', endpoint_url=EP, region_name='us-east-1')\nr53 = boto3.client('route53', endpoint_url=EP, region_name='us-east-1')\ns3 = boto3.client('s3', endpoint_url=EP, region_name='us-east-1')\n",
             self.endpoint
         );
-        let out = Command::new(python())
-            .arg("-c")
+        let mut c = Command::new(python());
+        c.arg("-c")
             .arg(format!("{prelude}{code}"))
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", "eu-west-3")
-            .output()
-            .unwrap();
+            .env("AWS_DEFAULT_REGION", "eu-west-3");
+        c
+    }
+
+    /// [`Moto::py_command`], run to the end. Returns stdout; panics with stderr on failure.
+    pub fn py(&self, code: &str) -> String {
+        let out = self.py_command(code).output().unwrap();
         assert!(out.status.success(), "boto3 failed:\n{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).to_string()
     }

@@ -3,7 +3,7 @@
 //! tagged as the cluster's and updated like any other; the next plan is empty. A group carrying
 //! the cluster's autoscaler discovery tag without being declared is reported.
 
-use crate::aws::Moto;
+use crate::aws::{example_setup, Moto};
 use crate::common::*;
 
 const STAGING: &str = "staging.k8s.foo.bar";
@@ -96,9 +96,7 @@ fn apply(moto: &Moto, repo: &Repo, extra: &[&str]) -> std::process::Output {
 /// is: a conflict naming that cluster, never something --adopt takes.
 #[test]
 fn a_name_another_fleetform_cluster_holds_is_never_adopted() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
+    let (moto, repo) = example_setup();
     moto.py(&format!(
         r#"
 c, a = ec2('eu-west-1'), asg('eu-west-1')

@@ -1,6 +1,6 @@
 //! `plan` against the local AWS emulator.
 
-use crate::aws::{free_port, scrub_ids, Moto};
+use crate::aws::{apply_staging, example_setup, free_port, scrub_ids, Moto};
 use crate::common::*;
 
 const STAGING: &str = "staging.k8s.foo.bar";
@@ -309,10 +309,8 @@ for i, z in enumerate(['eu-west-1a', 'eu-west-1b']):
 /// cluster without a vars file are all counted as its orphans.
 #[test]
 fn more_than_a_page_of_launch_templates_in_a_region() {
-    let moto = Moto::start();
-    moto.example_account();
-    let repo = Repo::example();
-    let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes"]);
+    let (moto, repo) = example_setup();
+    let o = apply_staging(&moto, &repo, &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     moto.py(
         r#"

@@ -104,13 +104,11 @@ fn surge_two_never_drops_in_service_capacity_below_desired() {
     let o = moto.run(&repo, &["apply", "--cluster", STAGING, "--yes", "--set", "admin.machineType=m5.2xlarge"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     // Sample the admin group's InService count all through the roll.
-    let ep = moto.endpoint.clone();
-    let sampler = std::process::Command::new(python())
-        .arg("-c")
-        .arg(format!(
+    let sampler = moto
+        .py_command(&format!(
             r#"
-import boto3, time, sys
-a = boto3.client('autoscaling', endpoint_url='{ep}', region_name='eu-west-1')
+import time
+a = asg('eu-west-1')
 low, n, end = 99, 0, time.time() + 6
 while time.time() < end:
     g = a.describe_auto_scaling_groups(AutoScalingGroupNames=['admin-nodes.{STAGING}'])['AutoScalingGroups'][0]
@@ -119,8 +117,6 @@ while time.time() < end:
 print(low, n)
 "#
         ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -420,13 +416,11 @@ fn groups_roll_side_by_side_within_the_cluster_budget_never_below_desired() {
         ),
     );
     // Sample every group's InService count all through the roll.
-    let ep = moto.endpoint.clone();
-    let sampler = std::process::Command::new(python())
-        .arg("-c")
-        .arg(format!(
+    let sampler = moto
+        .py_command(&format!(
             r#"
-import boto3, json, time
-a = boto3.client('autoscaling', endpoint_url='{ep}', region_name='eu-west-1')
+import time
+a = asg('eu-west-1')
 declared = {{'admin-nodes': 2, 'on-demand-app-4x': 2, 'on-demand-app-8x': 2, 'prometheus-nodes': 1}}
 low, n, end = {{}}, 0, time.time() + 25
 while time.time() < end and not __import__('os').path.exists('{done}'):
@@ -440,8 +434,6 @@ print(json.dumps({{'low': low, 'samples': n}}))
 "#,
             done = repo.path().join("roll.done").display()
         ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

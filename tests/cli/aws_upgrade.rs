@@ -181,10 +181,9 @@ print(nc['spec']['cluster']['apiServerEndpoint'])
 fn start_sampler(moto: &Moto, repo: &Repo) -> Child {
     let script = format!(
         r#"
-import boto3, json, os, re, time
+import re, time
 names = {{}}
-e = boto3.client('eks', endpoint_url='{ep}', region_name='eu-west-1')
-c = boto3.client('ec2', endpoint_url='{ep}', region_name='eu-west-1')
+e, c = eks('eu-west-1'), ec2('eu-west-1')
 with open('samples.log', 'a') as f:
     while not os.path.exists('stop'):
         cl = e.describe_cluster(name='{EKS}')['cluster']
@@ -200,14 +199,10 @@ with open('samples.log', 'a') as f:
         f.write(json.dumps({{'cp': cl['version'], 'status': cl['status'], 'nodes': nodes}}) + '\n')
         f.flush()
         time.sleep(0.05)
-"#,
-        ep = moto.endpoint
+"#
     );
-    std::process::Command::new(python())
-        .args(["-c", &script])
+    moto.py_command(&script)
         .current_dir(repo.path())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .spawn()
         .unwrap()
 }

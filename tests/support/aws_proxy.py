@@ -29,7 +29,8 @@ import http.client
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from local_http import Handler as Base, Server  # (this file's folder is on the path)
 
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int, required=True)
@@ -50,21 +51,7 @@ lock = threading.Lock()
 state = {"count": 0, "throttle": args.throttle, "fail": args.fail5xx, "drop": args.drop_count}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Without TCP_NODELAY, a response written in two parts waits for the client's delayed ACK
-    # (~40 ms per request on Linux): the harness, not fleetform, would be measured.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *a):
-        pass
-
-    def _send(self, status, headers, data):
-        """Status line, headers and body in one write (one segment where it fits)."""
-        reason = self.responses.get(status, ("",))[0]
-        head = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers] + [f"Content-Length: {len(data)}"]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
-
+class Handler(Base):
     def _reply(self, status, body, ctype="text/xml"):
         self._send(status, [("Content-Type", ctype)], body.encode())
 
@@ -147,12 +134,6 @@ class Handler(BaseHTTPRequestHandler):
         conn.close()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # fleetform opens a dozen connections at once; the default backlog of 5 drops some.
-    request_queue_size = 128
 
 
 Server(("127.0.0.1", args.port), Handler).serve_forever()
