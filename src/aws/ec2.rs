@@ -1,4 +1,4 @@
-//! EC2 reads: launch templates (by tag key), their default versions (one region-wide call, not
+//! EC2 reads: launch templates (by cluster tag, and their owners from the tags alone), their default versions (one region-wide call, not
 //! one per template), instances (by tag key), images and subnets (by filter, so that a missing
 //! one is an absence, not an error).
 
@@ -13,14 +13,35 @@ fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
 }
 
-/// Every launch template carrying the fleetform cluster tag.
-pub async fn managed_templates(c: &Client, region: &str) -> Result<Vec<LaunchTemplate>, AwsError> {
+/// The launch templates whose fleetform cluster tag names one of `clusters`, in the largest
+/// pages the API gives (200). The caller reads shards of a region's clusters side by side, each
+/// small enough to be one page: a region-wide read would page 200 templates at a time, one page
+/// after another.
+pub async fn templates_of_clusters(c: &Client, region: &str, clusters: &[String]) -> Result<Vec<LaunchTemplate>, AwsError> {
     let mut out = Vec::new();
-    // The largest page the API gives (200): pages follow one another by NextToken.
-    let mut pages = c.describe_launch_templates().filters(filter("tag-key", [TAG_CLUSTER.to_string()])).max_results(200).into_paginator().send();
+    let mut pages = c.describe_launch_templates().filters(filter(&format!("tag:{TAG_CLUSTER}"), clusters.iter().cloned())).max_results(200).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch templates in {region}"), &e))?;
         out.extend(page.launch_templates().iter().cloned());
+    }
+    Ok(out)
+}
+
+/// Every launch template of the region carrying the fleetform cluster tag, as (template id,
+/// cluster): from the tags alone, 1000 a page (five times a template page), to say which
+/// clusters own templates here without reading the templates of clusters not declared.
+pub async fn template_owners(c: &Client, region: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let mut out = Vec::new();
+    let mut pages = c
+        .describe_tags()
+        .filters(filter("resource-type", ["launch-template".to_string()]))
+        .filters(filter("key", [TAG_CLUSTER.to_string()]))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk(format!("reading launch template tags in {region}"), &e))?;
+        out.extend(page.tags().iter().filter_map(|t| Some((t.resource_id()?.to_string(), t.value()?.to_string()))));
     }
     Ok(out)
 }

@@ -1,17 +1,20 @@
 //! Reading the live view of many clusters at once.
 //!
 //! Reads are grouped by region, not by cluster or by resource, and shaped so that the round
-//! trips one waits on do not grow with the fleet. Per region, all at once: the clusters' groups
-//! and the groups carrying their autoscaler discovery tags, by cluster name in shards read side
-//! by side (one region-wide read would page 100 groups at a time, one page after another);
-//! launch templates and their default versions in the largest pages the API gives (no filter
-//! narrows the versions to fleetform's); instances, scheduled actions, images, subnets, spot
-//! prices, EKS control planes. Then one more round, all at once and only for what the first
-//! one named: declared names not found (absent, or taken by someone else?), versions groups
-//! use that are not the default, images behind SSM parameters or names, security groups,
-//! instance profiles, roles, add-on versions, and the groups of orphaned clusters. Route53
-//! zones are read once each, whatever the number of clusters sharing them. Requests grow with
-//! pages and shards, not with groups.
+//! trips one waits on do not grow with the fleet. Per region, all at once: the clusters' groups,
+//! their launch templates and the groups carrying their autoscaler discovery tags, by cluster
+//! name in shards read side by side (one region-wide read would page 100 groups or 200
+//! templates at a time, one page after another); which clusters own templates there, from the
+//! tags alone (1000 a page); instances, scheduled actions, images, subnets, spot prices, EKS
+//! control planes. Then one more round, all at once and only for what the first one named:
+//! declared names not found (absent, or taken by someone else?), images behind SSM parameters
+//! or names, security groups, instance profiles, roles, add-on versions, and what orphaned
+//! clusters (named by template tags or instances) own. The launch templates' default versions
+//! are the exception: no filter narrows them to fleetform's, so their pages (200 each) follow
+//! one another from the start, beside both rounds, and only the versions groups run that are
+//! not the default wait for them.
+//! Route53 zones are read once each, whatever the number of clusters sharing them. Requests
+//! grow with pages and shards, not with groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -165,8 +168,27 @@ fn shards(ms: &[&Manifest]) -> Vec<Vec<String>> {
     out.into_iter().map(|(s, _)| s).collect()
 }
 
+/// The default version of every launch template of the region, read once and awaited where
+/// needed.
+type Defaults = futures::future::Shared<futures::future::LocalBoxFuture<'static, std::rc::Rc<Result<Vec<aws_sdk_ec2::types::LaunchTemplateVersion>, AwsError>>>>;
+
 /// Read one region for all of its clusters.
+///
+/// The launch templates' default versions are the one read no filter narrows to fleetform's:
+/// their pages follow one another (200 a page), the longest chain of a region holding more than
+/// 400 templates. They are read from the start, beside everything else, and only what needs
+/// them waits for them: the versions a group runs that are not the default, and the assembly.
 async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
+    use futures::FutureExt;
+    let defaults: Defaults = {
+        let (c, r) = (aws.ec2(region), region.to_string());
+        async move { std::rc::Rc::new(ec2::default_versions(&c, &r).await) }.boxed_local().shared()
+    };
+    let (_, out) = futures::join!(defaults.clone(), read_region_with(aws, region, ms, defaults.clone()));
+    out
+}
+
+async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: Defaults) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
     // Images named by id are read at once; the others once resolved (below).
@@ -205,8 +227,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             async move { autoscaling::names_tagged(asgc, region, &keys).await }
         })),
         autoscaling::scheduled_actions(&asgc, region),
-        ec2::managed_templates(&ec2c, region),
-        ec2::default_versions(&ec2c, region),
+        futures::future::try_join_all(shards.iter().map(|s| ec2::templates_of_clusters(&ec2c, region, s))),
+        ec2::template_owners(&ec2c, region),
         ec2::managed_instances(&ec2c, region),
         ec2::images(&ec2c, region, &image_ids),
         ec2::subnets(&ec2c, region, &subnet_ids, &subnet_tags),
@@ -215,7 +237,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
             async move { Ok::<_, AwsError>((n.clone(), eks::describe(&c, region, n).await?)) }
         })),
     ) });
-    let (groups, discovered, actions, templates, defaults, instances, images, subnets, eks_clusters) = read?;
+    let (groups, discovered, actions, templates, template_owners, instances, images, subnets, eks_clusters) = read?;
+    let templates: Vec<_> = templates.into_iter().flatten().collect();
     let (deleting, mut groups): (Vec<_>, Vec<_>) = groups.into_iter().flatten().partition(autoscaling::deleting);
     let deleting: BTreeSet<String> = deleting.iter().filter_map(|g| g.auto_scaling_group_name()).map(str::to_string).collect();
     let discovered: Vec<_> = discovered.into_iter().flatten().collect();
@@ -274,11 +297,9 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         addon_names.extend(spec.addons.iter().map(|a| a.name.clone()));
     }
 
-    // Declared names not among the managed resources of their own cluster: absent, or taken?
-    let owned_lt: BTreeMap<&str, Option<&str>> = templates
-        .iter()
-        .filter_map(|t| Some((t.launch_template_name()?, ec2::template_tag(t, TAG_CLUSTER))))
-        .collect();
+    // Declared names not among the templates and groups read of their own clusters: absent, or
+    // taken (by whom is read next)?
+    let read_lt: BTreeSet<&str> = templates.iter().filter_map(|t| t.launch_template_name()).collect();
     let mut ask_asg = Vec::new();
     let mut ask_lt = Vec::new();
     {
@@ -289,38 +310,25 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
                 if !read_groups.contains(n.as_str()) {
                     ask_asg.push(n.clone());
                 }
-                if !owned_lt.contains_key(n.as_str()) {
+                if !read_lt.contains(n.as_str()) {
                     ask_lt.push(n);
                 }
             }
         }
     }
-    // Clusters that own templates here and are not read: their groups too, to say what they
-    // own (a vars file removed leaves such orphans).
+    // Clusters that own templates or instances here and are not read: their groups too, to say
+    // what they own (a vars file removed leaves such orphans; a group whose template was
+    // deleted by hand still has its instances).
     let declared_clusters: BTreeSet<&str> = ms.iter().map(|m| m.name()).collect();
-    let orphans: Vec<String> = owned_lt.values().flatten().filter(|c| !declared_clusters.contains(*c)).map(|c| c.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
-    // Versions groups use that are not the default (drift, or an interrupted apply).
-    let default_of: BTreeMap<&str, i64> =
-        defaults.iter().filter_map(|v| Some((v.launch_template_id()?, v.version_number()?))).collect();
-    let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let lt_id_by_name: BTreeMap<&str, &str> =
-        templates.iter().filter_map(|t| Some((t.launch_template_name()?, t.launch_template_id()?))).collect();
-    for t in &templates {
-        // A latest version that is not the default: an apply stopped between the two steps.
-        if let (Some(id), Some(latest)) = (t.launch_template_id(), t.latest_version_number()) {
-            if default_of.get(id) != Some(&latest) {
-                extra.entry(id.to_string()).or_default().insert(latest.to_string());
-            }
-        }
-    }
-    for g in &groups {
-        let cfg = autoscaling::config(g);
-        if let (Some(id), Ok(v)) = (lt_id_by_name.get(cfg.launch_template.as_str()), cfg.launch_template_version.parse::<i64>()) {
-            if default_of.get(id) != Some(&v) {
-                extra.entry(id.to_string()).or_default().insert(v.to_string());
-            }
-        }
-    }
+    let orphans: Vec<String> = template_owners
+        .iter()
+        .map(|(_, c)| c.as_str())
+        .chain(instances.iter().filter_map(|i| ec2::instance_tag(i, TAG_CLUSTER)))
+        .filter(|c| !declared_clusters.contains(*c))
+        .map(str::to_string)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     // The images instances run (their names say the Kubernetes version of the node).
     let instance_images: Vec<String> =
         instances.iter().filter_map(|i| i.image_id()).filter(|id| !image_ids.iter().any(|x| x == id)).map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect();
@@ -349,12 +357,24 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         })),
         async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
         async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
-        futures::future::try_join_all(orphans.chunks(autoscaling::FILTER_VALUES).map(|s| autoscaling::groups_of_clusters(&asgc, region, s))),
-        futures::future::try_join_all(extra.iter().map(|(id, vs)| {
-            let vs: Vec<String> = vs.iter().cloned().collect();
-            let c = ec2c.clone();
-            async move { ec2::template_versions(&c, region, id, &vs).await }
+        futures::future::try_join_all(orphans.chunks(autoscaling::FILTER_VALUES).map(|s| async {
+            // What they own is counted from the resources themselves, not from the tags that
+            // named them (a tag can outlive its template for a moment).
+            tokio::try_join!(autoscaling::groups_of_clusters(&asgc, region, s), ec2::templates_of_clusters(&ec2c, region, s))
         })),
+        // Versions groups use that are not the default (drift, or an interrupted apply): the
+        // only read here that waits for the default versions.
+        async {
+            let all = defaults.clone().await;
+            let defaults = all.as_ref().as_ref().map_err(Clone::clone)?;
+            let extra = not_default(&templates, &groups, defaults);
+            futures::future::try_join_all(extra.iter().map(|(id, vs)| {
+                let vs: Vec<String> = vs.iter().cloned().collect();
+                let c = ec2c.clone();
+                async move { ec2::template_versions(&c, region, id, &vs).await }
+            }))
+            .await
+        },
         ec2::images(&ec2c, region, &instance_images),
     )?;
     images.extend(instance_images);
@@ -383,7 +403,14 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
     // Who owns each group name read: by its own tag, whether it was read as a cluster's, by
     // name, or as an orphan's.
+    let (orphan_groups, orphan_templates): (Vec<_>, Vec<_>) = orphan_groups.into_iter().unzip();
+    let orphan_templates: Vec<_> = orphan_templates.into_iter().flatten().collect();
     groups.extend(orphan_groups.into_iter().flatten().filter(|g| !autoscaling::deleting(g)));
+    let owned_lt: BTreeMap<&str, Option<&str>> = templates
+        .iter()
+        .chain(named_templates.iter().filter(|t| ec2::template_tag(t, TAG_CLUSTER).is_some()))
+        .filter_map(|t| Some((t.launch_template_name()?, ec2::template_tag(t, TAG_CLUSTER))))
+        .collect();
     let owned_asg: BTreeMap<&str, Option<&str>> = groups
         .iter()
         .chain(named_groups.iter().filter(|g| autoscaling::tag(g, TAG_CLUSTER).is_some()))
@@ -391,6 +418,8 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         .collect();
 
     // Assemble per cluster.
+    let all_defaults = defaults.await;
+    let defaults = all_defaults.as_ref().as_ref().map_err(Clone::clone)?;
     let mut versions: BTreeMap<String, BTreeMap<i64, crate::core::resources::LaunchTemplateData>> = BTreeMap::new();
     for v in defaults.iter().chain(extra_versions.iter().flatten()) {
         if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {
@@ -623,8 +652,36 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
         out.insert(cluster.to_string(), live);
     }
     let mut owners: BTreeMap<String, usize> = BTreeMap::new();
-    for owner in groups.iter().filter_map(|g| autoscaling::tag(g, TAG_CLUSTER)).chain(templates.iter().filter_map(|t| ec2::template_tag(t, TAG_CLUSTER))) {
+    for owner in groups.iter().filter_map(|g| autoscaling::tag(g, TAG_CLUSTER)).chain(templates.iter().chain(&orphan_templates).filter_map(|t| ec2::template_tag(t, TAG_CLUSTER))) {
         *owners.entry(owner.to_string()).or_default() += 1;
     }
     Ok((out, owners))
+}
+
+/// The versions groups run, or templates hold as their latest, that are not the default: what
+/// an apply stopped between creating a version and making it the default leaves, or drift.
+fn not_default(
+    templates: &[aws_sdk_ec2::types::LaunchTemplate],
+    groups: &[aws_sdk_autoscaling::types::AutoScalingGroup],
+    defaults: &[aws_sdk_ec2::types::LaunchTemplateVersion],
+) -> BTreeMap<String, BTreeSet<String>> {
+    let default_of: BTreeMap<&str, i64> = defaults.iter().filter_map(|v| Some((v.launch_template_id()?, v.version_number()?))).collect();
+    let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let id_by_name: BTreeMap<&str, &str> = templates.iter().filter_map(|t| Some((t.launch_template_name()?, t.launch_template_id()?))).collect();
+    for t in templates {
+        if let (Some(id), Some(latest)) = (t.launch_template_id(), t.latest_version_number()) {
+            if default_of.get(id) != Some(&latest) {
+                extra.entry(id.to_string()).or_default().insert(latest.to_string());
+            }
+        }
+    }
+    for g in groups {
+        let cfg = autoscaling::config(g);
+        if let (Some(id), Ok(v)) = (id_by_name.get(cfg.launch_template.as_str()), cfg.launch_template_version.parse::<i64>()) {
+            if default_of.get(id) != Some(&v) {
+                extra.entry(id.to_string()).or_default().insert(v.to_string());
+            }
+        }
+    }
+    extra
 }

@@ -20,11 +20,12 @@ fn empty_account_plans_every_create() {
     assert_eq!(v["summary"]["create"], 48, "6 templates + 6 groups + 2 records + 3 EKS add-ons + 1 access entry, twice; staging's 12 scheduled actions");
     assert_eq!(v["changes"], true);
     // Requests grow with pages, not with groups: per region one read of each kind (groups,
-    // templates, default versions, instances, subnets, images, the EKS cluster, the SSM
+    // templates, the owners of the templates from their tags, default versions, instances,
+    // subnets, images, the EKS cluster, the SSM
     // parameters of its images, the instance profile, names not found; its access entries (each
     // described) and add-ons, the versions of the declared add-ons, the scheduled actions, the
     // spot prices of the types), plus the zone.
-    assert!(v["awsRequests"].as_u64().unwrap() <= 42, "{}", v["awsRequests"]);
+    assert!(v["awsRequests"].as_u64().unwrap() <= 44, "{}", v["awsRequests"]);
 }
 
 #[test]
@@ -326,4 +327,37 @@ for i in range(230):
     assert_eq!(staging["conflicts"], serde_json::json!([]), "{staging}");
     assert_eq!(staging["steps"], serde_json::json!([]), "in sync: {staging}");
     assert_eq!(json["orphans"], serde_json::json!([{"cluster": "old.k8s.foo.bar", "region": "eu-west-1", "resources": 230}]));
+}
+
+/// A cluster without a vars file whose launch templates were deleted by hand: its groups still
+/// run instances, and those say whose they are, so the plan of every cluster still counts its
+/// groups as orphans (and reads no template of it).
+#[test]
+fn an_orphaned_group_whose_template_was_deleted_by_hand_is_still_counted() {
+    let (moto, repo) = example_setup();
+    let o = apply_staging(&moto, &repo, &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    moto.py(
+        r#"
+c, a = ec2('eu-west-1'), asg('eu-west-1')
+subnet = c.describe_subnets(Filters=[{'Name': 'tag-key', 'Values': ['kubernetes.io/cluster/staging.k8s.foo.bar']}])['Subnets'][0]
+for g in ['nodes', 'spot']:
+    name = f'{g}.gone.k8s.foo.bar'
+    lt = c.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={'ImageId': 'ami-760aaa0f', 'InstanceType': 't3.small'},
+        TagSpecifications=[{'ResourceType': 'launch-template', 'Tags': [{'Key': 'fleetform.io/cluster', 'Value': 'gone.k8s.foo.bar'}]}])['LaunchTemplate']
+    a.create_auto_scaling_group(AutoScalingGroupName=name, LaunchTemplate={'LaunchTemplateName': name, 'Version': '$Default'},
+        MinSize=1, MaxSize=1, DesiredCapacity=1, VPCZoneIdentifier=subnet['SubnetId'],
+        Tags=[{'Key': 'fleetform.io/cluster', 'Value': 'gone.k8s.foo.bar', 'PropagateAtLaunch': True}])
+    c.delete_launch_template(LaunchTemplateName=name)
+    # AWS forgets a deleted template's tags; moto keeps them: drop them as AWS would, so that
+    # only the instances say whose the groups are.
+    c.delete_tags(Resources=[lt['LaunchTemplateId']], Tags=[{'Key': 'fleetform.io/cluster'}])
+assert not c.describe_tags(Filters=[{'Name': 'resource-type', 'Values': ['launch-template']}, {'Name': 'value', 'Values': ['gone.k8s.foo.bar']}])['Tags']
+"#,
+    );
+    let o = moto.run(&repo, &["plan", "--all", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    assert_eq!(json["orphans"], serde_json::json!([{"cluster": "gone.k8s.foo.bar", "region": "eu-west-1", "resources": 2}]), "{json}");
+    let staging = json["clusters"].as_array().unwrap().iter().find(|c| c["name"] == STAGING).unwrap().clone();
+    assert_eq!(staging["steps"], serde_json::json!([]), "in sync: {staging}");
 }
