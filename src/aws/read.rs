@@ -170,7 +170,16 @@ fn shards(ms: &[&Manifest]) -> Vec<Vec<String>> {
 
 /// The default version of every launch template of the region, read once and awaited where
 /// needed.
-type Defaults = futures::future::Shared<futures::future::LocalBoxFuture<'static, std::rc::Rc<Result<Vec<aws_sdk_ec2::types::LaunchTemplateVersion>, AwsError>>>>;
+type Defaults = futures::future::Shared<futures::future::BoxFuture<'static, std::sync::Arc<Result<Vec<aws_sdk_ec2::types::LaunchTemplateVersion>, AwsError>>>>;
+
+/// Stops a spawned read when what needed it has returned (an error elsewhere in the region).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Read one region for all of its clusters.
 ///
@@ -178,14 +187,23 @@ type Defaults = futures::future::Shared<futures::future::LocalBoxFuture<'static,
 /// their pages follow one another (200 a page), the longest chain of a region holding more than
 /// 400 templates. They are read from the start, beside everything else, and only what needs
 /// them waits for them: the versions a group runs that are not the default, and the assembly.
+/// The pager is a task of its own: on this thread, the next page would wait for the parsing of
+/// every other answer of the region (and of the other regions) before it is asked for.
 async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     use futures::FutureExt;
-    let defaults: Defaults = {
-        let (c, r) = (aws.ec2(region), region.to_string());
-        async move { std::rc::Rc::new(ec2::default_versions(&c, &r).await) }.boxed_local().shared()
-    };
-    let (_, out) = futures::join!(defaults.clone(), read_region_with(aws, region, ms, defaults.clone()));
-    out
+    let (c, r) = (aws.ec2(region), region.to_string());
+    let task = tokio::spawn(async move { ec2::default_versions(&c, &r).await });
+    let _abort = AbortOnDrop(task.abort_handle());
+    let defaults: Defaults = async move {
+        std::sync::Arc::new(match task.await {
+            Ok(read) => read,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("the read is aborted only once nothing awaits it: {e}"),
+        })
+    }
+    .boxed()
+    .shared();
+    read_region_with(aws, region, ms, defaults).await
 }
 
 async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: Defaults) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
