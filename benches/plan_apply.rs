@@ -40,6 +40,8 @@ struct Figures {
     rss: f64,
     requests: u64,
     chain: u64,
+    /// The requests of that chain, as "service region action", first sent first.
+    chain_of: Vec<String>,
 }
 
 /// Median (by wall time) of `runs` runs of `args` against a replay of `files` at `delay` ms.
@@ -58,6 +60,7 @@ fn replayed(repo: &Path, files: &[&Path], delay: u64, args: &[&str], runs: usize
             rss: m.max_rss_mib,
             requests: s["requests"].as_u64().unwrap(),
             chain: s["chain"].as_u64().unwrap(),
+            chain_of: s["chainOf"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect(),
         });
     }
     all.sort_by(|a, b| a.wall.total_cmp(&b.wall));
@@ -70,6 +73,18 @@ fn row(label: &str, f: &Figures, latency: u64) {
     let chain = if latency == 0 { "      -     ".to_string() } else { format!("{:>3} dependent", f.chain) };
     let floor = if latency == 0 { "-".to_string() } else { format!("{:.3} s", f.chain as f64 * latency as f64 / 1000.0) };
     println!("  {label:<30} {:>7.3} s  cpu {:>6.3} s  {:>6.1} MiB  {:>5} requests  {chain}  floor {floor}", f.wall, f.cpu, f.rss, f.requests);
+}
+
+/// A chain of requests, repeats counted: "ec2 eu-west-1 DescribeLaunchTemplateVersions x3 → ...".
+fn runs_of(chain: &[String]) -> String {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for c in chain {
+        match out.last_mut() {
+            Some((last, n)) if last == c => *n += 1,
+            _ => out.push((c.clone(), 1)),
+        }
+    }
+    out.iter().map(|(c, n)| if *n > 1 { format!("{c} x{n}") } else { c.clone() }).collect::<Vec<_>>().join(" -> ")
 }
 
 fn main() {
@@ -135,6 +150,7 @@ boto3.client('s3', endpoint_url=ep, region_name='us-east-1').create_bucket(Bucke
         row("apply, 0 ms per request", &apply0, 0);
         row(&format!("apply, {LATENCY_MS} ms per request"), &apply50, LATENCY_MS);
         row(&format!("apply --concurrency 1, {LATENCY_MS} ms"), &serial50, LATENCY_MS);
+        println!("  plan's dependent chain at {LATENCY_MS} ms: {}", runs_of(&plan50.chain_of));
         println!(
             "  plan: {:.2} ms of fleetform CPU per group; apply: {:.1}x faster than one step at a time",
             plan0.cpu * 1000.0 / (clusters * GROUPS) as f64,

@@ -103,7 +103,8 @@ class Handler(Base):
                         fh.write(json.dumps({"key": k, "status": s, "headers": h, "body": base64.b64encode(b).decode()}) + "\n")
                 out = {"recorded": len(recorded)}
             else:
-                out = {"requests": len(spans), "misses": len(misses), "missed": misses[:5], "chain": chain(spans)}
+                links = chain_of(spans)
+                out = {"requests": len(spans), "misses": len(misses), "missed": misses[:5], "chain": len(links), "chainOf": links}
                 if self.command == "POST":
                     spans, misses = [], []
                     served.clear()
@@ -129,7 +130,7 @@ class Handler(Base):
             hdrs = [(k, v) for k, v in r.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length", "date")]
             with lock:
                 recorded.append((key, r.status, hdrs, data))
-                spans.append((start, time.monotonic()))
+                spans.append((start, time.monotonic(), name_of(key)))
             return self._send(r.status, hdrs, data)
         with lock:
             found = answers.get(key)
@@ -156,7 +157,7 @@ class Handler(Base):
         if not found:
             status, hdrs, data = 500, [("Content-Type", "text/xml")], b"<ErrorResponse><Error><Code>InternalFailure</Code><Message>not in the recording</Message></Error></ErrorResponse>"
         with lock:
-            spans.append((start, time.monotonic()))
+            spans.append((start, time.monotonic(), name_of(key)))
         self._send(status, hdrs, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
@@ -165,13 +166,34 @@ class Handler(Base):
 def chain(spans):
     """The longest chain of requests each sent after the one before it was answered. In order
     of sending, a request extends the longest chain among those answered before it was sent."""
-    ended, best, longest = [], 0, 0
-    for s, e in sorted(spans):
+    return len(chain_of(spans))
+
+
+def chain_of(spans):
+    """That chain itself: the requests' names (service, region, action), first sent first."""
+    ended, best, last = [], (0, None), (0, None)
+    links = {}
+    for i, (s, e, what) in enumerate(sorted(spans, key=lambda x: x[:2])):
         while ended and ended[0][0] <= s:
-            best = max(best, heapq.heappop(ended)[1])
-        heapq.heappush(ended, (e, best + 1))
-        longest = max(longest, best + 1)
-    return longest
+            _, _, n, j = heapq.heappop(ended)
+            best = max(best, (n, j), key=lambda x: x[0])
+        links[i] = (what, best[1])
+        heapq.heappush(ended, (e, i, best[0] + 1, i))
+        last = max(last, (best[0] + 1, i), key=lambda x: x[0])
+    out, i = [], last[1]
+    while i is not None:
+        what, i = links[i]
+        out.append(what)
+    return out[::-1]
+
+
+def name_of(key):
+    """A request's service, region and action, from its key."""
+    method, service, region, path, rest = (key.split(" ", 4) + [""] * 5)[:5]
+    action = re.search(r"(?:^|&|\s)Action=([A-Za-z]+)", rest)
+    target = rest.split(" ", 1)[0] if rest and not rest.startswith("{") else ""
+    what = action.group(1) if action else (target.rsplit(".", 1)[-1] if target else f"{method} {path.split('?', 1)[0]}")
+    return f"{service} {region} {what}"
 
 
 Server(("127.0.0.1", args.port), Handler).serve_forever()
