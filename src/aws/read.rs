@@ -4,17 +4,17 @@
 //! trips one waits on do not grow with the fleet. Per region, all at once: the clusters' groups,
 //! their launch templates and the groups carrying their autoscaler discovery tags, by cluster
 //! name in shards read side by side (one region-wide read would page 100 groups or 200
-//! templates at a time, one page after another); which clusters own templates there, from the
-//! tags alone (1000 a page); instances, scheduled actions, images, subnets, spot prices, EKS
-//! control planes. Then one more round, all at once and only for what the first one named:
-//! declared names not found (absent, or taken by someone else?), images behind SSM parameters
-//! or names, security groups, instance profiles, roles, add-on versions, and what orphaned
-//! clusters (named by template tags or instances) own. The launch templates' default versions
-//! are the exception: no filter narrows them to fleetform's, so their pages (200 each) follow
-//! one another from the start, beside both rounds, and only the versions groups run that are
-//! not the default wait for them.
-//! Route53 zones are read once each, whatever the number of clusters sharing them. Requests
-//! grow with pages and shards, not with groups.
+//! templates at a time, one page after another); for a plan of every cluster, which clusters
+//! own templates there, from the tags alone (1000 a page); instances, scheduled actions,
+//! images, subnets, spot prices, EKS control planes. Then one more round, all at once and only
+//! for what the first one named: declared names not found (absent, or taken by someone else?),
+//! images behind SSM parameters or names, security groups, instance profiles, roles, add-on
+//! versions, and what orphaned clusters (named by template tags or instances) own. The launch
+//! templates' default versions are the exception: no filter narrows them to fleetform's, so
+//! their pages (200 each) follow one another from the start, beside both rounds, and only the
+//! versions groups run that are not the default wait for them. Route53 zones are read once
+//! each, whatever the number of clusters sharing them. Requests grow with pages and shards, not
+//! with groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,12 +54,14 @@ pub fn now() -> jiff::Timestamp {
 
 /// The live view of each cluster, or why it could not be read.
 pub async fn read_live(aws: &Aws, manifests: &[&Manifest]) -> BTreeMap<String, Result<LiveCluster, AwsError>> {
-    read_live_and_owners(aws, manifests).await.0
+    read_live_and_owners(aws, manifests, false).await.0
 }
 
-/// [`read_live`], and every cluster that owns groups or templates in the regions visited (from
-/// the same reads: no request more).
-pub async fn read_live_and_owners(aws: &Aws, manifests: &[&Manifest]) -> (BTreeMap<String, Result<LiveCluster, AwsError>>, Vec<Owner>) {
+/// [`read_live`], and, with `owners`, every cluster that owns groups or templates in the
+/// regions visited (for the orphans of a plan of every cluster: a request more a region, for
+/// the launch templates' cluster tags, and a round for what the orphans own). Without, the
+/// owners are those of the clusters read.
+pub async fn read_live_and_owners(aws: &Aws, manifests: &[&Manifest], owners: bool) -> (BTreeMap<String, Result<LiveCluster, AwsError>>, Vec<Owner>) {
     let mut by_region: BTreeMap<&str, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
         by_region.entry(m.cluster.spec.region.as_str()).or_default().push(m);
@@ -68,7 +70,7 @@ pub async fn read_live_and_owners(aws: &Aws, manifests: &[&Manifest]) -> (BTreeM
     // its to delete.
     let zones: BTreeSet<String> = manifests.iter().filter_map(|m| m.cluster.spec.dns_zone.as_deref().map(fqdn)).collect();
 
-    let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms)));
+    let regions = join_all(by_region.iter().map(|(region, ms)| read_region(aws, region, ms, owners)));
     let zone_reads = join_all(zones.iter().map(|z| read_zone(aws, z)));
     let (regions, zone_reads) = futures::join!(regions, zone_reads);
     let zone_map: BTreeMap<&String, Result<Option<ZoneRecords>, AwsError>> =
@@ -189,7 +191,7 @@ impl Drop for AbortOnDrop {
 /// them waits for them: the versions a group runs that are not the default, and the assembly.
 /// The pager is a task of its own: on this thread, the next page would wait for the parsing of
 /// every other answer of the region (and of the other regions) before it is asked for.
-async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
+async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest], owners: bool) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     use futures::FutureExt;
     let (c, r) = (aws.ec2(region), region.to_string());
     let task = tokio::spawn(async move { ec2::default_versions(&c, &r).await });
@@ -203,10 +205,10 @@ async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest]) -> Result<(BTree
     }
     .boxed()
     .shared();
-    read_region_with(aws, region, ms, defaults).await
+    read_region_with(aws, region, ms, defaults, owners).await
 }
 
-async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: Defaults) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
+async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: Defaults, owners: bool) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
     // Images named by id are read at once; the others once resolved (below).
@@ -246,7 +248,7 @@ async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: D
         })),
         autoscaling::scheduled_actions(&asgc, region),
         futures::future::try_join_all(shards.iter().map(|s| ec2::templates_of_clusters(&ec2c, region, s))),
-        ec2::template_owners(&ec2c, region),
+        async { if owners { ec2::template_owners(&ec2c, region).await } else { Ok(vec![]) } },
         ec2::managed_instances(&ec2c, region),
         ec2::images(&ec2c, region, &image_ids),
         ec2::subnets(&ec2c, region, &subnet_ids, &subnet_tags),
@@ -338,85 +340,93 @@ async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: D
     // what they own (a vars file removed leaves such orphans; a group whose template was
     // deleted by hand still has its instances).
     let declared_clusters: BTreeSet<&str> = ms.iter().map(|m| m.name()).collect();
-    let orphans: Vec<String> = template_owners
-        .iter()
-        .map(|(_, c)| c.as_str())
-        .chain(instances.iter().filter_map(|i| ec2::instance_tag(i, TAG_CLUSTER)))
-        .filter(|c| !declared_clusters.contains(*c))
-        .map(str::to_string)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let orphans: Vec<String> = if !owners {
+        Vec::new()
+    } else {
+        template_owners
+            .iter()
+            .map(|(_, c)| c.as_str())
+            .chain(instances.iter().filter_map(|i| ec2::instance_tag(i, TAG_CLUSTER)))
+            .filter(|c| !declared_clusters.contains(*c))
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
     // The images instances run (their names say the Kubernetes version of the node).
     let instance_images: Vec<String> =
         instances.iter().filter_map(|i| i.image_id()).filter(|id| !image_ids.iter().any(|x| x == id)).map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect();
 
+    // Versions groups use that are not the default (drift, or an interrupted apply): the only
+    // read that waits for the default versions, beside the others.
+    let extra_versions = async {
+        let all = defaults.clone().await;
+        let defaults = all.as_ref().as_ref().map_err(Clone::clone)?;
+        let extra = not_default(&templates, &groups, defaults);
+        futures::future::try_join_all(extra.iter().map(|(id, vs)| {
+            let vs: Vec<String> = vs.iter().cloned().collect();
+            let c = ec2c.clone();
+            async move { ec2::template_versions(&c, region, id, &vs).await }
+        }))
+        .await
+    };
+
     // Everything that depends only on the first reads, all at once: one dependent round trip,
-    // and none when nothing needs it.
-    let (role_arns, addon_versions, params, named_ids, sgs, profile_arns, named_groups, named_templates, orphan_groups, extra_versions, instance_images) = tokio::try_join!(
-        futures::future::try_join_all(roles.iter().map(|r| {
-            let c = iamc.clone();
-            async move { Ok::<_, AwsError>((r.clone(), iam::role(&c, r).await?)) }
-        })),
-        async { if addon_names.is_empty() { Ok(BTreeMap::new()) } else { eks::addon_versions(&eksc, region, &addon_names).await } },
-        async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
-        futures::future::try_join_all(named.iter().map(|(o, n)| {
-            let c = ec2c.clone();
-            async move { Ok::<_, AwsError>((format!("{o}/{n}"), ec2::newest_image_named(&c, region, o, n).await?)) }
-        })),
-        futures::future::try_join_all(sg_refs.iter().map(|(vpc, refs)| {
-            let c = ec2c.clone();
-            let refs: Vec<String> = refs.iter().cloned().collect();
-            async move { ec2::security_groups(&c, region, vpc.as_deref(), &refs).await.map(|m| (vpc.clone(), m)) }
-        })),
-        futures::future::try_join_all(profiles.iter().map(|p| {
-            let c = iamc.clone();
-            async move { Ok::<_, AwsError>((p.clone(), iam::instance_profile(&c, p).await?)) }
-        })),
-        async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
-        async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
-        futures::future::try_join_all(orphans.chunks(autoscaling::FILTER_VALUES).map(|s| async {
-            // What they own is counted from the resources themselves, not from the tags that
-            // named them (a tag can outlive its template for a moment).
-            tokio::try_join!(autoscaling::groups_of_clusters(&asgc, region, s), ec2::templates_of_clusters(&ec2c, region, s))
-        })),
-        // Versions groups use that are not the default (drift, or an interrupted apply): the
-        // only read here that waits for the default versions.
-        async {
-            let all = defaults.clone().await;
-            let defaults = all.as_ref().as_ref().map_err(Clone::clone)?;
-            let extra = not_default(&templates, &groups, defaults);
-            futures::future::try_join_all(extra.iter().map(|(id, vs)| {
-                let vs: Vec<String> = vs.iter().cloned().collect();
+    // and none when nothing needs it; then the images some of those resolved to.
+    let rest = async {
+        let (role_arns, addon_versions, params, named_ids, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images) = tokio::try_join!(
+            futures::future::try_join_all(roles.iter().map(|r| {
+                let c = iamc.clone();
+                async move { Ok::<_, AwsError>((r.clone(), iam::role(&c, r).await?)) }
+            })),
+            async { if addon_names.is_empty() { Ok(BTreeMap::new()) } else { eks::addon_versions(&eksc, region, &addon_names).await } },
+            async { if ssm_list.is_empty() { Ok(BTreeMap::new()) } else { ssm::parameters(&ssmc, region, &ssm_list).await } },
+            futures::future::try_join_all(named.iter().map(|(o, n)| {
                 let c = ec2c.clone();
-                async move { ec2::template_versions(&c, region, id, &vs).await }
-            }))
-            .await
-        },
-        ec2::images(&ec2c, region, &instance_images),
-    )?;
+                async move { Ok::<_, AwsError>((format!("{o}/{n}"), ec2::newest_image_named(&c, region, o, n).await?)) }
+            })),
+            futures::future::try_join_all(sg_refs.iter().map(|(vpc, refs)| {
+                let c = ec2c.clone();
+                let refs: Vec<String> = refs.iter().cloned().collect();
+                async move { ec2::security_groups(&c, region, vpc.as_deref(), &refs).await.map(|m| (vpc.clone(), m)) }
+            })),
+            futures::future::try_join_all(profiles.iter().map(|p| {
+                let c = iamc.clone();
+                async move { Ok::<_, AwsError>((p.clone(), iam::instance_profile(&c, p).await?)) }
+            })),
+            async { if ask_asg.is_empty() { Ok(vec![]) } else { autoscaling::groups_named(&asgc, region, &ask_asg).await } },
+            async { if ask_lt.is_empty() { Ok(vec![]) } else { ec2::templates_named(&ec2c, region, &ask_lt).await } },
+            futures::future::try_join_all(orphans.chunks(autoscaling::FILTER_VALUES).map(|s| async {
+                // What they own is counted from the resources themselves, not from the tags that
+                // named them (a tag can outlive its template for a moment).
+                tokio::try_join!(autoscaling::groups_of_clusters(&asgc, region, s), ec2::templates_of_clusters(&ec2c, region, s))
+            })),
+            ec2::images(&ec2c, region, &instance_images),
+        )?;
+        let role_arns: BTreeMap<String, Result<String, String>> = role_arns.into_iter().collect();
+        let mut image_refs: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+        for (name, v) in params {
+            image_refs.insert(format!("ssm:{name}"), v.map(|id| id.trim().to_string()).and_then(|id| if id.starts_with("ami-") { Ok(id) } else { Err(format!("holds `{id}`, not an AMI id")) }));
+        }
+        for (key, id) in named_ids {
+            image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
+        }
+        // The images those resolved to, read like the others (the last dependent round trip, and
+        // only for images not read already).
+        let more: Vec<String> = image_refs
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|id| !images.iter().chain(&instance_images).any(|i| i.image_id() == Some(id.as_str())))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let more = if more.is_empty() { vec![] } else { ec2::images(&ec2c, region, &more).await? };
+        Ok::<_, AwsError>((role_arns, addon_versions, image_refs, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images, more))
+    };
+    let ((role_arns, addon_versions, image_refs, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images, more), extra_versions) = tokio::try_join!(rest, extra_versions)?;
     images.extend(instance_images);
-    let role_arns: BTreeMap<String, Result<String, String>> = role_arns.into_iter().collect();
-    let mut image_refs: BTreeMap<String, Result<String, String>> = BTreeMap::new();
-    for (name, v) in params {
-        image_refs.insert(format!("ssm:{name}"), v.map(|id| id.trim().to_string()).and_then(|id| if id.starts_with("ami-") { Ok(id) } else { Err(format!("holds `{id}`, not an AMI id")) }));
-    }
-    for (key, id) in named_ids {
-        image_refs.insert(key, id.ok_or_else(|| format!("no image of that owner and name in {region}")));
-    }
-    // The images those resolved to, read like the others (the last dependent round trip, and
-    // only for images not read already).
-    let more: Vec<String> = image_refs
-        .values()
-        .filter_map(|r| r.as_ref().ok())
-        .filter(|id| !images.iter().any(|i| i.image_id() == Some(id.as_str())))
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !more.is_empty() {
-        images.extend(ec2::images(&ec2c, region, &more).await?);
-    }
+    images.extend(more);
     let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
     let profile_arns: BTreeMap<String, Result<iam::InstanceProfile, String>> = profile_arns.into_iter().collect();
     // Who owns each group name read: by its own tag, whether it was read as a cluster's, by

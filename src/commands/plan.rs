@@ -38,13 +38,14 @@ pub struct PlanArgs {
 }
 
 /// Render the selected clusters, read live AWS in one session and plan each. Render failures
-/// are outcomes too, under their cluster's name. When every cluster is selected, also the
-/// clusters that own resources in the regions read and have no vars file (orphans).
+/// are outcomes too, under their cluster's name.
 pub fn compute(s: &Settings, session: &Session, default_all: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64)> {
-    compute_with_orphans(s, session, default_all, false).map(|(o, r, _)| (o, r))
+    compute_with_orphans(s, session, default_all, false, false).map(|(o, r, _)| (o, r))
 }
 
-fn compute_with_orphans(s: &Settings, session: &Session, default_all: bool, adopt: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64, Vec<Owner>)> {
+/// [`compute`], and with `with_orphans`, when every cluster is selected, the clusters that own
+/// resources in the regions read and have no vars file (orphans; a request more a region).
+fn compute_with_orphans(s: &Settings, session: &Session, default_all: bool, adopt: bool, with_orphans: bool) -> anyhow::Result<(Vec<ClusterOutcome>, u64, Vec<Owner>)> {
     let started = std::time::Instant::now();
     let mut run = render_selected(s, default_all)?;
     if adopt {
@@ -56,8 +57,8 @@ fn compute_with_orphans(s: &Settings, session: &Session, default_all: bool, adop
     s.printer.debug(&format!("rendered {} cluster(s) in {} ms", run.clusters.len(), started.elapsed().as_millis()));
     let manifests: Vec<&crate::core::model::Manifest> = run.rendered.iter().map(|r| &r.manifest).collect();
     let t = std::time::Instant::now();
-    let (mut out, owners) = session.block_on(plan_clusters_and_owners(session.aws(), &manifests));
-    let every_cluster = s.all || (s.clusters.is_empty() && default_all);
+    let every_cluster = with_orphans && (s.all || (s.clusters.is_empty() && default_all));
+    let (mut out, owners) = session.block_on(plan_clusters_and_owners(session.aws(), &manifests, every_cluster));
     let known: std::collections::BTreeSet<String> = run.clusters.iter().cloned().collect();
     let orphans = if every_cluster { orphans(&owners, &known) } else { Vec::new() };
     s.printer.debug(&format!("live state read and planned in {} ms with {} requests", t.elapsed().as_millis(), session.aws().requests.get()));
@@ -90,7 +91,7 @@ fn price_table(root: &std::path::Path) -> anyhow::Result<crate::core::cost::Pric
 pub fn run(s: &Settings, args: &PlanArgs) -> anyhow::Result<Status> {
     let p = &s.printer;
     let session = Session::start()?;
-    let (outcomes, requests, orphans) = compute_with_orphans(s, &session, true, args.adopt)?;
+    let (outcomes, requests, orphans) = compute_with_orphans(s, &session, true, args.adopt, true)?;
     let mut total = Summary::default();
     let mut failed = 0;
     for o in &outcomes {

@@ -32,12 +32,13 @@ pub struct ClusterOutcome {
 
 /// Read live AWS for `manifests` (one batched read) and plan each cluster.
 pub async fn plan_clusters(aws: &Aws, manifests: &[&Manifest]) -> Vec<ClusterOutcome> {
-    plan_clusters_and_owners(aws, manifests).await.0
+    plan_clusters_and_owners(aws, manifests, false).await.0
 }
 
-/// [`plan_clusters`], and who owns fleetform resources in the regions read (for orphans).
-pub async fn plan_clusters_and_owners(aws: &Aws, manifests: &[&Manifest]) -> (Vec<ClusterOutcome>, Vec<Owner>) {
-    let (lives, owners) = read_live_and_owners(aws, manifests).await;
+/// [`plan_clusters`], and, with `owners`, who owns fleetform resources in the regions read
+/// (for the orphans of a plan of every cluster).
+pub async fn plan_clusters_and_owners(aws: &Aws, manifests: &[&Manifest], owners: bool) -> (Vec<ClusterOutcome>, Vec<Owner>) {
+    let (lives, owners) = read_live_and_owners(aws, manifests, owners).await;
     let mut out = Vec::new();
     for m in manifests {
         let name = m.name().to_string();

@@ -103,6 +103,9 @@ c, a = ec2('eu-west-1'), asg('eu-west-1')
 subnets = [s['SubnetId'] for s in c.describe_subnets(Filters=[{{'Name': 'tag-key', 'Values': ['kubernetes.io/cluster/{STAGING}']}}])['Subnets']]
 theirs = [{{'Key': 'fleetform.io/cluster', 'Value': 'other.k8s.foo.bar'}}]
 c.create_launch_template(LaunchTemplateName='theirs', LaunchTemplateData={{'ImageId': 'ami-760aaa0f', 'InstanceType': 'm5.large'}})
+# Another declared group's template name, held by that cluster (which has no vars file here).
+c.create_launch_template(LaunchTemplateName='prometheus-nodes.{STAGING}', LaunchTemplateData={{'ImageId': 'ami-760aaa0f', 'InstanceType': 'm5.large'}},
+    TagSpecifications=[{{'ResourceType': 'launch-template', 'Tags': theirs}}])
 a.create_auto_scaling_group(AutoScalingGroupName='{ADMIN}', MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=','.join(subnets),
     LaunchTemplate={{'LaunchTemplateName': 'theirs', 'Version': '1'}},
     Tags=[dict(t, ResourceId='{ADMIN}', ResourceType='auto-scaling-group', PropagateAtLaunch=False) for t in theirs])
@@ -114,5 +117,9 @@ a.create_auto_scaling_group(AutoScalingGroupName='{ADMIN}', MinSize=0, MaxSize=1
     // Only the group: its launch template is another name, so the group is not found by any
     // scan of this cluster's and is read by its name.
     assert!(out.contains(&format!("! conflict: auto scaling group {ADMIN}")) && out.contains("other.k8s.foo.bar"), "{out}");
+    // The template: not among this cluster's (read by its cluster tag), read by its name, and
+    // its tag names the cluster that holds it.
+    let line = out.lines().find(|l| l.contains(&format!("! conflict: launch template prometheus-nodes.{STAGING}"))).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("other.k8s.foo.bar"), "{line}");
     assert!(!out.contains("# adopted"), "another fleetform cluster's resources are not adoptable:\n{out}");
 }

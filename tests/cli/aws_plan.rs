@@ -331,7 +331,7 @@ for i in range(230):
 
 /// A cluster without a vars file whose launch templates were deleted by hand: its groups still
 /// run instances, and those say whose they are, so the plan of every cluster still counts its
-/// groups as orphans (and reads no template of it).
+/// groups as orphans (its templates are looked for too, and none is found).
 #[test]
 fn an_orphaned_group_whose_template_was_deleted_by_hand_is_still_counted() {
     let (moto, repo) = example_setup();
