@@ -505,24 +505,33 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         let result = run_batch(ctx, g, &label, &present, &group, orig, surge, &mut tagged, started, report, &mut surged).await;
         // The batch's last read holds for the gate when giving the sizes back removed no
         // instance (it only lowers the max): no read again of what was just read.
-        let settled = result.as_ref().ok().filter(|_| surged.is_empty()).cloned();
-        if surge > 0 {
-            // Whatever happened, the group gets its declared sizes back; surged instances not
-            // yet balanced by a termination are removed by us, so that no undrained old
-            // instance is picked by the group's termination policy. The last batch drops the
-            // sizes' tag too.
-            let done = result.is_ok() && bi + 1 == g.batches.len();
-            let restored = async {
+        let mut settled = result.as_ref().ok().filter(|_| surged.is_empty()).cloned();
+        // Whatever happened, the group gets its declared sizes back; surged instances not yet
+        // balanced by a termination are removed by us, so that no undrained old instance is
+        // picked by the group's termination policy. The last batch drops the sizes' tag too.
+        let done = result.is_ok() && bi + 1 == g.batches.len();
+        let restored = async {
+            if surge > 0 {
                 restore_sizes(ctx, name, orig, &surged).await?;
                 if done || result.is_err() {
                     autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await?;
                     tagged = false;
                 }
-                Ok::<_, AwsError>(())
-            };
-            if let Err(e) = restored.await {
-                return Err(ctx.halt(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})"))));
             }
+            Ok::<_, AwsError>(())
+        };
+        // With no instance of ours to remove, giving the sizes back only lowers the max: the
+        // health gate does not depend on it, and they run side by side (a round trip less a
+        // batch). Otherwise the gate waits for the group as the restore leaves it.
+        let (restored, gated) = match &result {
+            Ok(_) if surged.is_empty() => {
+                let (r, g) = tokio::join!(restored, gate(ctx, name, orig.desired, started, &label, settled.take()));
+                (r, Some(g))
+            }
+            _ => (restored.await, None),
+        };
+        if let Err(e) = restored {
+            return Err(ctx.halt(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})"))));
         }
         let left = |report: &mut GroupReport| {
             let rest: usize = g.batches[bi + 1..].iter().map(Vec::len).sum();
@@ -534,7 +543,11 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
             left(report);
             return Err(ctx.halt(stop));
         }
-        group = match gate(ctx, name, orig.desired, started, &label, settled).await {
+        let gated = match gated {
+            Some(g) => g,
+            None => gate(ctx, name, orig.desired, started, &label, settled.take()).await,
+        };
+        group = match gated {
             Ok(g) => g,
             Err(stop) => {
                 let stop = ctx.halt(stop);
