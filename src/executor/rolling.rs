@@ -182,7 +182,10 @@ impl From<AwsError> for Stop {
 /// cluster's clock joins one DescribeAutoScalingGroups (50 names a request) instead of sending
 /// its own. A read is joined only when it was sent after what the caller needs it to show (its
 /// own last change, and the tick it polls at); otherwise a new one is sent for all the groups
-/// in flight.
+/// in flight. With other groups in flight, a new read waits [`GATHER`] before it is sent, and
+/// groups that need one meanwhile join it: groups rolling side by side reach each step of
+/// their batches together (their terminations done, their gates passed) and would otherwise
+/// send as many reads of the same groups within a few milliseconds.
 struct Reads {
     asg: aws_sdk_autoscaling::Client,
     region: String,
@@ -193,6 +196,10 @@ struct Reads {
 }
 
 type Answer = Result<Arc<BTreeMap<String, AutoScalingGroup>>, AwsError>;
+
+/// How long a shared read waits for other groups to join it (see [`Reads`]): a few
+/// milliseconds, against a round trip of tens.
+const GATHER: Duration = Duration::from_millis(15);
 
 struct Round {
     sent: Instant,
@@ -214,14 +221,18 @@ impl Reads {
                 None => {
                     let mut names = self.in_flight.lock().expect("not poisoned").clone();
                     names.insert(name.to_string());
+                    let gather = if names.len() > 1 { GATHER } else { Duration::ZERO };
+                    // Sent no earlier than this: every caller that asks by then may join.
+                    let sent = Instant::now() + gather;
                     let (asg, region, list) = (self.asg.clone(), self.region.clone(), names.iter().cloned().collect::<Vec<_>>());
                     let answer = async move {
+                        tokio::time::sleep_until(sent.into()).await;
                         let groups = autoscaling::groups_named(&asg, &region, &list).await?;
                         Ok(Arc::new(groups.into_iter().filter_map(|g| Some((g.auto_scaling_group_name()?.to_string(), g))).collect()))
                     }
                     .boxed()
                     .shared();
-                    *last = Some(Round { sent: Instant::now(), names, answer: answer.clone() });
+                    *last = Some(Round { sent, names, answer: answer.clone() });
                     answer
                 }
             }
