@@ -154,7 +154,7 @@ fn render_timeout() -> std::time::Duration {
     std::env::var("FLEETFORM_RENDER_TIMEOUT").ok().and_then(|v| crate::core::duration::parse(&v).ok()).unwrap_or(std::time::Duration::from_secs(30))
 }
 
-/// Render the selected clusters, side by side, each on a thread of its own (with a large stack
+/// Render the selected clusters, side by side on a thread per core (with a large stack
 /// for deep templates), within the render timeout.
 pub fn render_selected(s: &Settings, default_all: bool) -> anyhow::Result<RenderRun> {
     let mut repo = crate::repo::load(&s.root)?;
