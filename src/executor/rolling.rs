@@ -522,14 +522,19 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         // picked by the group's termination policy. The last batch drops the sizes' tag too.
         let done = result.is_ok() && bi + 1 == g.batches.len();
         let restored = async {
-            if surge > 0 {
-                restore_sizes(ctx, name, orig, &surged).await?;
-                if done || result.is_err() {
-                    autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await?;
-                    tagged = false;
+            let r = async {
+                if surge > 0 {
+                    restore_sizes(ctx, name, orig, &surged).await?;
+                    if done || result.is_err() {
+                        autoscaling::set_group_tag(&asg, region, name, TAG_ROLLING, None).await?;
+                        tagged = false;
+                    }
                 }
+                Ok::<_, AwsError>(())
             }
-            Ok::<_, AwsError>(())
+            .await;
+            // Said at once, even while this group's gate still runs: no group starts a batch.
+            r.map_err(|e| ctx.halt(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})"))))
         };
         // With no instance of ours to remove, giving the sizes back only lowers the max: the
         // health gate does not depend on it, and they run side by side (a round trip less a
@@ -541,8 +546,12 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
             }
             _ => (restored.await, None),
         };
-        if let Err(e) = restored {
-            return Err(ctx.halt(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})"))));
+        if let Err(stop) = restored {
+            // The gate's own failure, if any, is said too.
+            return Err(match (stop, gated) {
+                (Stop::Failed(e), Some(Err(Stop::Failed(g)))) => Stop::Failed(format!("{e}; and {g}")),
+                (stop, _) => stop,
+            });
         }
         let left = |report: &mut GroupReport| {
             let rest: usize = g.batches[bi + 1..].iter().map(Vec::len).sum();
