@@ -1,6 +1,6 @@
-//! EC2 reads: launch templates (by cluster tag, and their owners from the tags alone), their default versions (one region-wide call, not
-//! one per template), instances (by tag key), images and subnets (by filter, so that a missing
-//! one is an absence, not an error).
+//! EC2 reads: launch templates (by cluster tag, and which clusters own them from the tags
+//! alone), their default versions (one region-wide call, not one per template), instances (by
+//! tag key), images and subnets (by filter, so that a missing one is an absence, not an error).
 
 use aws_sdk_ec2::types::{Filter, Image, Instance, LaunchTemplate, LaunchTemplateVersion, Subnet};
 use aws_sdk_ec2::Client;

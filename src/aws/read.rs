@@ -170,10 +170,6 @@ fn shards(ms: &[&Manifest]) -> Vec<Vec<String>> {
     out.into_iter().map(|(s, _)| s).collect()
 }
 
-/// The default version of every launch template of the region, read once and awaited where
-/// needed.
-type Defaults = futures::future::Shared<futures::future::BoxFuture<'static, std::sync::Arc<Result<Vec<aws_sdk_ec2::types::LaunchTemplateVersion>, AwsError>>>>;
-
 /// Stops a spawned read when what needed it has returned (an error elsewhere in the region).
 struct AbortOnDrop(tokio::task::AbortHandle);
 
@@ -192,23 +188,11 @@ impl Drop for AbortOnDrop {
 /// The pager is a task of its own: on this thread, the next page would wait for the parsing of
 /// every other answer of the region (and of the other regions) before it is asked for.
 async fn read_region(aws: &Aws, region: &str, ms: &[&Manifest], owners: bool) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
-    use futures::FutureExt;
-    let (c, r) = (aws.ec2(region), region.to_string());
-    let task = tokio::spawn(async move { ec2::default_versions(&c, &r).await });
-    let _abort = AbortOnDrop(task.abort_handle());
-    let defaults: Defaults = async move {
-        std::sync::Arc::new(match task.await {
-            Ok(read) => read,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => unreachable!("the read is aborted only once nothing awaits it: {e}"),
-        })
-    }
-    .boxed()
-    .shared();
-    read_region_with(aws, region, ms, defaults, owners).await
-}
-
-async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: Defaults, owners: bool) -> Result<(BTreeMap<String, LiveCluster>, BTreeMap<String, usize>), AwsError> {
+    let pager = {
+        let (c, r) = (aws.ec2(region), region.to_string());
+        tokio::spawn(async move { ec2::default_versions(&c, &r).await })
+    };
+    let _abort = AbortOnDrop(pager.abort_handle());
     let ec2c = aws.ec2(region);
     let asgc = aws.autoscaling(region);
     // Images named by id are read at once; the others once resolved (below).
@@ -357,18 +341,22 @@ async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: D
     let instance_images: Vec<String> =
         instances.iter().filter_map(|i| i.image_id()).filter(|id| !image_ids.iter().any(|x| x == id)).map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect();
 
-    // Versions groups use that are not the default (drift, or an interrupted apply): the only
-    // read that waits for the default versions, beside the others.
-    let extra_versions = async {
-        let all = defaults.clone().await;
-        let defaults = all.as_ref().as_ref().map_err(Clone::clone)?;
-        let extra = not_default(&templates, &groups, defaults);
-        futures::future::try_join_all(extra.iter().map(|(id, vs)| {
+    // The default versions, then the versions groups use that are not the default (drift, or
+    // an interrupted apply): the only reads that wait for the pager, beside the others.
+    let versions = async {
+        let defaults = match pager.await {
+            Ok(read) => read?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("the pager is aborted only once nothing awaits it: {e}"),
+        };
+        let extra = not_default(&templates, &groups, &defaults);
+        let extra_versions = futures::future::try_join_all(extra.iter().map(|(id, vs)| {
             let vs: Vec<String> = vs.iter().cloned().collect();
             let c = ec2c.clone();
             async move { ec2::template_versions(&c, region, id, &vs).await }
         }))
-        .await
+        .await?;
+        Ok::<_, AwsError>((defaults, extra_versions))
     };
 
     // Everything that depends only on the first reads, all at once: one dependent round trip,
@@ -424,7 +412,7 @@ async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: D
         let more = if more.is_empty() { vec![] } else { ec2::images(&ec2c, region, &more).await? };
         Ok::<_, AwsError>((role_arns, addon_versions, image_refs, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images, more))
     };
-    let ((role_arns, addon_versions, image_refs, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images, more), extra_versions) = tokio::try_join!(rest, extra_versions)?;
+    let ((role_arns, addon_versions, image_refs, sgs, profile_arns, named_groups, named_templates, orphan_groups, instance_images, more), (defaults, extra_versions)) = tokio::try_join!(rest, versions)?;
     images.extend(instance_images);
     images.extend(more);
     let sgs: BTreeMap<Option<String>, BTreeMap<String, Result<String, String>>> = sgs.into_iter().collect();
@@ -446,8 +434,6 @@ async fn read_region_with(aws: &Aws, region: &str, ms: &[&Manifest], defaults: D
         .collect();
 
     // Assemble per cluster.
-    let all_defaults = defaults.await;
-    let defaults = all_defaults.as_ref().as_ref().map_err(Clone::clone)?;
     let mut versions: BTreeMap<String, BTreeMap<i64, crate::core::resources::LaunchTemplateData>> = BTreeMap::new();
     for v in defaults.iter().chain(extra_versions.iter().flatten()) {
         if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {

@@ -514,9 +514,6 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         ctx.opts.events.emit(json!({"event": "batch-start", "cluster": ctx.d.name, "group": name, "batch": bi + 1, "instances": present.iter().map(|r| &r.instance_id).collect::<Vec<_>>()}));
         let mut surged = Vec::new();
         let result = run_batch(ctx, g, &label, &present, &group, orig, surge, &mut tagged, started, report, &mut surged).await;
-        // The batch's last read holds for the gate when giving the sizes back removed no
-        // instance (it only lowers the max): no read again of what was just read.
-        let mut settled = result.as_ref().ok().filter(|_| surged.is_empty()).cloned();
         // Whatever happened, the group gets its declared sizes back; surged instances not yet
         // balanced by a termination are removed by us, so that no undrained old instance is
         // picked by the group's termination policy. The last batch drops the sizes' tag too.
@@ -537,11 +534,12 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
             r.map_err(|e| ctx.halt(Stop::Failed(format!("{e}; the group keeps raised sizes, the next run restores them (tag {TAG_ROLLING})"))))
         };
         // With no instance of ours to remove, giving the sizes back only lowers the max: the
-        // health gate does not depend on it, and they run side by side (a round trip less a
-        // batch). Otherwise the gate waits for the group as the restore leaves it.
+        // health gate does not depend on it, they run side by side (a round trip less a batch),
+        // and the batch's last read holds for the gate (no read again of what was just read).
+        // Otherwise the gate waits for the group as the restore leaves it.
         let (restored, gated) = match &result {
-            Ok(_) if surged.is_empty() => {
-                let (r, g) = tokio::join!(restored, gate(ctx, name, orig.desired, started, &label, settled.take()));
+            Ok(settled) if surged.is_empty() => {
+                let (r, g) = tokio::join!(restored, gate(ctx, name, orig.desired, started, &label, Some(settled.clone())));
                 (r, Some(g))
             }
             _ => (restored.await, None),
@@ -565,7 +563,7 @@ async fn roll_batches(ctx: &Ctx<'_>, g: &GroupRoll, mut group: AutoScalingGroup,
         }
         let gated = match gated {
             Some(g) => g,
-            None => gate(ctx, name, orig.desired, started, &label, settled.take()).await,
+            None => gate(ctx, name, orig.desired, started, &label, None).await,
         };
         group = match gated {
             Ok(g) => g,
